@@ -1,0 +1,8 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["spec/**/*.test.ts", "impl/**/*.test.ts", "golden/**/*.test.ts", "conformance/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 60_000,
+  },
+});
