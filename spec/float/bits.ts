@@ -1,0 +1,53 @@
+/**
+ * IEEE-754 bit patterns of JavaScript numbers.
+ *
+ * Every value the spec produces is judged by its bit pattern (SameValue
+ * semantics: -0 differs from +0, NaN payloads are kept), so this module is
+ * the one place where numbers become bits and back.
+ */
+
+const view = new DataView(new ArrayBuffer(8));
+
+/** The 64 bits of a float64, as an unsigned BigInt. */
+export function f64ToBits(x: number): bigint {
+  view.setFloat64(0, x);
+  return view.getBigUint64(0);
+}
+
+export function bitsToF64(bits: bigint): number {
+  view.setBigUint64(0, BigInt.asUintN(64, bits));
+  return view.getFloat64(0);
+}
+
+/** The 32 bits of a float32 (x must already be a float32 value). */
+export function f32ToBits(x: number): number {
+  view.setFloat32(0, x);
+  return view.getUint32(0);
+}
+
+export function bitsToF32(bits: number): number {
+  view.setUint32(0, bits >>> 0);
+  return view.getFloat32(0);
+}
+
+/** Hex of the bit pattern, zero-padded: 16 digits for float64, 8 for float32. */
+export function f64Hex(x: number): string {
+  return f64ToBits(x).toString(16).padStart(16, "0");
+}
+
+export function f32Hex(x: number): string {
+  return f32ToBits(x).toString(16).padStart(8, "0");
+}
+
+/** The next float64 above x (towards +Infinity); NaN and +Infinity map to themselves. */
+export function nextUp(x: number): number {
+  if (Number.isNaN(x) || x === Infinity) return x;
+  if (x === 0) return Number.MIN_VALUE;
+  const bits = f64ToBits(x);
+  return bitsToF64(x > 0 ? bits + 1n : bits - 1n);
+}
+
+/** The next float64 below x (towards -Infinity). */
+export function nextDown(x: number): number {
+  return -nextUp(-x);
+}

@@ -1,0 +1,96 @@
+/**
+ * Fused multiply-add, x·y + z rounded once, which JavaScript lacks.
+ *
+ * PyTorch's vectorized CPU kernels (AVX2/AVX512) fuse the multiply and the add
+ * in `add(alpha=)`, `addcmul` and `lerp`; reproducing them bit for bit needs a
+ * true fma in float32 and in float64. "Multiply in float64, add, then round to
+ * float32" is not enough: the float64 sum is itself rounded, and rounding twice
+ * can land on the wrong float32 when the first rounding lands on a float32
+ * midpoint (see fma.test.ts for constructed cases).
+ */
+import { FORMATS, roundDyadic, roundToFormat, toDyadic, type Dyadic, type FloatFormat } from "./format.ts";
+import { f64ToBits, nextDown, nextUp } from "./bits.ts";
+
+/** x·y + z computed exactly, then rounded once to `format` (the reference, BigInt based). */
+export function fmaExact(x: number, y: number, z: number, format: FloatFormat): number {
+  if (!Number.isFinite(x) || !Number.isFinite(y) || !Number.isFinite(z)) {
+    // Infinities and NaN propagate exactly as in the unfused expression.
+    return x * y + z;
+  }
+  // A zero product leaves z (or the IEEE sign of a sum of zeros) unchanged.
+  if (x === 0 || y === 0) return roundToFormat(x * y + z, format);
+  const a = toDyadic(x);
+  const b = toDyadic(y);
+  const c = toDyadic(z);
+  const productExp = a.exponent + b.exponent;
+  const exponent = Math.min(productExp, c.exponent);
+  const sum: Dyadic = {
+    mantissa:
+      ((a.mantissa * b.mantissa) << BigInt(productExp - exponent)) + (c.mantissa << BigInt(c.exponent - exponent)),
+    exponent,
+  };
+  // An exact cancellation gives +0 in round-to-nearest.
+  return roundDyadic(sum, format);
+}
+
+/** Veltkamp's split constant 2^27 + 1: x = hi + lo with 26-bit halves. */
+const SPLITTER = 134217729;
+
+function roundToOddSum(a: number, b: number): number {
+  const sum = a + b;
+  const bVirtual = sum - a;
+  const error = a - (sum - bVirtual) + (b - bVirtual);
+  if (error === 0 || (f64ToBits(sum) & 1n) === 1n) return sum;
+  return error > 0 ? nextUp(sum) : nextDown(sum);
+}
+
+/**
+ * float64 fma. Fast path (Boldo & Melquiond, "Emulation of FMA and correctly
+ * rounded sums: proved algorithms using rounding to odd", 2008): the exact
+ * product uh + ul (Dekker), th + tl = c + uh (TwoSum), then
+ * fma = RN(th + RO(tl + ul)). Its proof needs no underflow in ul and no
+ * overflow in the split, so inputs outside a safe exponent range take the
+ * exact BigInt path instead.
+ */
+export function fma64(x: number, y: number, z: number): number {
+  const uh = x * y;
+  const ax = Math.abs(x);
+  const ay = Math.abs(y);
+  const az = Math.abs(z);
+  const safe =
+    ax < 2 ** 500 && ay < 2 ** 500 && az < 2 ** 1000 &&
+    (uh === 0 ? false : Math.abs(uh) > 2 ** -900) && (az === 0 || az > 2 ** -900);
+  if (!safe) return fmaExact(x, y, z, FORMATS.float64);
+  // Dekker's exact product: uh + ul = x·y.
+  const xc = SPLITTER * x;
+  const xh = xc - (xc - x);
+  const xl = x - xh;
+  const yc = SPLITTER * y;
+  const yh = yc - (yc - y);
+  const yl = y - yh;
+  const ul = xl * yl - (((uh - xh * yh) - xl * yh) - xh * yl);
+  // TwoSum: th + tl = z + uh.
+  const th = z + uh;
+  const uhVirtual = th - z;
+  const tl = z - (th - uhVirtual) + (uh - uhVirtual);
+  const result = th + roundToOddSum(tl, ul);
+  // An exact zero from cancellation is +0 in round-to-nearest, as fma gives.
+  return result === 0 ? 0 : result;
+}
+
+/**
+ * float32 fma for float32 inputs, fast path: the product of two float32 values
+ * is exact in float64, and the float64 sum is made "round to odd" (if inexact,
+ * its last bit is forced to 1 in the direction of the error), which float32
+ * rounding then turns into the correctly rounded result (53 >= 24 + 2 bits).
+ */
+export function fma32(x: number, y: number, z: number): number {
+  const product = x * y;
+  const sum = product + z;
+  if (!Number.isFinite(sum)) return Math.fround(sum);
+  // TwoSum: the exact error of the float64 addition.
+  const zVirtual = sum - product;
+  const error = product - (sum - zVirtual) + (z - zVirtual);
+  if (error === 0 || (f64ToBits(sum) & 1n) === 1n) return Math.fround(sum);
+  return Math.fround(error > 0 ? nextUp(sum) : nextDown(sum));
+}
