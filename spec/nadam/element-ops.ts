@@ -1,0 +1,138 @@
+/**
+ * PyTorch's CPU elementwise kernels, one element at a time, rounded as PyTorch
+ * rounds them.
+ *
+ * Each kernel computes in its "opmath" type (float64 for float64 tensors,
+ * float32 for float32, float16 and bfloat16 ones), with Python float scalars
+ * converted to opmath first, and rounds the result to the tensor's dtype.
+ * Under the `default` profile every multiply and add rounds to opmath; under
+ * `vectorized` (AVX2/AVX512) add-with-alpha, addcmul and lerp fuse their final
+ * multiply-add into one rounding. addcdiv never fuses, and computes
+ * self + (value·t1)/t2 (value times t1 first).
+ *
+ * float16 and bfloat16 add quirks, measured on torch 2.6 (identical for float32
+ * and float64, where opmath is the dtype):
+ * - `add(scalar)` and the `alpha` of `add(other, alpha)` round the scalar to the
+ *   tensor dtype first (they become a 0-d tensor of that dtype), while `mul`,
+ *   `div`, `lerp`, `addcmul` and `addcdiv` keep it in float32;
+ * - `_foreach_mul_(tensors, scalar)` rounds the scalar to the tensor dtype, the
+ *   single-tensor `mul_` does not;
+ * - the non-vectorized `add(other, alpha)` kernel computes a + alpha·b in the
+ *   dtype itself: the product is rounded to float16 / bfloat16 before the sum.
+ *   The vectorized kernel runs that same scalar code on the elements that do not
+ *   fill a whole block of two vector registers (see `inVectorBody`), and a
+ *   float32 fma on the others: the result depends on the element's position.
+ */
+import { FORMATS, roundToFormat, type FloatFormat } from "../float/format.ts";
+import { fma32, fma64 } from "../float/fma.ts";
+import type { DType, RoundingProfile } from "./types.ts";
+
+export interface ElementOps {
+  readonly dtype: DType;
+  readonly profile: RoundingProfile;
+  /** Round an exact or opmath value to the tensor dtype. */
+  round(x: number): number;
+  /** A Python float as a kernel of this dtype sees it (converted to opmath). */
+  scalar(s: number): number;
+  /** a * s, s a Python float */
+  mul(a: number, s: number): number;
+  /** torch._foreach_mul_ by a Python float: like mul, but the scalar is rounded to the dtype */
+  foreachMul(a: number, s: number): number;
+  /** a / s, s a Python float (a true division on CPU, not a reciprocal multiply) */
+  div(a: number, s: number): number;
+  /** a + s, s a Python float */
+  add(a: number, s: number): number;
+  /** a / b, both tensors */
+  divTensor(a: number, b: number): number;
+  sqrt(a: number): number;
+  neg(a: number): number;
+  /**
+   * a.add(b, alpha=alpha): a + alpha·b. `inBody`: the element is in the vectorized
+   * main loop (see inVectorBody); only float16 / bfloat16 results depend on it.
+   */
+  addAlpha(a: number, b: number, alpha: number, inBody: boolean): number;
+  /** a.addcmul(t1, t2, value=value): a + value·t1·t2 */
+  addcmul(a: number, t1: number, t2: number, value: number): number;
+  /** a.addcdiv(t1, t2, value=value): a + value·t1/t2 */
+  addcdiv(a: number, t1: number, t2: number, value: number): number;
+  /** a.lerp(b, weight): a + weight·(b - a) */
+  lerp(a: number, b: number, weight: number): number;
+}
+
+const FORMAT_OF: Readonly<Record<DType, FloatFormat>> = {
+  float64: FORMATS.float64,
+  float32: FORMATS.float32,
+  float16: FORMATS.float16,
+  bfloat16: FORMATS.bfloat16,
+};
+
+/** The opmath (computation) type of each dtype on CPU. */
+function opmathOf(dtype: DType): "float64" | "float32" {
+  return dtype === "float64" ? "float64" : "float32";
+}
+
+export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
+  const format = FORMAT_OF[dtype];
+  const wide = opmathOf(dtype) === "float64";
+  // r: round to opmath; fma: fused multiply-add in opmath; out: round opmath to the dtype.
+  const r = wide ? (x: number) => x : Math.fround;
+  const fma = wide ? fma64 : fma32;
+  const out = dtype === "float64" || dtype === "float32" ? (x: number) => x : (x: number) => roundToFormat(x, format);
+  const fused = profile === "vectorized";
+  // A Python float turned into a 0-d tensor of the dtype (double → opmath → dtype).
+  const asDtype = (s: number): number => out(r(s));
+
+  return {
+    dtype,
+    profile,
+    round: (x) => roundToFormat(x, format),
+    scalar: r,
+    mul: (a, s) => out(r(a * r(s))),
+    foreachMul: (a, s) => out(r(a * asDtype(s))),
+    div: (a, s) => out(r(a / r(s))),
+    add: (a, s) => out(r(a + asDtype(s))),
+    divTensor: (a, b) => out(r(a / b)),
+    sqrt: (a) => out(r(Math.sqrt(a))),
+    neg: (a) => -a,
+    addAlpha(a, b, alpha, inBody) {
+      const w = asDtype(alpha);
+      if (wide || dtype === "float32") return fused ? fma(b, w, a) : r(a + r(w * b));
+      return fused && inBody ? out(fma(b, w, a)) : out(r(a + out(r(w * b))));
+    },
+    addcmul(a, t1, t2, value) {
+      const scaled = r(r(value) * t1);
+      return out(fused ? fma(scaled, t2, a) : r(a + r(scaled * t2)));
+    },
+    addcdiv(a, t1, t2, value) {
+      return out(r(a + r(r(r(value) * t1) / t2)));
+    },
+    lerp(a, b, weight) {
+      // PyTorch's lerp has two forms, chosen by |weight| < 0.5, so that the
+      // result is exact at weight 0 (a) and at weight 1 (b).
+      const w = r(weight);
+      if (Math.abs(w) < 0.5) {
+        const d = r(b - a);
+        return out(fused ? fma(w, d, a) : r(a + r(w * d)));
+      }
+      const d = r(b - a);
+      return out(fused ? fma(r(w - 1), d, b) : r(b - r(d * r(1 - w))));
+    },
+  };
+}
+
+/** Width of the CPU's vector registers under the vectorized profile: AVX2 256, AVX512 512. */
+export type VectorWidth = 256 | 512;
+
+/**
+ * Whether element `index` of an `numel`-element contiguous tensor is computed by
+ * the vectorized main loop of PyTorch's CPU kernels (ATen/native/cpu/Loops.h,
+ * `vectorized_loop`), which takes blocks of two vector registers; the remaining
+ * numel mod block elements run the scalar code. Measured for float16/bfloat16
+ * add(alpha) under AVX2 (blocks of 32 elements); the AVX512 block (64) follows
+ * from the register width and has not been measured.
+ */
+export function inVectorBody(index: number, numel: number, dtype: DType, width: VectorWidth): boolean {
+  const bytes = dtype === "float64" ? 8 : dtype === "float32" ? 4 : 2;
+  const block = (2 * width) / 8 / bytes;
+  return index < numel - (numel % block);
+}

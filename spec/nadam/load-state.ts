@@ -1,0 +1,21 @@
+/**
+ * What Optimizer.load_state_dict does to a param's NAdam state (torch 1.13 – 2.6,
+ * `_process_value_according_to_param_policy`): every floating-point tensor but
+ * `step` is cast to the param's dtype — `mu_product` included — while `step`
+ * keeps its dtype (unless the group is capturable or fused, never the case on
+ * CPU). So a float64 param's mu_product becomes float64 after a reload and a
+ * resumed run is no longer bit-identical to an uninterrupted one; a float16
+ * param's mu_product becomes float16.
+ */
+import { FORMATS } from "../float/format.ts";
+import { roundToFormat } from "../float/format.ts";
+import type { NadamParamState } from "./step.ts";
+import type { DType } from "./types.ts";
+
+export function castStateOnLoad(state: NadamParamState, paramDtype: DType): NadamParamState {
+  return {
+    ...state,
+    mu_product: roundToFormat(state.mu_product, FORMATS[paramDtype]),
+    mu_product_dtype: paramDtype,
+  };
+}
