@@ -1,0 +1,191 @@
+#!/usr/bin/env zx
+// Regenerates golden/ from real PyTorch:  npm run golden  [-- --check]
+//
+// torch 2.6: Debian 13's python3-torch, in a minimal Debian 13 root made with
+//   debootstrap (about 1.5 GB, created on first use, as root) under
+//   $NADAM_GOLDEN_ROOT (default /var/cache/nadam-golden/trixie); or any python with
+//   torch >= 2.6 named by $NADAM_TORCH_PYTHON (then no root is made).
+// torch 1.13: Debian 12's python3-torch (/usr/bin/python3, installed with apt-get
+//   when missing), or $NADAM_TORCH113_PYTHON; history only. NADAM_SKIP_TORCH113=1
+//   leaves the committed 1.13 files as they are.
+// Each torch runs twice: ATEN_CPU_CAPABILITY=default and =avx2, PyTorch's two
+// rounding profiles. --check regenerates into a temporary folder and fails if any
+// file differs from the committed corpus.
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+$.verbose = false;
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const generator = join(repo, "scripts/golden/generate.py");
+const powVectorsScript = join(repo, "scripts/golden/pow_vectors.py");
+const goldenDir = join(repo, "golden");
+const dataDir = join(goldenDir, "data");
+const check = argv.check === true;
+const PROFILES = [
+  ["default", "default"],
+  ["avx2", "vectorized"],
+];
+
+function sha256(path) {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function walk(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? walk(path) : [path];
+  });
+}
+
+async function ensureTrixieRoot() {
+  const root = process.env.NADAM_GOLDEN_ROOT ?? "/var/cache/nadam-golden/trixie";
+  if (!existsSync(join(root, "usr/bin/python3"))) {
+    echo(`creating a Debian 13 root with torch 2.6 in ${root} (about 1.5 GB, a few minutes)`);
+    if ((await $`command -v debootstrap`.nothrow()).exitCode !== 0) {
+      await $`apt-get update -q`;
+      await $`apt-get install -y -q debootstrap`;
+    }
+    mkdirSync(dirname(root), { recursive: true });
+    await $`debootstrap --variant=minbase --include=python3-torch trixie ${root}`;
+  }
+  // PyTorch reads /proc/cpuinfo to pick its kernels; without /proc it silently runs NO AVX.
+  if ((await $`mountpoint -q ${join(root, "proc")}`.nothrow()).exitCode !== 0) {
+    await $`mount -t proc proc ${join(root, "proc")}`;
+  }
+  return root;
+}
+
+/**
+ * A runner runs one of our python scripts with torch: (script, out, capability) =>
+ * the process result; the script writes `out` (a file or a folder).
+ */
+function hostRunner(python) {
+  return (script, out, capability) => $({ env: { ...process.env, ATEN_CPU_CAPABILITY: capability } })`${python} ${script} ${out}`;
+}
+
+async function torch26Runner() {
+  if (process.env.NADAM_TORCH_PYTHON) return hostRunner(process.env.NADAM_TORCH_PYTHON);
+  const root = await ensureTrixieRoot();
+  return async (script, out, capability) => {
+    const work = mkdtempSync(join(root, "tmp", "nadam-golden-"));
+    try {
+      cpSync(script, join(work, "script.py"));
+      const inside = "/" + relative(root, work);
+      const result = await $({ env: { ...process.env, ATEN_CPU_CAPABILITY: capability } })`chroot ${root} python3 ${inside}/script.py ${inside}/out`;
+      cpSync(join(work, "out"), out, { recursive: true });
+      return result;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  };
+}
+
+async function torch113Runner() {
+  if (process.env.NADAM_SKIP_TORCH113) return null;
+  let python = process.env.NADAM_TORCH113_PYTHON;
+  if (!python) {
+    python = "/usr/bin/python3";
+    const probe = await $`${python} -c ${"import torch; print(torch.__version__)"}`.nothrow();
+    if (probe.exitCode !== 0) {
+      const release = (await $`. /etc/os-release && echo $VERSION_CODENAME`.nothrow()).stdout.trim();
+      if (release !== "bookworm") {
+        echo(`torch 1.13: not on Debian 12 (${release || "unknown"}); keeping the committed 1.13 files (set NADAM_TORCH113_PYTHON to regenerate them)`);
+        return null;
+      }
+      await $`apt-get update -q`;
+      await $`apt-get install -y -q python3-torch`;
+    }
+  }
+  return hostRunner(python);
+}
+
+async function generate(runner, into) {
+  const runs = [];
+  for (const [capability, profile] of PROFILES) {
+    const out = mkdtempSync(join(tmpdir(), "nadam-golden-out-"));
+    try {
+      const result = await runner(generator, join(out, "cases"), capability);
+      const summary = JSON.parse(result.stdout.trim().split("\n").at(-1));
+      if (summary.torch.profile !== profile) {
+        throw new Error(`asked torch for ATEN_CPU_CAPABILITY=${capability} but it ran ${summary.torch.cpu_capability}`);
+      }
+      const target = join(into, summary.torch.version, profile);
+      rmSync(target, { recursive: true, force: true });
+      mkdirSync(target, { recursive: true });
+      cpSync(join(out, "cases"), target, { recursive: true });
+      echo(`torch ${summary.torch.version} ${profile} (${summary.torch.cpu_capability}): ${summary.written} cases, ${summary.skipped.length} not applicable`);
+      runs.push({ dir: relative(into, target), ...summary });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  return runs;
+}
+
+/** CPython's pow on the inputs NAdam uses, from the same python as torch 2.6. */
+async function generatePowVectors(runner, into) {
+  const out = join(into, "..", "pow-vectors.json");
+  const work = mkdtempSync(join(tmpdir(), "nadam-pow-"));
+  try {
+    await runner(powVectorsScript, join(work, "pow-vectors.json"), "default");
+    cpSync(join(work, "pow-vectors.json"), out);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const { python, libc } = JSON.parse(readFileSync(out, "utf8"));
+  echo(`pow vectors: CPython ${python}, ${libc}`);
+  return { path: "golden/pow-vectors.json", sha256: sha256(out) };
+}
+
+function writeManifest(into, runs, powVectors) {
+  const files = {};
+  for (const path of walk(into).sort()) {
+    const rel = relative(into, path);
+    if (rel !== "manifest.json") files[rel] = sha256(path);
+  }
+  const manifest = {
+    format: "nadam-golden-manifest/1",
+    generator: { path: "scripts/golden/generate.py", sha256: sha256(generator) },
+    pow_vectors: { generator: { path: "scripts/golden/pow_vectors.py", sha256: sha256(powVectorsScript) }, ...powVectors },
+    runs: runs.sort((a, b) => a.dir.localeCompare(b.dir)),
+    files,
+  };
+  writeFileSync(join(into, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+}
+
+// --check writes into <tmp>/data, so that <tmp>/pow-vectors.json sits beside it as in golden/.
+const into = check ? join(mkdtempSync(join(tmpdir(), "nadam-golden-check-")), "data") : dataDir;
+mkdirSync(into, { recursive: true });
+const previous = existsSync(join(dataDir, "manifest.json")) ? JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8")) : { runs: [] };
+const torch26 = await torch26Runner();
+const powVectors = await generatePowVectors(torch26, into);
+let runs = await generate(torch26, into);
+const legacy = await torch113Runner();
+if (legacy) {
+  runs = runs.concat(await generate(legacy, into));
+} else {
+  // Keep the committed 1.13 runs (and their files) as they are.
+  for (const run of previous.runs.filter((r) => r.torch.version.startsWith("1."))) {
+    if (into !== dataDir) cpSync(join(dataDir, run.dir), join(into, run.dir), { recursive: true });
+    runs.push(run);
+  }
+}
+writeManifest(into, runs, powVectors);
+
+if (check) {
+  const committed = JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8"));
+  const fresh = JSON.parse(readFileSync(join(into, "manifest.json"), "utf8"));
+  const names = new Set([...Object.keys(committed.files), ...Object.keys(fresh.files)]);
+  const differ = [...names].filter((n) => committed.files[n] !== fresh.files[n]);
+  if (committed.pow_vectors?.sha256 !== fresh.pow_vectors.sha256) differ.push("pow-vectors.json");
+  rmSync(dirname(into), { recursive: true, force: true });
+  if (differ.length > 0) {
+    echo(`${differ.length} golden files differ from a fresh run, e.g. ${differ.slice(0, 5).join(", ")}`);
+    process.exit(1);
+  }
+  echo(`all ${names.size} golden files are identical to a fresh run of real PyTorch`);
+}
