@@ -4,5 +4,6 @@ export default defineConfig({
   test: {
     include: ["spec/**/*.test.ts", "impl/**/*.test.ts", "golden/**/*.test.ts", "conformance/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 60_000,
+    reporters: ["default", "./test/support/closing-line-reporter.ts"],
   },
 });

@@ -6,11 +6,12 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { loadGoldenCorpus } from "./load.ts";
 import { replayCase, type ReplayReport } from "./replay.ts";
+import { runLabel, summarize } from "./summary.ts";
 
 const corpus = loadGoldenCorpus();
 const byRun = new Map<string, typeof corpus>();
 for (const entry of corpus) {
-  const run = `torch ${entry.golden.torch.version}, profile ${entry.golden.torch.profile} (${entry.golden.torch.cpu_capability})`;
+  const run = runLabel(entry.golden);
   byRun.set(run, [...(byRun.get(run) ?? []), entry]);
 }
 const reports = new Map<string, ReplayReport[]>();
@@ -28,19 +29,5 @@ describe.each([...byRun.keys()])("%s", (run) => {
 });
 
 afterAll(() => {
-  const lines = ["golden replay (spec vs real PyTorch, bit for bit):"];
-  let cases = 0;
-  let values = 0;
-  let mismatched = 0;
-  for (const [run, list] of reports) {
-    const compared = list.reduce((s, r) => s + r.compared, 0);
-    const nan = list.reduce((s, r) => s + r.nanCompared, 0);
-    const bad = list.reduce((s, r) => s + r.mismatches, 0);
-    lines.push(`  ${run}: ${list.length} cases, ${compared} values compared (${nan} of them NaN = NaN), ${bad} mismatched`);
-    cases += list.length;
-    values += compared;
-    mismatched += bad;
-  }
-  lines.push(`  total: ${cases} cases, ${values} values, ${mismatched} mismatched`);
-  console.log(lines.join("\n"));
+  console.log(summarize(reports));
 });

@@ -1,0 +1,16 @@
+/** The oracle's public surface. */
+export { nadamStep, initialState } from "./nadam/step.ts";
+export type { NadamHyperParameters, NadamParamState, SpecParam, StepConfig, StepResult } from "./nadam/step.ts";
+export { NADAM_DEFAULTS, withDefaults } from "./nadam/defaults.ts";
+export { castStateOnLoad } from "./nadam/load-state.ts";
+export { elementOps, inVectorBody } from "./nadam/element-ops.ts";
+export type { ElementOps, VectorWidth } from "./nadam/element-ops.ts";
+export { biasCorrection2, mu, muNext, stepSizes, tensorLrStepSizes } from "./nadam/scalars.ts";
+export { CODE_PATHS, DTYPES, ROUNDING_PROFILES } from "./nadam/types.ts";
+export type { CodePath, DType, Formula, RoundingProfile } from "./nadam/types.ts";
+export { glibcPow, glibcPowNoFma } from "./float/pow.ts";
+export { fma32, fma64, fmaExact } from "./float/fma.ts";
+export { FORMATS, roundToFormat } from "./float/format.ts";
+export type { FloatFormat, FloatFormatName } from "./float/format.ts";
+export { decodeHex, encodeHex, elementBits, elementFromBits } from "./float/codec.ts";
+export { f32Hex, f64Hex } from "./float/bits.ts";
