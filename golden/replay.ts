@@ -7,12 +7,13 @@
  * NaN payloads, so the spec cannot model them; the count of NaN comparisons is
  * reported so that nobody mistakes them for bit comparisons).
  */
-import { decodeHex, elementBits } from "../spec/float/codec.ts";
+import { decodeHex } from "../spec/float/codec.ts";
 import { withDefaults } from "../spec/nadam/defaults.ts";
 import { castStateOnLoad } from "../spec/nadam/load-state.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState, type SpecParam } from "../spec/nadam/step.ts";
 import type { CodePath, DType, Formula } from "../spec/nadam/types.ts";
 import type { GoldenCase, GoldenOptions } from "./case.ts";
+import { sameValue } from "./compare.ts";
 
 export interface Mismatch {
   readonly step: number; // 1-based
@@ -42,11 +43,6 @@ export function formulaOf(version: string): Formula {
 function hyperFrom(options: GoldenOptions): NadamHyperParameters {
   const { lr_is_tensor, betas, ...rest } = options;
   return withDefaults({ ...rest, ...(betas ? { betas: [betas[0], betas[1]] } : {}), lr_is_tensor: lr_is_tensor ?? false });
-}
-
-function sameValue(dtype: DType, a: number, b: number): boolean {
-  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b);
-  return elementBits(dtype, a) === elementBits(dtype, b);
 }
 
 export function replayCase(golden: GoldenCase, maxMismatches = 5): ReplayReport {

@@ -1,0 +1,77 @@
+/**
+ * Rounding primitives of the typed-array kernels, written apart from spec/float
+ * (which checks them): float32 rounding, a float32 fma, and the rounding of an
+ * opmath (float32) value to float16 / bfloat16.
+ */
+import { fma64 } from "../../spec/float/fma.ts";
+import type { DType } from "../../spec/nadam/types.ts";
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "./half.ts";
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The float32 neighbour of float32 value r in the direction of x (x ≠ r). */
+function neighbour32(r: number, x: number): number {
+  if (r === 0) return x > 0 ? 1.401298464324817e-45 : -1.401298464324817e-45;
+  f32[0] = r;
+  u32[0] = u32[0]! + ((x > r) === (r > 0) ? 1 : -1);
+  return f32[0]!;
+}
+
+/**
+ * x·y + z rounded once to float32, for float32 x, y, z. x·y is exact in
+ * float64, so float64 x·y + z is off only by its own rounding; that matters
+ * only when it lands exactly halfway between two float32 values, and then the
+ * sign of the float64 addition's error (TwoSum) says which way to go.
+ */
+export function fma32(x: number, y: number, z: number): number {
+  const product = x * y;
+  const sum = product + z;
+  const rounded = Math.fround(sum);
+  if (rounded === sum || !Number.isFinite(sum)) return rounded;
+  const other = neighbour32(rounded, sum);
+  if (sum - rounded !== other - sum) return rounded; // not a midpoint: one rounding was enough
+  const zz = sum - product;
+  const error = product - (sum - zz) + (z - zz);
+  if (error === 0) return rounded; // a true tie: fround already chose the even one
+  return (error > 0) === (other > rounded) ? other : rounded;
+}
+
+export { fma64 };
+
+/** Round a float32 value to the nearest float16, returned as a number. */
+export function roundHalf(x: number): number {
+  return halfToFloat(floatToHalf(x));
+}
+
+export function roundBfloat16(x: number): number {
+  return bfloat16ToFloat(floatToBfloat16(x));
+}
+
+export function identity(x: number): number {
+  return x;
+}
+
+/** How a kernel of a dtype rounds: to opmath after each op, and from opmath to the dtype. */
+export interface Rounding {
+  /** to opmath (float32, or float64 for float64 tensors) */
+  readonly r: (x: number) => number;
+  /** from opmath to the tensor dtype (identity for float32/float64) */
+  readonly out: (x: number) => number;
+  readonly fma: (x: number, y: number, z: number) => number;
+  /** true for float16 / bfloat16: the quirks of 16-bit kernels apply */
+  readonly narrow: boolean;
+}
+
+export function roundingOf(dtype: DType): Rounding {
+  switch (dtype) {
+    case "float64":
+      return { r: identity, out: identity, fma: fma64, narrow: false };
+    case "float32":
+      return { r: Math.fround, out: identity, fma: fma32, narrow: false };
+    case "float16":
+      return { r: Math.fround, out: roundHalf, fma: fma32, narrow: true };
+    case "bfloat16":
+      return { r: Math.fround, out: roundBfloat16, fma: fma32, narrow: true };
+  }
+}

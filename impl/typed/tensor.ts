@@ -1,0 +1,115 @@
+/**
+ * The typed-array backend's tensor: a dtype, a shape, contiguous storage and
+ * an optional grad. float64 and float32 live in Float64Array / Float32Array;
+ * float16 and bfloat16 as their bit patterns in a Uint16Array.
+ */
+import type { DType } from "../../spec/nadam/types.ts";
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "./half.ts";
+
+export type Storage = Float64Array | Float32Array | Uint16Array;
+
+function allocate(dtype: DType, n: number): Storage {
+  if (dtype === "float64") return new Float64Array(n);
+  if (dtype === "float32") return new Float32Array(n);
+  return new Uint16Array(n);
+}
+
+function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export class Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: Storage;
+  /** As in PyTorch: set by the user (or a loss function); read by step(). */
+  grad: Tensor | null = null;
+
+  constructor(dtype: DType, shape: readonly number[], data?: Storage) {
+    if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new RangeError(`invalid shape ${JSON.stringify(shape)}`);
+    const n = numelOf(shape);
+    const storage = data ?? allocate(dtype, n);
+    const expected = allocate(dtype, 0).constructor;
+    if (storage.constructor !== expected || storage.length !== n) {
+      throw new RangeError(`a ${dtype} tensor of shape ${JSON.stringify(shape)} needs a ${expected.name} of length ${n}, got a ${storage.constructor.name} of length ${storage.length}`);
+    }
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.data = storage;
+  }
+
+  /** A tensor from JavaScript numbers, each rounded to the dtype (via float32 for 16-bit dtypes). */
+  static from(values: ArrayLike<number>, dtype: DType = "float32", shape: readonly number[] = [values.length]): Tensor {
+    const t = new Tensor(dtype, shape);
+    if (values.length !== t.numel) throw new RangeError(`${values.length} values do not fill shape ${JSON.stringify(shape)}`);
+    for (let i = 0; i < values.length; i++) t.set(i, values[i]!);
+    return t;
+  }
+
+  static zeros(shape: readonly number[], dtype: DType = "float32"): Tensor {
+    return new Tensor(dtype, shape);
+  }
+
+  /** A 0-d tensor, as torch.tensor(value, dtype=dtype). */
+  static scalar(value: number, dtype: DType = "float32"): Tensor {
+    return Tensor.from([value], dtype, []);
+  }
+
+  get numel(): number {
+    return this.data.length;
+  }
+
+  /** Element i (row-major) as a number. */
+  get(i: number): number {
+    const d = this.data;
+    if (this.dtype === "float16") return halfToFloat(d[i]!);
+    if (this.dtype === "bfloat16") return bfloat16ToFloat(d[i]!);
+    return d[i]!;
+  }
+
+  /** Store a number in element i, rounded to the dtype. */
+  set(i: number, value: number): void {
+    const d = this.data;
+    if (this.dtype === "float16") d[i] = floatToHalf(Math.fround(value));
+    else if (this.dtype === "bfloat16") d[i] = floatToBfloat16(Math.fround(value));
+    else d[i] = value;
+  }
+
+  /** The single value of a one-element tensor (torch's .item()). */
+  item(): number {
+    if (this.numel !== 1) throw new RangeError(`a Tensor with ${this.numel} elements cannot be converted to Scalar`);
+    return this.get(0);
+  }
+
+  toArray(): number[] {
+    return Array.from({ length: this.numel }, (_, i) => this.get(i));
+  }
+
+  clone(): Tensor {
+    return new Tensor(this.dtype, this.shape, this.data.slice());
+  }
+
+  /** torch's .to(dtype): this same tensor when the dtype already matches, else a converted copy. */
+  to(dtype: DType): Tensor {
+    if (dtype === this.dtype) return this;
+    const out = new Tensor(dtype, this.shape);
+    for (let i = 0; i < this.numel; i++) out.set(i, this.get(i));
+    return out;
+  }
+
+  zero_(): this {
+    this.data.fill(0);
+    return this;
+  }
+
+  /** Overwrite this tensor's values with another's of the same dtype and shape. */
+  copy_(other: Tensor): this {
+    if (other.dtype !== this.dtype || other.numel !== this.numel) throw new RangeError("copy_ needs the same dtype and number of elements");
+    this.data.set(other.data as never);
+    return this;
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, [${this.shape.join(", ")}])`;
+  }
+}
