@@ -1,0 +1,27 @@
+import { readFileSync } from "node:fs";
+import { expect, test } from "vitest";
+import { train } from "./linear-regression.ts";
+
+test("the README shows examples/linear-regression.ts as it is", () => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const example = readFileSync(new URL("./linear-regression.ts", import.meta.url), "utf8");
+  expect(readme).toContain("```ts\n" + example + "```");
+});
+
+test("the linear regression example trains: the loss falls and the fit is y = 2x - 1", () => {
+  const { losses, weight, bias } = train();
+  expect(losses).toHaveLength(300);
+  expect(losses.at(-1)!).toBeLessThan(losses[0]! * 1e-6);
+  expect(weight).toBeCloseTo(2, 3);
+  expect(bias).toBeCloseTo(-1, 3);
+});
+
+test("the README shows examples/spec-one-step.ts as it is, and it gives torch 2.6's bits", async () => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const example = readFileSync(new URL("./spec-one-step.ts", import.meta.url), "utf8");
+  expect(readme).toContain("```ts\n" + example + "```");
+  const { oneStep } = await import("./spec-one-step.ts");
+  const { f32Hex } = await import("../spec/float/bits.ts");
+  // torch 2.6.0, AVX2: p = tensor([0.5, -1.25]); NAdam([p], lr=1e-3); grad [0.1, -0.2]; one step.
+  expect(oneStep().data[0]!.map(f32Hex)).toEqual(["3eff7588", "bf9fdd61"]);
+});
