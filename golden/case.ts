@@ -24,6 +24,7 @@ export interface GoldenOptions {
   readonly momentum_decay?: number;
   readonly decoupled_weight_decay?: boolean;
   readonly maximize?: boolean;
+  readonly differentiable?: boolean;
 }
 
 export type GoldenEvent =

@@ -29,6 +29,8 @@ export interface GroupHyperParameters {
   readonly momentum_decay: number;
   readonly decoupled_weight_decay: boolean;
   readonly maximize: boolean;
+  /** The group's differentiable flag: PyTorch's other for-loop branch, which rounds differently. */
+  readonly differentiable: boolean;
 }
 
 export interface GroupStep {

@@ -184,10 +184,8 @@ export class NAdam {
     for (const [key, value] of Object.entries(numbers)) {
       if (typeof value !== "number" || Number.isNaN(value)) throw new ValueError(`param_groups[${index}]: ${key} is ${pyStr(value)}, not a number`);
     }
-    if (group.differentiable) {
-      throw new RuntimeError("differentiable=True is not supported: this implementation has no autograd, and the differentiable branch's rounding is not reproduced");
-    }
     const foreach = group.foreach ?? (this.backend.device !== "cpu" && !group.differentiable);
+    if (foreach && group.differentiable) throw new AssertionError("_foreach ops don't support autograd");
     if (group.capturable && this.backend.device === "cpu") {
       throw new AssertionError(
         foreach
@@ -207,6 +205,7 @@ export class NAdam {
         momentum_decay: group.momentum_decay,
         decoupled_weight_decay: Boolean(group.decoupled_weight_decay),
         maximize: Boolean(group.maximize),
+        differentiable: Boolean(group.differentiable),
       },
     };
   }

@@ -46,6 +46,21 @@ function stepSizes(h: GroupHyperParameters, foreach: boolean, mu: number, muNext
   return [(-h.lr * (1.0 - mu)) / (1.0 - muProduct), (-h.lr * muNext) / (1.0 - muProductNext)];
 }
 
+/**
+ * The differentiable branch's scale tensors, 0-d in mu_product's dtype:
+ * (-lr·x) / (1 - p) as Python computes `float / tensor`, reciprocal(1 - p) · float;
+ * with a tensor lr, (-lr·x) is a float32 tensor and the division a true one.
+ */
+function differentiableScales(h: GroupHyperParameters, state: NadamState, mu: number, muNext: number): [number, number] {
+  const { r, out } = roundingOf(state.mu_product.dtype);
+  const muProduct = state.mu_product.get(0);
+  const oneMinus = (x: number): number => out(r(1 - x));
+  const times = (a: number, s: number): number => out(r(a * r(s)));
+  const scale = (numerator: number, product: number): number =>
+    h.lrIsTensor ? f(f(-h.lr * f(numerator)) / oneMinus(product)) : times(out(r(1 / oneMinus(product))), -h.lr * numerator);
+  return [scale(1.0 - mu, muProduct), scale(muNext, times(muProduct, muNext))];
+}
+
 function decayFactor(h: GroupHyperParameters): number {
   return h.lrIsTensor ? f(1 - f(h.lr * f(h.weight_decay))) : 1 - h.lr * h.weight_decay;
 }
@@ -80,6 +95,7 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): Nadam
         const { t, mu, muNext } = advanceScalars(state, hyper.beta1, hyper.momentum_decay, foreach);
         const biasCorrection2 = 1 - glibcPow(hyper.beta2, t);
         const [gradStepSize, expAvgStepSize] = stepSizes(hyper, foreach, mu, muNext, state.mu_product.get(0));
+        const [gradScale, expAvgScale] = hyper.differentiable ? differentiableScales(hyper, state, mu, muNext) : [0, 0];
         const scalars: ElementScalars = {
           maximize: hyper.maximize,
           weightDecay: hyper.weight_decay,
@@ -93,6 +109,9 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): Nadam
           biasCorrection2Sqrt: glibcPow(biasCorrection2, 0.5),
           gradStepSize,
           expAvgStepSize,
+          differentiable: hyper.differentiable,
+          gradScale,
+          expAvgScale,
         };
         const bytes = param.dtype === "float64" ? 8 : param.dtype === "float32" ? 4 : 2;
         const block = (2 * width) / 8 / bytes; // elements per iteration of PyTorch's vectorized loop

@@ -28,6 +28,13 @@ export interface ElementScalars {
   readonly biasCorrection2Sqrt: number;
   readonly gradStepSize: number;
   readonly expAvgStepSize: number;
+  /**
+   * The differentiable branch: grad and exp_avg are first multiplied by these 0-d
+   * tensors' values (in place of the step sizes), then added with addcdiv(value=1).
+   */
+  readonly differentiable: boolean;
+  readonly gradScale: number;
+  readonly expAvgScale: number;
 }
 
 export interface ElementKernelConfig {
@@ -70,6 +77,8 @@ export function updateElements(
   const eps = narrow ? toDtype(s.eps) : r(s.eps);
   const step1 = r(s.gradStepSize);
   const step2 = r(s.expAvgStepSize);
+  const gradScale = r(s.gradScale);
+  const expAvgScale = r(s.expAvgScale);
   const n = p.length;
 
   for (let i = 0; i < n; i++) {
@@ -97,9 +106,15 @@ export function updateElements(
     // denominator
     let denom = foreach ? out(r(out(r(Math.sqrt(expAvgSq))) / bcSqrt)) : out(r(Math.sqrt(out(r(expAvgSq / bc2)))));
     denom = out(r(denom + eps));
-    // two addcdiv_
-    param = out(r(param + r(r(step1 * grad) / denom)));
-    param = out(r(param + r(r(step2 * expAvg) / denom)));
+    if (s.differentiable) {
+      // grad * c1, exp_avg * c2 (new tensors), then addcdiv_ with value 1
+      param = out(r(param + r(out(r(grad * gradScale)) / denom)));
+      param = out(r(param + r(out(r(expAvg * expAvgScale)) / denom)));
+    } else {
+      // two addcdiv_
+      param = out(r(param + r(r(step1 * grad) / denom)));
+      param = out(r(param + r(r(step2 * expAvg) / denom)));
+    }
     p[i] = param;
     m[i] = expAvg;
     v[i] = expAvgSq;

@@ -165,6 +165,23 @@ def catalog():
                 c["groups"][0]["options"] = dict(options)
                 cases.append(c)
 
+    # differentiable=True set on the group: another for-loop branch (step sizes as 0-d
+    # tensors, Python's float / tensor as reciprocal * float). The constructor's flag
+    # stays False, so step() runs under no_grad and leaf params may be updated in place.
+    differentiable_configs = [
+        ("defaults", {}),
+        ("weight-decay-momentum-decay", {"weight_decay": 0.1, "momentum_decay": 6e-3}),
+        ("decoupled-weight-decay", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+        ("maximize-weight-decay", {"weight_decay": 0.1, "maximize": True}),
+        ("tensor-lr", {"lr": ("tensor", 1e-3)}),
+        ("tensor-lr-decoupled", {"lr": ("tensor", 2e-3), "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ]
+    for dtype in DTYPES:
+        for name, options in differentiable_configs:
+            c = base_case("differentiable/%s/%s/forloop" % (name, dtype), "differentiable=True on the group: " + name, ["differentiable", name], dtype, False)
+            c["groups"][0]["options"] = dict(options, differentiable=True)
+            cases.append(c)
+
     for dtype in DTYPES:
         for foreach in (False, True):
             # Tensors longer than a vector block (16 float32 / 32 float16 elements under

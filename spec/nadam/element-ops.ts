@@ -46,6 +46,10 @@ export interface ElementOps {
   divTensor(a: number, b: number): number;
   sqrt(a: number): number;
   neg(a: number): number;
+  /** 1.0 - a (torch.rsub with a Python float) */
+  rsub(s: number, a: number): number;
+  /** a.reciprocal() */
+  reciprocal(a: number): number;
   /**
    * a.add(b, alpha=alpha): a + alpha·b. `inBody`: the element is in the vectorized
    * main loop (see inVectorBody); only float16 / bfloat16 results depend on it.
@@ -94,6 +98,8 @@ export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
     divTensor: (a, b) => out(r(a / b)),
     sqrt: (a) => out(r(Math.sqrt(a))),
     neg: (a) => -a,
+    rsub: (s, a) => out(r(r(s) - a)),
+    reciprocal: (a) => out(r(1 / a)),
     addAlpha(a, b, alpha, inBody) {
       const w = asDtype(alpha);
       if (wide || dtype === "float32") return fused ? fma(b, w, a) : r(a + r(w * b));

@@ -31,7 +31,13 @@
  *   default dtype is float64), so `step += 1` and `mu_product *= mu_t` round to
  *   that dtype, whatever the param dtype;
  * - a 0-d float32 tensor lr turns the for-loop step sizes into float32 tensor
- *   arithmetic; the foreach path reads it back with `.item()` instead.
+ *   arithmetic; the foreach path reads it back with `.item()` instead;
+ * - a group with `differentiable=True` takes another for-loop branch, whose step
+ *   sizes are 0-d tensors in mu_product's dtype: c = (-γ·(1 - μ_t)) / (1 - Π_t)
+ *   computed as `reciprocal(1 - Π_t) * float` (Python's float / tensor), with
+ *   Π_t·μ_{t+1} a tensor product; g and m are scaled by them, then added with
+ *   addcdiv(value=1). The foreach path refuses it ("_foreach ops don't support
+ *   autograd").
  *
  * Differs from: optax/Keras `nadam` (bias-corrected m̂ with β1^t, no μ schedule);
  * torch ≤ 1.13's for-loop path, which used Π_t·μ_t·μ_{t+1} in the second step size
@@ -52,6 +58,8 @@ export interface NadamHyperParameters {
   readonly momentum_decay: number;
   readonly decoupled_weight_decay: boolean;
   readonly maximize: boolean;
+  /** The group's `differentiable` flag (default false): another branch, another rounding. */
+  readonly differentiable?: boolean;
 }
 
 /** What PyTorch keeps in `optimizer.state[p]`, values as numbers of their dtype. */
@@ -252,6 +260,10 @@ function singleTensor(s: Slot, h: NadamHyperParameters, formula: Formula): void 
   updateExpAvg(s, beta1, formula, "forloop");
   updateExpAvgSq(s, beta2, "forloop");
   const denom = denomForloop(s, bc2, h.eps);
+  if (h.differentiable) {
+    applyDifferentiableUpdate(s, denom, h, muT, muNextT);
+    return;
+  }
   const next = muProductNext(s, muT, muNextT, formula);
   const sizes = h.lr_is_tensor
     ? tensorLrStepSizes(h.lr, muT, muNextT, s.muProduct, next)
@@ -259,8 +271,33 @@ function singleTensor(s: Slot, h: NadamHyperParameters, formula: Formula): void 
   applyUpdate(s, denom, sizes[0], sizes[1]);
 }
 
+/**
+ * The differentiable branch's update (torch 2.1+):
+ *   mu_product_next = mu_product * mu_next                       0-d tensor
+ *   grad    = grad    * (-lr * (1 - mu) / (1 - mu_product))       float / tensor = reciprocal(tensor) * float
+ *   exp_avg = exp_avg * (-lr * mu_next / (1 - mu_product_next))
+ *   param.addcdiv_(grad, denom); param.addcdiv_(exp_avg, denom)
+ * With a tensor lr, (-lr * x) is a float32 tensor and the division a tensor division.
+ */
+function applyDifferentiableUpdate(s: Slot, denom: readonly number[], h: NadamHyperParameters, muT: number, muNextT: number): void {
+  const mp = s.muProductOps;
+  const next = mp.mul(s.muProduct, muNextT);
+  const scale = (numerator: number, product: number): number => {
+    if (!h.lr_is_tensor) return mp.mul(mp.reciprocal(mp.rsub(1.0, product)), -h.lr * numerator);
+    const f = Math.fround;
+    return f(f(-h.lr * f(numerator)) / mp.rsub(1.0, product));
+  };
+  const gradScale = scale(1.0 - muT, s.muProduct);
+  const expAvgScale = scale(muNextT, next);
+  const grad = s.grad.map((g) => s.ops.mul(g, gradScale));
+  const expAvg = s.expAvg.map((m) => s.ops.mul(m, expAvgScale));
+  s.data = s.data.map((x, i) => s.ops.addcdiv(x, grad[i]!, denom[i]!, 1));
+  s.data = s.data.map((x, i) => s.ops.addcdiv(x, expAvg[i]!, denom[i]!, 1));
+}
+
 /** _multi_tensor_nadam, over every param of the group that has a grad. */
 function multiTensor(slots: readonly Slot[], h: NadamHyperParameters, formula: Formula): void {
+  if (h.differentiable) throw new Error("_foreach ops don't support autograd"); // PyTorch's assert
   const [beta1, beta2] = h.betas;
   if (h.maximize) slots.forEach(negateGrad);
   slots.forEach(incrementStep);
