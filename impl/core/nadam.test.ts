@@ -165,6 +165,20 @@ describe("step", () => {
     expect(optimizer.state.size).toBe(0);
   });
 
+  test.each([
+    ["shape", () => Tensor.zeros([3, 2]), "param_groups[1].params[0]: grad has shape [3, 2], the param [2, 3]"],
+    ["dtype", () => Tensor.zeros([2, 3], "float64"), "param_groups[1].params[0]: grad has dtype float64, the param float32"],
+  ])("a grad of the wrong %s is refused before any param changes", (_what, badGrad, message) => {
+    const [b, w] = [bias(), weight()];
+    const optimizer = new NAdam([{ params: [b] }, { params: [w] }]);
+    withGrads(b);
+    w.grad = badGrad();
+    const before = b.toArray();
+    expect(() => optimizer.step()).toThrow(message);
+    expect(b.toArray()).toEqual(before);
+    expect(optimizer.state.size).toBe(0);
+  });
+
   test("three betas pass the constructor and fail at step", () => {
     const w = weight();
     const optimizer = new NAdam([w], { betas: [0.9, 0.99, 0.5] });

@@ -163,7 +163,13 @@ export class NAdam {
     // Every group's hyper-parameters are checked before any is updated, so that a
     // bad value (NaN, a 3-element betas) raises with the optimizer untouched.
     const plans = this.paramGroups.map((group, g) => this.plan(group, g));
-    for (const group of this.paramGroups) for (const p of group.params) if (p.grad !== null) this.checkState(p);
+    this.paramGroups.forEach((group, g) =>
+      group.params.forEach((p, i) => {
+        if (p.grad === null) return;
+        this.checkGrad(p, `param_groups[${g}].params[${i}]`);
+        this.checkState(p);
+      }),
+    );
     plans.forEach((plan, g) => {
       const group = this.paramGroups[g]!;
       const withGrad = group.params.filter((p) => p.grad !== null);
@@ -208,6 +214,16 @@ export class NAdam {
         differentiable: Boolean(group.differentiable),
       },
     };
+  }
+
+  /** A grad must match its param's shape and dtype (PyTorch fails inside the kernels, midway). */
+  private checkGrad(p: Tensor, where: string): void {
+    const grad = p.grad!;
+    if (!(grad instanceof Tensor)) throw new ValueError(`${where}: grad is not a Tensor`);
+    if (grad.dtype !== p.dtype) throw new ValueError(`${where}: grad has dtype ${grad.dtype}, the param ${p.dtype}`);
+    if (grad.shape.length !== p.shape.length || grad.shape.some((d, k) => d !== p.shape[k])) {
+      throw new ValueError(`${where}: grad has shape [${grad.shape.join(", ")}], the param [${p.shape.join(", ")}]`);
+    }
   }
 
   /** A state entry that exists must be complete: PyTorch only initialises empty ones. */

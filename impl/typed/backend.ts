@@ -91,7 +91,9 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): Nadam
       params.forEach((param, i) => {
         const grad = grads[i]!;
         const state = states[i]!;
-        if (grad.numel !== param.numel) throw new RangeError(`grad of shape [${grad.shape}] does not match param of shape [${param.shape}]`);
+        if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
+          throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
+        }
         const { t, mu, muNext } = advanceScalars(state, hyper.beta1, hyper.momentum_decay, foreach);
         const biasCorrection2 = 1 - glibcPow(hyper.beta2, t);
         const [gradStepSize, expAvgStepSize] = stepSizes(hyper, foreach, mu, muNext, state.mu_product.get(0));
@@ -118,7 +120,7 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): Nadam
         const p = workingValues(param);
         const m = workingValues(state.exp_avg);
         const v = workingValues(state.exp_avg_sq);
-        const g = workingValues(grad.dtype === param.dtype ? grad : grad.to(param.dtype));
+        const g = workingValues(grad);
         updateElements(p, g, m, v, scalars, { dtype: param.dtype, profile, path, vectorBody: param.numel - (param.numel % block) });
         storeBack(param, p);
         storeBack(state.exp_avg, m);
