@@ -3,6 +3,7 @@
  * defaults in PyTorch's key order, and the constructor's validation with
  * PyTorch's messages (torch 2.6, torch/optim/nadam.py).
  */
+import { NADAM_DEFAULTS } from "../../spec/nadam/defaults.ts";
 import { Tensor } from "../typed/tensor.ts";
 import { IndexError, ValueError } from "./errors.ts";
 import { pyStr } from "./python.ts";
@@ -26,15 +27,16 @@ export interface NadamOptions {
 
 /** NAdam(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False, differentiable=False) */
 export function defaultOptions(): NadamOptions {
-  // Key order is PyTorch's `defaults` order; param groups inherit it.
+  // Key order is PyTorch's `defaults` order; param groups inherit it. The values are torch's.
+  const d = NADAM_DEFAULTS;
   return {
-    lr: 2e-3,
-    betas: [0.9, 0.999],
-    eps: 1e-8,
-    weight_decay: 0,
-    momentum_decay: 4e-3,
-    decoupled_weight_decay: false,
-    maximize: false,
+    lr: d.lr,
+    betas: [...d.betas],
+    eps: d.eps,
+    weight_decay: d.weight_decay,
+    momentum_decay: d.momentum_decay,
+    decoupled_weight_decay: d.decoupled_weight_decay,
+    maximize: d.maximize,
     foreach: null,
     capturable: false,
     differentiable: false,
