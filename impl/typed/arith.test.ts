@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { fmaExact } from "../../spec/float/fma.ts";
 import { FORMATS, roundToFormat } from "../../spec/float/format.ts";
 import { RandomFloats } from "../../test/support/random-floats.ts";
-import { fma32, roundBfloat16, roundHalf } from "./arith.ts";
+import { fma32, fma64, roundBfloat16, roundHalf } from "./arith.ts";
 
 describe("typed-array rounding primitives against the spec's exact ones", () => {
   test("fma32 on 200,000 random float32 triples, half of them near cancellation", () => {
@@ -29,6 +29,18 @@ describe("typed-array rounding primitives against the spec's exact ones", () => 
       checked++;
     }
     expect(checked).toBe(200);
+  });
+
+  test("fma64 on 200,000 random float64 triples, half of them near cancellation", () => {
+    const rng = new RandomFloats(13);
+    for (let i = 0; i < 200_000; i++) {
+      const a = rng.float64();
+      const b = rng.float64();
+      const c = i % 2 ? rng.float64(-150, 150) : -a * b * (1 + rng.unit() * 2 ** -45);
+      const got = fma64(a, b, c);
+      const want = fmaExact(a, b, c, FORMATS.float64);
+      if (!Object.is(got, want)) throw new Error(`fma64(${a}, ${b}, ${c}) = ${got}, exact ${want}`);
+    }
   });
 
   test("float32 → float16 / bfloat16 rounding on 100,000 random float32 values", () => {
