@@ -8,20 +8,27 @@
 // torch 1.13: Debian 12's python3-torch (/usr/bin/python3, installed with apt-get
 //   when missing), or $NADAM_TORCH113_PYTHON; history only. NADAM_SKIP_TORCH113=1
 //   leaves the committed 1.13 files as they are.
-// Each torch runs twice: ATEN_CPU_CAPABILITY=default and =avx2, PyTorch's two
-// rounding profiles. --check regenerates into a temporary folder and fails if any
-// file differs from the committed corpus.
+// Each torch runs the trajectories twice: ATEN_CPU_CAPABILITY=default and =avx2,
+// PyTorch's two rounding profiles. Then golden/state-dicts: torch.save'd NAdam
+// state dicts, and the round trip torch -> this project's reader and writer ->
+// torch.load(weights_only=True) -> continued run, whose report is committed.
+// --check regenerates into a temporary folder and fails if any file differs from
+// the committed corpus.
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 $.verbose = false;
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const generator = join(repo, "scripts/golden/generate.py");
 const powVectorsScript = join(repo, "scripts/golden/pow_vectors.py");
+const stateDictsScript = join(repo, "scripts/golden/state_dicts.py");
+const roundtripScript = join(repo, "scripts/golden/roundtrip.py");
+const rewriteScript = join(repo, "scripts/golden/rewrite-state-dicts.ts");
 const goldenDir = join(repo, "golden");
+const stateDictsDir = join(goldenDir, "state-dicts");
 const dataDir = join(goldenDir, "data");
 const check = argv.check === true;
 const PROFILES = [
@@ -60,22 +67,26 @@ async function ensureTrixieRoot() {
 }
 
 /**
- * A runner runs one of our python scripts with torch: (script, out, capability) =>
- * the process result; the script writes `out` (a file or a folder).
+ * A runner runs one of the python scripts in scripts/golden with torch:
+ * (script, { inputs, out }, capability) => the process result, as
+ * `python3 script INPUT... OUT`; the script writes `out` (a file or a folder).
  */
 function hostRunner(python) {
-  return (script, out, capability) => $({ env: { ...process.env, ATEN_CPU_CAPABILITY: capability } })`${python} ${script} ${out}`;
+  return (script, { inputs = [], out }, capability) => $({ env: { ...process.env, ATEN_CPU_CAPABILITY: capability } })`${python} ${script} ${inputs} ${out}`;
 }
 
 async function torch26Runner() {
   if (process.env.NADAM_TORCH_PYTHON) return hostRunner(process.env.NADAM_TORCH_PYTHON);
   const root = await ensureTrixieRoot();
-  return async (script, out, capability) => {
+  return async (script, { inputs = [], out }, capability) => {
     const work = mkdtempSync(join(root, "tmp", "nadam-golden-"));
     try {
-      cpSync(script, join(work, "script.py"));
+      // The scripts folder (they import each other) and the inputs, copied into the root.
+      cpSync(dirname(script), join(work, "scripts"), { recursive: true });
+      inputs.forEach((input, i) => cpSync(input, join(work, `in${i}`), { recursive: true }));
       const inside = "/" + relative(root, work);
-      const result = await $({ env: { ...process.env, ATEN_CPU_CAPABILITY: capability } })`chroot ${root} python3 ${inside}/script.py ${inside}/out`;
+      const args = inputs.map((_, i) => `${inside}/in${i}`);
+      const result = await $({ env: { ...process.env, ATEN_CPU_CAPABILITY: capability } })`chroot ${root} python3 ${inside}/scripts/${basename(script)} ${args} ${inside}/out`;
       cpSync(join(work, "out"), out, { recursive: true });
       return result;
     } finally {
@@ -108,7 +119,7 @@ async function generate(runner, into) {
   for (const [capability, profile] of PROFILES) {
     const out = mkdtempSync(join(tmpdir(), "nadam-golden-out-"));
     try {
-      const result = await runner(generator, join(out, "cases"), capability);
+      const result = await runner(generator, { out: join(out, "cases") }, capability);
       const summary = JSON.parse(result.stdout.trim().split("\n").at(-1));
       if (summary.torch.profile !== profile) {
         throw new Error(`asked torch for ATEN_CPU_CAPABILITY=${capability} but it ran ${summary.torch.cpu_capability}`);
@@ -131,7 +142,7 @@ async function generatePowVectors(runner, into) {
   const out = join(into, "..", "pow-vectors.json");
   const work = mkdtempSync(join(tmpdir(), "nadam-pow-"));
   try {
-    await runner(powVectorsScript, join(work, "pow-vectors.json"), "default");
+    await runner(powVectorsScript, { out: join(work, "pow-vectors.json") }, "default");
     cpSync(join(work, "pow-vectors.json"), out);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -139,6 +150,49 @@ async function generatePowVectors(runner, into) {
   const { python, libc } = JSON.parse(readFileSync(out, "utf8"));
   echo(`pow vectors: CPython ${python}, ${libc}`);
   return { path: "golden/pow-vectors.json", sha256: sha256(out) };
+}
+
+/**
+ * torch.save'd NAdam state dicts (and two of other optimizers) with their JSON
+ * encodings made in Python; then the round trip: this project reads each file
+ * and writes it again, and torch loads that (weights_only=True on torch 2.x),
+ * compares it with the original and continues the run (roundtrip.py).
+ */
+async function stateDictFixtures(runner, into) {
+  const work = mkdtempSync(join(tmpdir(), "nadam-state-dicts-"));
+  try {
+    const fixtures = join(work, "fixtures");
+    const made = JSON.parse((await runner(stateDictsScript, { out: fixtures }, "default")).stdout.trim().split("\n").at(-1));
+    const target = join(into, made.torch);
+    rmSync(target, { recursive: true, force: true });
+    mkdirSync(target, { recursive: true });
+    cpSync(fixtures, target, { recursive: true });
+    const rewritten = join(work, "rewritten");
+    await $`tsx ${rewriteScript} ${target} ${rewritten}`;
+    const report = join(work, "roundtrip.json");
+    const outcome = JSON.parse((await runner(roundtripScript, { inputs: [target, rewritten], out: report }, "default")).stdout.trim().split("\n").at(-1));
+    cpSync(report, join(target, "roundtrip.json"));
+    echo(`state dicts, torch ${made.torch}: ${made.written.length} NAdam fixtures; read, rewritten and reloaded by torch: ${outcome.checked - outcome.failed.length} of ${outcome.checked} equal, run continued bit-identically`);
+    if (outcome.failed.length > 0) throw new Error(`the round trip failed for ${outcome.failed.join(", ")}: see ${join(target, "roundtrip.json")}`);
+    return { dir: relative(into, target), torch: made.torch, written: made.written };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function writeStateDictManifest(into, runs) {
+  const files = {};
+  for (const path of walk(into).sort()) {
+    const rel = relative(into, path);
+    if (rel !== "manifest.json") files[rel] = sha256(path);
+  }
+  const manifest = {
+    format: "nadam-state-dict-fixtures/1",
+    generators: [stateDictsScript, roundtripScript].map((p) => ({ path: relative(repo, p), sha256: sha256(p) })),
+    runs: runs.sort((a, b) => a.dir.localeCompare(b.dir)),
+    files,
+  };
+  writeFileSync(join(into, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
 }
 
 function writeManifest(into, runs, powVectors) {
@@ -158,16 +212,26 @@ function writeManifest(into, runs, powVectors) {
 }
 
 // --check writes into <tmp>/data, so that <tmp>/pow-vectors.json sits beside it as in golden/.
-const into = check ? join(mkdtempSync(join(tmpdir(), "nadam-golden-check-")), "data") : dataDir;
+const checkRoot = check ? mkdtempSync(join(tmpdir(), "nadam-golden-check-")) : null;
+const into = check ? join(checkRoot, "data") : dataDir;
+const stateDictsInto = check ? join(checkRoot, "state-dicts") : stateDictsDir;
 mkdirSync(into, { recursive: true });
+mkdirSync(stateDictsInto, { recursive: true });
+const previousStateDicts = existsSync(join(stateDictsDir, "manifest.json")) ? JSON.parse(readFileSync(join(stateDictsDir, "manifest.json"), "utf8")) : { runs: [] };
 const previous = existsSync(join(dataDir, "manifest.json")) ? JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8")) : { runs: [] };
 const torch26 = await torch26Runner();
 const powVectors = await generatePowVectors(torch26, into);
 let runs = await generate(torch26, into);
+const stateDictRuns = [await stateDictFixtures(torch26, stateDictsInto)];
 const legacy = await torch113Runner();
 if (legacy) {
   runs = runs.concat(await generate(legacy, into));
+  stateDictRuns.push(await stateDictFixtures(legacy, stateDictsInto));
 } else {
+  for (const run of previousStateDicts.runs.filter((r) => r.torch.startsWith("1."))) {
+    if (stateDictsInto !== stateDictsDir) cpSync(join(stateDictsDir, run.dir), join(stateDictsInto, run.dir), { recursive: true });
+    stateDictRuns.push(run);
+  }
   // Keep the committed 1.13 runs (and their files) as they are.
   for (const run of previous.runs.filter((r) => r.torch.version.startsWith("1."))) {
     if (into !== dataDir) cpSync(join(dataDir, run.dir), join(into, run.dir), { recursive: true });
@@ -175,6 +239,7 @@ if (legacy) {
   }
 }
 writeManifest(into, runs, powVectors);
+writeStateDictManifest(stateDictsInto, stateDictRuns);
 
 if (check) {
   const committed = JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8"));
@@ -182,7 +247,13 @@ if (check) {
   const names = new Set([...Object.keys(committed.files), ...Object.keys(fresh.files)]);
   const differ = [...names].filter((n) => committed.files[n] !== fresh.files[n]);
   if (committed.pow_vectors?.sha256 !== fresh.pow_vectors.sha256) differ.push("pow-vectors.json");
-  rmSync(dirname(into), { recursive: true, force: true });
+  const committedSd = JSON.parse(readFileSync(join(stateDictsDir, "manifest.json"), "utf8"));
+  const freshSd = JSON.parse(readFileSync(join(stateDictsInto, "manifest.json"), "utf8"));
+  for (const n of new Set([...Object.keys(committedSd.files), ...Object.keys(freshSd.files)])) {
+    names.add(`state-dicts/${n}`);
+    if (committedSd.files[n] !== freshSd.files[n]) differ.push(`state-dicts/${n}`);
+  }
+  rmSync(checkRoot, { recursive: true, force: true });
   if (differ.length > 0) {
     echo(`${differ.length} golden files differ from a fresh run, e.g. ${differ.slice(0, 5).join(", ")}`);
     process.exit(1);

@@ -1,0 +1,110 @@
+/**
+ * The JSON encoding of a NAdam state_dict (spec/state-dict/schema.json): the
+ * optimizer's StateDict with Tensors ⇄ plain JSON with {dtype, shape, data}
+ * tensors (little-endian bytes, base64). Bit patterns survive: NaN, ±Inf and
+ * -0 inside tensors are bytes; non-finite hyper-parameters are "inf", "-inf",
+ * "nan".
+ */
+import { endianness } from "node:os";
+import type { DType } from "../spec/nadam/types.ts";
+import type { StateDict } from "../impl/core/state-dict.ts";
+import { Tensor } from "../impl/typed/tensor.ts";
+
+export const STATE_DICT_FORMAT = "nadam-state-dict/1";
+
+export const ITEM_SIZE: Readonly<Record<DType, number>> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
+
+export interface JsonTensor {
+  dtype: DType;
+  shape: number[];
+  data: string;
+}
+
+export type JsonValue = null | boolean | number | string | JsonTensor | JsonValue[] | { [key: string]: JsonValue };
+
+export interface JsonStateDict {
+  format?: typeof STATE_DICT_FORMAT;
+  state: Record<string, Record<string, JsonValue>>;
+  param_groups: Record<string, JsonValue>[];
+}
+
+const LITTLE_ENDIAN_HOST = endianness() === "LE";
+
+/** The tensor's elements as little-endian bytes. */
+export function tensorBytes(t: Tensor): Buffer {
+  const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  if (LITTLE_ENDIAN_HOST) return Buffer.from(bytes); // a copy, detached from the tensor
+  const copy = Buffer.from(bytes);
+  const size = ITEM_SIZE[t.dtype];
+  if (size === 8) copy.swap64();
+  else if (size === 4) copy.swap32();
+  else copy.swap16();
+  return copy;
+}
+
+/** A tensor from little-endian bytes; the caller has checked the length. */
+export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
+  const size = ITEM_SIZE[dtype];
+  const copy = Buffer.from(bytes); // own, aligned memory
+  if (!LITTLE_ENDIAN_HOST) {
+    if (size === 8) copy.swap64();
+    else if (size === 4) copy.swap32();
+    else copy.swap16();
+  }
+  const n = copy.length / size;
+  const buffer = copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.length);
+  const data = dtype === "float64" ? new Float64Array(buffer, 0, n) : dtype === "float32" ? new Float32Array(buffer, 0, n) : new Uint16Array(buffer, 0, n);
+  return new Tensor(dtype, shape, data);
+}
+
+export function isJsonTensor(value: unknown): value is JsonTensor {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && "dtype" in value && "shape" in value && "data" in value;
+}
+
+/** Keys whose values are numbers in PyTorch (and so may be "inf" / "nan" in JSON). */
+const NUMBER_KEYS = new Set(["lr", "eps", "weight_decay", "momentum_decay", "betas", "step", "mu_product", "initial_lr"]);
+
+function encodeNumber(x: number): number | string {
+  if (Number.isFinite(x)) return x;
+  return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
+}
+
+function decodeNumber(x: unknown): unknown {
+  if (x === "inf") return Infinity;
+  if (x === "-inf") return -Infinity;
+  if (x === "nan") return NaN;
+  return x;
+}
+
+export function encodeValue(value: unknown): JsonValue {
+  if (value instanceof Tensor) return { dtype: value.dtype, shape: [...value.shape], data: tensorBytes(value).toString("base64") };
+  if (typeof value === "number") return encodeNumber(value);
+  if (Array.isArray(value)) return value.map(encodeValue);
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeValue(v)]));
+  if (value === undefined) return null;
+  return value as JsonValue;
+}
+
+/** Decode a JSON value that passed the schema; `key` says whether strings may stand for numbers. */
+export function decodeValue(value: unknown, key?: string): unknown {
+  if (isJsonTensor(value)) {
+    const bytes = Buffer.from(value.data, "base64");
+    return tensorFromBytes(value.dtype, value.shape, bytes);
+  }
+  if (Array.isArray(value)) return value.map((v) => decodeValue(v, key === "betas" ? key : undefined));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decodeValue(v, k)]));
+  return key !== undefined && NUMBER_KEYS.has(key) ? decodeNumber(value) : value;
+}
+
+export function stateDictToJson(stateDict: StateDict): JsonStateDict {
+  const state: JsonStateDict["state"] = {};
+  for (const [id, entry] of Object.entries(stateDict.state)) state[id] = encodeValue(entry) as Record<string, JsonValue>;
+  return { format: STATE_DICT_FORMAT, state, param_groups: stateDict.param_groups.map((g) => encodeValue(g) as Record<string, JsonValue>) };
+}
+
+/** The optimizer's StateDict from JSON that validate.ts accepted. */
+export function stateDictFromJson(json: JsonStateDict): StateDict {
+  const state: StateDict["state"] = {};
+  for (const [id, entry] of Object.entries(json.state)) state[Number(id)] = decodeValue(entry) as Record<string, unknown>;
+  return { state, param_groups: json.param_groups.map((g) => decodeValue(g) as StateDict["param_groups"][number]) };
+}
