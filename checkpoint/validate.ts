@@ -88,7 +88,14 @@ function sameShape(a: JsonTensor, b: JsonTensor): boolean {
 /** The problems of a parsed JSON value as a NAdam state dict; [] when valid. */
 export function validateStateDict(value: unknown): Problem[] {
   if (!validateSchema(value)) {
-    return (validateSchema.errors ?? []).map((e) => ({ path: e.instancePath, message: `${e.message ?? "is invalid"}${e.params && "allowedValues" in e.params ? ` (${JSON.stringify(e.params.allowedValues)})` : ""}` }));
+    return (validateSchema.errors ?? []).map((e) => {
+      const params = e.params as Record<string, unknown>;
+      if (e.keyword === "additionalProperties") return { path: e.instancePath, message: `has an unexpected key '${String(params.additionalProperty)}'` };
+      if (e.keyword === "required") return { path: e.instancePath, message: `needs the key '${String(params.missingProperty)}'` };
+      if (e.keyword === "propertyNames") return { path: e.instancePath, message: `has a key '${String(params.propertyName)}' that is not a param id (a non-negative integer)` };
+      const allowed = "allowedValues" in params ? ` (${JSON.stringify(params.allowedValues)})` : "";
+      return { path: e.instancePath, message: `${e.message ?? "is invalid"}${allowed}` };
+    });
   }
   const sd = value as { state: Record<string, Record<string, unknown>>; param_groups: Record<string, unknown>[] };
   const other = otherOptimizer(sd.param_groups, Object.values(sd.state));

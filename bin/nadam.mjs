@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `nadam` command: the TypeScript CLI in cli/main.ts, run through tsx's loader.
+import { register } from "tsx/esm/api";
+
+register();
+const { main } = await import("../cli/main.ts");
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,123 @@
+/**
+ * The state dict format against real PyTorch files: torch.save'd fixtures of
+ * torch 2.6 and 1.13 read back equal to the JSON PyTorch wrote beside them, pass
+ * validation, and survive our write-read; other optimizers' and hostile files
+ * are refused, each with its own message.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { hostileFixtures } from "./hostile.ts";
+import { checkFile, loadStateDictFile, saveStateDictFile } from "./files.ts";
+import { stateDictToJson } from "./json.ts";
+import { readPt, writePt } from "./pt/torch-file.ts";
+import { main } from "../cli/main.ts";
+import { NAdam, Tensor } from "../impl/index.ts";
+
+const root = new URL("../golden/state-dicts/", import.meta.url).pathname;
+const versions = readdirSync(root).filter((d) => !d.endsWith(".json"));
+const fixtures = versions.flatMap((v) => readdirSync(join(root, v)).filter((f) => f.endsWith(".pt") && !f.startsWith("other-")).map((f) => [v, f] as const));
+const hostileDir = new URL("./fixtures/hostile/", import.meta.url).pathname;
+const expected = JSON.parse(readFileSync(join(hostileDir, "expected.json"), "utf8")) as Record<string, { why: string; expect: string }>;
+
+describe("PyTorch's own files", () => {
+  test("there are fixtures of torch 2.6 and 1.13", () => {
+    expect(versions.some((v) => v.startsWith("2.6"))).toBe(true);
+    expect(versions.some((v) => v.startsWith("1.13"))).toBe(true);
+    expect(fixtures.length).toBeGreaterThanOrEqual(16);
+  });
+
+  test.each(fixtures)("torch %s %s: read equals the JSON torch wrote, validates, and survives write-read", (version, file) => {
+    const bytes = readFileSync(join(root, version, file));
+    const json = JSON.parse(JSON.stringify(stateDictToJson(readPt(bytes))));
+    expect(json).toEqual(JSON.parse(readFileSync(join(root, version, file.replace(/\.pt$/, ".json")), "utf8")));
+    expect(checkFile(join(root, version, file)).problems).toEqual([]);
+    expect(checkFile(join(root, version, file.replace(/\.pt$/, ".json"))).problems).toEqual([]);
+    expect(JSON.parse(JSON.stringify(stateDictToJson(readPt(writePt(readPt(bytes))))))).toEqual(json);
+  });
+
+  test.each(versions)("torch %s: Adam's and SGD's state dicts are named as such", (version) => {
+    expect(checkFile(join(root, version, "other-adam.pt")).problems[0]!.message).toMatch(/not a NAdam state_dict: it looks like torch.optim.Adam's/);
+    expect(checkFile(join(root, version, "other-sgd.pt")).problems[0]!.message).toMatch(/not a NAdam state_dict: it looks like torch.optim.SGD's/);
+  });
+
+  test.each(versions)("torch %s: the committed round-trip report (torch loads our files and continues the run) has no problem", (version) => {
+    const report = JSON.parse(readFileSync(join(root, version, "roundtrip.json"), "utf8")) as { weights_only: boolean; fixtures: Record<string, { problems: string[] }> };
+    const names = fixtures.filter(([v]) => v === version).map(([, f]) => f.replace(/\.pt$/, ""));
+    expect(Object.keys(report.fixtures).sort()).toEqual(names.sort());
+    expect(Object.values(report.fixtures).flatMap((f) => f.problems)).toEqual([]);
+    expect(report.weights_only).toBe(version.startsWith("2."));
+  });
+
+  test("a fixture loads into an NAdam over matching params and steps", () => {
+    const sd = loadStateDictFile(join(root, versions.find((v) => v.startsWith("2.6"))!, "named-params.pt"));
+    const [w, b] = [Tensor.zeros([3, 2]), Tensor.zeros([2])];
+    const optimizer = new NAdam([["encoder.weight", w], ["encoder.bias", b]]);
+    optimizer.loadStateDict(sd);
+    w.grad = Tensor.zeros([3, 2]);
+    b.grad = Tensor.zeros([2]);
+    optimizer.step();
+    expect((optimizer.state.get(w)!.step as Tensor).item()).toBe(3);
+    expect(optimizer.paramGroups[0]!.momentum_decay).toBe(6e-3);
+  });
+});
+
+describe("hostile and broken files", () => {
+  test("the committed fixtures are what checkpoint/hostile.ts builds", () => {
+    const built = hostileFixtures();
+    expect(Object.keys(expected).sort()).toEqual(built.map((f) => f.file).sort());
+    for (const f of built) expect(readFileSync(join(hostileDir, f.file)).equals(f.bytes)).toBe(true);
+  });
+
+  test.each(Object.entries(expected))("%s (%s) is refused with its own message", (file, { expect: message }) => {
+    const t0 = performance.now();
+    const checked = checkFile(join(hostileDir, file));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(checked.json).toBeUndefined();
+    expect(checked.problems.map((p) => `${p.path}: ${p.message}`).join("\n")).toContain(message);
+  });
+
+  test("each hostile file gets a different first message", () => {
+    const firsts = Object.keys(expected).map((file) => checkFile(join(hostileDir, file)).problems[0]!.message);
+    expect(new Set(firsts).size).toBe(firsts.length);
+  });
+});
+
+describe("the nadam CLI", () => {
+  test("validate: exit 0 when all files are valid, 1 otherwise, every problem printed", () => {
+    const lines: string[] = [];
+    const good = fixtures.map(([v, f]) => join(root, v, f));
+    expect(main(["validate", ...good], (l) => lines.push(l))).toBe(0);
+    expect(lines.at(-1)).toBe(`${good.length} valid, 0 invalid`);
+    lines.length = 0;
+    expect(main(["validate", good[0]!, join(hostileDir, "nan-lr.json")], (l) => lines.push(l))).toBe(1);
+    expect(lines).toContain(`${join(hostileDir, "nan-lr.json")}: INVALID`);
+    expect(lines).toContain("  /param_groups/0/lr: is NaN; expected a number >= 0");
+  });
+
+  test("convert: .pt -> .json -> .pt keeps every byte of state; an invalid input is refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nadam-convert-"));
+    const source = join(root, versions.find((v) => v.startsWith("2.6"))!, "half-precision.pt");
+    expect(main(["convert", source, join(dir, "a.json")], () => undefined)).toBe(0);
+    expect(main(["convert", join(dir, "a.json"), join(dir, "b.pt")], () => undefined)).toBe(0);
+    expect(stateDictToJson(readPt(readFileSync(join(dir, "b.pt"))))).toEqual(stateDictToJson(readPt(readFileSync(source))));
+    const lines: string[] = [];
+    expect(main(["convert", join(hostileDir, "evil-global.pt"), join(dir, "c.json")], (l) => lines.push(l))).toBe(1);
+    expect(lines.join("\n")).toMatch(/the global os.system is not allowed/);
+    saveStateDictFile(join(dir, "d.pt"), loadStateDictFile(join(dir, "a.json")));
+    expect(checkFile(join(dir, "d.pt")).problems).toEqual([]);
+  });
+
+  test("npx nadam validate runs as a command with the right exit status", () => {
+    const bin = new URL("../bin/nadam.mjs", import.meta.url).pathname;
+    const ok = spawnSync(process.execPath, [bin, "validate", join(root, fixtures[0]![0], fixtures[0]![1])], { encoding: "utf8" });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/valid NAdam state_dict/);
+    const bad = spawnSync(process.execPath, [bin, "validate", join(hostileDir, "evil-opcode.pt")], { encoding: "utf8" });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/pickle opcode 0x62 \(BUILD\) is not allowed/);
+    void execFileSync;
+  });
+});

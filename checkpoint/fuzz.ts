@@ -1,0 +1,74 @@
+/**
+ * Mutation fuzzing of the state dict readers: real files, damaged at random
+ * (bytes flipped or overwritten, cut, spliced, repeated), must come back as
+ * "valid" or as a list of problems — never as a crash, a hang or a foreign
+ * exception. Shared by the test (checkpoint/fuzz.test.ts) and npm run fuzz.
+ */
+import fc from "fast-check";
+import { checkBytes } from "./files.ts";
+import { readZip, writeZip } from "./pt/zip.ts";
+
+export type Mutation =
+  | { kind: "flip"; at: number; bit: number }
+  | { kind: "set"; at: number; value: number }
+  | { kind: "cut"; at: number }
+  | { kind: "insert"; at: number; bytes: number[] }
+  | { kind: "repeat"; from: number; length: number; times: number }
+  | { kind: "zero"; at: number; length: number };
+
+export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 16 }) }),
+  fc.record({ kind: fc.constant("repeat" as const), from: fc.nat(), length: fc.integer({ min: 1, max: 64 }), times: fc.integer({ min: 2, max: 50 }) }),
+  fc.record({ kind: fc.constant("zero" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 32 }) }),
+);
+
+export function applyMutations(input: Buffer, mutations: readonly Mutation[]): Buffer {
+  let b = Buffer.from(input);
+  for (const m of mutations) {
+    if (b.length === 0) break;
+    const at = (n: number) => n % b.length;
+    if (m.kind === "flip") b[at(m.at)] = b[at(m.at)]! ^ (1 << m.bit);
+    else if (m.kind === "set") b[at(m.at)] = m.value;
+    else if (m.kind === "cut") b = b.subarray(0, at(m.at));
+    else if (m.kind === "insert") b = Buffer.concat([b.subarray(0, at(m.at)), Buffer.from(m.bytes), b.subarray(at(m.at))]);
+    else if (m.kind === "repeat") {
+      const chunk = b.subarray(at(m.from), at(m.from) + m.length);
+      b = Buffer.concat([b.subarray(0, at(m.from)), ...Array<Buffer>(m.times).fill(chunk), b.subarray(at(m.from))]);
+    } else b.fill(0, at(m.at), Math.min(b.length, at(m.at) + m.length));
+  }
+  return b;
+}
+
+/**
+ * Damage only the pickle inside a .pt and zip it again with good CRCs, so that
+ * the unpickler and the storage checks are reached (a damaged zip stops at its CRC).
+ */
+export function mutatePickle(pt: Buffer, mutations: readonly Mutation[]): Buffer {
+  const entries = [...readZip(pt)].map(([name, data]) => [name, name.endsWith("/data.pkl") ? applyMutations(Buffer.from(data), mutations) : data] as const);
+  return writeZip(entries);
+}
+
+export interface FuzzOutcome {
+  readonly valid: boolean;
+  readonly milliseconds: number;
+  /** Growth of the process's resident memory during the check, in bytes (0 if it shrank). */
+  readonly rssGrowth: number;
+  readonly message: string;
+}
+
+/** Check one damaged file; throws only if the reader did (which the fuzz treats as a failure). */
+export function fuzzOnce(name: string, bytes: Buffer): FuzzOutcome {
+  const rss = process.memoryUsage.rss();
+  const t0 = performance.now();
+  const checked = checkBytes(name, bytes);
+  const milliseconds = performance.now() - t0;
+  return {
+    valid: checked.json !== undefined,
+    milliseconds,
+    rssGrowth: Math.max(0, process.memoryUsage.rss() - rss),
+    message: checked.problems[0]?.message ?? "valid",
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Hostile and broken state dict files, each built from a real torch.save
+ * fixture or from scratch, with the message a reader must answer it with.
+ * scripts/hostile-fixtures.ts writes them to checkpoint/fixtures/hostile/;
+ * the tests check that `nadam validate` refuses each with its own message.
+ */
+import { readFileSync } from "node:fs";
+import { deflateRawSync } from "node:zlib";
+import { stateDictToJson } from "./json.ts";
+import { readPt } from "./pt/torch-file.ts";
+import { writeZip } from "./pt/zip.ts";
+
+export interface HostileFixture {
+  readonly file: string;
+  readonly why: string;
+  /** A part of the one problem the validator must report. */
+  readonly expect: string;
+  readonly bytes: Buffer;
+}
+
+const BASE = new URL("../golden/state-dicts/2.6.0+debian/defaults-float32-forloop.pt", import.meta.url);
+
+/** A pickle program: PROTO 2, the given opcodes, STOP. */
+function pickle(...parts: (number[] | Buffer)[]): Buffer {
+  return Buffer.concat([Buffer.from([0x80, 2]), ...parts.map((p) => Buffer.from(p)), Buffer.from([0x2e])]);
+}
+
+function str(s: string): Buffer {
+  const b = Buffer.from(s, "utf8");
+  const header = Buffer.alloc(5);
+  header[0] = 0x58;
+  header.writeUInt32LE(b.length, 1);
+  return Buffer.concat([header, b]);
+}
+
+function global(module: string, name: string): Buffer {
+  return Buffer.from(`c${module}\n${name}\n`);
+}
+
+/** A .pt archive around a pickle, and storages. */
+function archive(pkl: Buffer, storages: Buffer[] = []): Buffer {
+  return writeZip([["archive/data.pkl", pkl], ["archive/byteorder", Buffer.from("little")], ...storages.map((s, i) => [`archive/data/${i}`, s] as const), ["archive/version", Buffer.from("3\n")]]);
+}
+
+/** _rebuild_tensor_v2(('storage', torch.<type>, '0', 'cpu', numel), 0, size, stride, False, OrderedDict()) */
+function tensorPickle(storageType: string, numel: number, size: number[], stride: number[]): Buffer {
+  const ints = (xs: number[]) => Buffer.concat([Buffer.from([0x28]), ...xs.map((x) => intOp(x)), Buffer.from([0x74])]);
+  return Buffer.concat([
+    global("torch._utils", "_rebuild_tensor_v2"),
+    Buffer.from([0x28, 0x28]),
+    str("storage"),
+    global("torch", storageType),
+    str("0"),
+    str("cpu"),
+    intOp(numel),
+    Buffer.from([0x74, 0x51]),
+    intOp(0),
+    ints(size),
+    ints(stride),
+    Buffer.from([0x89]),
+    global("collections", "OrderedDict"),
+    Buffer.from([0x29, 0x52, 0x74, 0x52]),
+  ]);
+}
+
+function intOp(n: number): Buffer {
+  const b = Buffer.alloc(10);
+  b[0] = 0x8a;
+  b[1] = 8;
+  b.writeBigInt64LE(BigInt(n), 2);
+  return b;
+}
+
+/** {'state': {0: {'exp_avg': <tensor>}}, 'param_groups': []} with the given tensor pickle. */
+function stateWithTensor(tensor: Buffer): Buffer {
+  return pickle([0x7d, 0x28], str("state"), [0x7d, 0x28, 0x4b, 0x00, 0x7d, 0x28], str("exp_avg"), tensor, [0x75, 0x75], str("param_groups"), [0x5d, 0x75]);
+}
+
+function jsonFile(mutate: (sd: Record<string, any>) => void): Buffer {
+  const sd = JSON.parse(JSON.stringify(stateDictToJson(readPt(readFileSync(BASE))))) as Record<string, any>;
+  mutate(sd);
+  return Buffer.from(JSON.stringify(sd, null, 1));
+}
+
+export function hostileFixtures(): HostileFixture[] {
+  const base = readFileSync(BASE);
+  const pklAt = base.indexOf(Buffer.from([0x80, 0x02, 0x7d])); // data.pkl's first bytes: PROTO 2, EMPTY_DICT
+  const corrupted = Buffer.from(base);
+  corrupted[pklAt + 40] = corrupted[pklAt + 40]! ^ 0xff;
+  const badCentral = Buffer.from(base);
+  badCentral.writeUInt32LE(base.length + 1000, base.length - 6); // EOCD: central directory offset
+  // A deflated entry that declares 2 GiB from 10 bytes: refused by ratio, nothing inflated.
+  const deflated = deflateRawSync(Buffer.alloc(1000));
+  const bombFile = Buffer.from(writeZip([["archive/data.pkl", deflated]]));
+  const central = bombFile.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  bombFile.writeUInt16LE(8, central + 10); // method: deflate
+  bombFile.writeUInt32LE(2 ** 31 - 1, central + 24); // uncompressed size
+
+  const deep = pickle(Buffer.alloc(1000, 0x28)); // 1,000 open MARKs
+  const cyclic = pickle([0x5d, 0x71, 0x00, 0x68, 0x00, 0x61]); // l = []; l.append(l)
+
+  return [
+    { file: "truncated.pt", why: "a real file cut in half", expect: "no end-of-central-directory record", bytes: base.subarray(0, base.length >> 1) },
+    { file: "corrupted.pt", why: "one byte of data.pkl flipped", expect: "fails its CRC-32 check", bytes: corrupted },
+    { file: "bad-central-directory.pt", why: "the central directory offset points past the end", expect: "runs past the end of the", bytes: badCentral },
+    { file: "zip-bomb.pt", why: "a deflated entry declaring 2 GiB from a few bytes", expect: "more than deflate can produce", bytes: bombFile },
+    { file: "legacy-format.pt", why: "the pre-1.6 torch.save format (a bare pickle)", expect: "legacy (torch < 1.6) torch.save format", bytes: pickle([0x4e]) },
+    { file: "not-a-zip.pt", why: "a few bytes of text", expect: "12 bytes is shorter than an empty zip", bytes: Buffer.from("hello, world") },
+    { file: "evil-global.pt", why: "os.system called through REDUCE", expect: "the global os.system is not allowed", bytes: archive(pickle(global("os", "system"), str("echo owned"), [0x85, 0x52])) },
+    { file: "evil-opcode.pt", why: "a BUILD opcode (sets attributes: code execution in a real unpickler)", expect: "pickle opcode 0x62 (BUILD) is not allowed", bytes: archive(pickle([0x7d, 0x7d, 0x62])) },
+    { file: "evil-inst.pt", why: "INST, the protocol-0 way to call a class", expect: "pickle opcode 0x69 (INST) is not allowed", bytes: archive(pickle([0x28, 0x69], Buffer.from("os\nsystem\n"))) },
+    { file: "huge-shape.pt", why: "a tensor of shape [100000, 100000] over a 4-element storage", expect: "which holds 4", bytes: archive(stateWithTensor(tensorPickle("FloatStorage", 4, [100000, 100000], [100000, 1])), [Buffer.alloc(16)]) },
+    { file: "storage-size-lie.pt", why: "a storage that declares 10^12 elements and holds 16 bytes", expect: "declares 1000000000000 float32 elements", bytes: archive(stateWithTensor(tensorPickle("FloatStorage", 1e12, [2], [1])), [Buffer.alloc(16)]) },
+    { file: "wrong-dtype.pt", why: "an int64 tensor where NAdam keeps floats", expect: "a tensor of dtype int64", bytes: archive(stateWithTensor(tensorPickle("LongStorage", 2, [2], [1])), [Buffer.alloc(16)]) },
+    { file: "deep-nesting.pt", why: "1,000 nested MARKs", expect: "nests deeper than 200 MARKs", bytes: archive(deep) },
+    { file: "huge-string.pt", why: "a string that declares 2 GiB", expect: "a 2147483647-byte string; at most 1048576", bytes: archive(pickle([0x58, 0xff, 0xff, 0xff, 0x7f], Buffer.from("abc"))) },
+    { file: "cyclic.pt", why: "a list that contains itself", expect: "the pickle holds a list", bytes: archive(cyclic) },
+    { file: "not-a-state-dict.pt", why: "a pickle of None", expect: "without 'state' and 'param_groups'", bytes: archive(pickle([0x4e])) },
+    { file: "deep-nesting.json", why: "10,000 nested arrays", expect: "JSON nests deeper than 64 levels", bytes: Buffer.from("[".repeat(10000) + "]".repeat(10000)) },
+    { file: "nan-lr.json", why: "lr is NaN", expect: "/param_groups/0/lr: is NaN; expected a number >= 0", bytes: jsonFile((sd) => (sd.param_groups[0].lr = "nan")) },
+    { file: "beta-out-of-range.json", why: "betas[1] = 1", expect: "/param_groups/0/betas/1: is 1; expected a number in [0, 1)", bytes: jsonFile((sd) => (sd.param_groups[0].betas = [0.9, 1])) },
+    { file: "short-data.json", why: "exp_avg's data shorter than its shape", expect: "/state/0/exp_avg/data: holds 12 bytes; shape [2, 3] of float32 needs 24", bytes: jsonFile((sd) => (sd.state[0].exp_avg.data = Buffer.alloc(12).toString("base64"))) },
+    { file: "shape-mismatch.json", why: "exp_avg_sq's shape differs from exp_avg's", expect: "/state/0/exp_avg_sq: has shape [3, 2], exp_avg [2, 3]", bytes: jsonFile((sd) => (sd.state[0].exp_avg_sq.shape = [3, 2])) },
+    { file: "step-not-scalar.json", why: "step is a 1-d tensor", expect: "/state/0/step: has shape [1]; expected a 0-d tensor", bytes: jsonFile((sd) => (sd.state[0].step.shape = [1])) },
+    { file: "duplicate-ids.json", why: "the same id twice in param_groups", expect: "/param_groups/0/params/1: id 0 also appears at /param_groups/0/params/0", bytes: jsonFile((sd) => (sd.param_groups[0].params = [0, 0])) },
+    { file: "orphan-state.json", why: "state for an id no group lists", expect: "/state/7: state for id 7, which no param group lists", bytes: jsonFile((sd) => (sd.state[7] = sd.state[0])) },
+    { file: "wrong-dtype.json", why: "an int64 tensor in JSON", expect: "/state/0/exp_avg/dtype: must be equal to one of the allowed values", bytes: jsonFile((sd) => (sd.state[0].exp_avg.dtype = "int64")) },
+    { file: "adam.json", why: "an Adam state dict", expect: "not a NAdam state_dict: it looks like torch.optim.Adam's", bytes: jsonFile((sd) => { for (const g of sd.param_groups) g.amsgrad = false; delete sd.param_groups[0].momentum_decay; for (const s of Object.values(sd.state) as any[]) delete s.mu_product; }) },
+  ];
+}
