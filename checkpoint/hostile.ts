@@ -110,6 +110,7 @@ export function hostileFixtures(): HostileFixture[] {
     { file: "evil-opcode.pt", why: "a BUILD opcode (sets attributes: code execution in a real unpickler)", expect: "pickle opcode 0x62 (BUILD) is not allowed", bytes: archive(pickle([0x7d, 0x7d, 0x62])) },
     { file: "evil-inst.pt", why: "INST, the protocol-0 way to call a class", expect: "pickle opcode 0x69 (INST) is not allowed", bytes: archive(pickle([0x28, 0x69], Buffer.from("os\nsystem\n"))) },
     { file: "huge-shape.pt", why: "a tensor of shape [100000, 100000] over a 4-element storage", expect: "which holds 4", bytes: archive(stateWithTensor(tensorPickle("FloatStorage", 4, [100000, 100000], [100000, 1])), [Buffer.alloc(16)]) },
+    { file: "expanded-tensor.pt", why: "10^9 elements over one, through stride 0 (a memory bomb)", expect: "overlapping (expanded) tensors are not read", bytes: archive(stateWithTensor(tensorPickle("FloatStorage", 1, [1e9], [0])), [Buffer.alloc(4)]) },
     { file: "storage-size-lie.pt", why: "a storage that declares 10^12 elements and holds 16 bytes", expect: "declares 1000000000000 float32 elements", bytes: archive(stateWithTensor(tensorPickle("FloatStorage", 1e12, [2], [1])), [Buffer.alloc(16)]) },
     { file: "wrong-dtype.pt", why: "an int64 tensor where NAdam keeps floats", expect: "a tensor of dtype int64", bytes: archive(stateWithTensor(tensorPickle("LongStorage", 2, [2], [1])), [Buffer.alloc(16)]) },
     { file: "deep-nesting.pt", why: "1,000 nested MARKs", expect: "nests deeper than 200 MARKs", bytes: archive(deep) },

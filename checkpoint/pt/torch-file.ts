@@ -70,6 +70,11 @@ function rebuildTensor(args: unknown[], swap: boolean): Tensor {
       throw new CheckpointError(`a tensor of shape [${size.join(", ")}] (stride [${stride.join(", ")}], offset ${offset}) reaches element ${last} of storage data/${s.key}, which holds ${s.numel}`);
     }
   }
+  // More elements than the storage holds means overlapping (stride-0, expanded) views:
+  // never optimizer state, and a way to make a small file allocate without bound.
+  if (numel > s.numel) {
+    throw new CheckpointError(`a tensor of shape [${size.join(", ")}] has ${numel} elements over storage data/${s.key} of ${s.numel}: overlapping (expanded) tensors are not read`);
+  }
   const item = ITEM_SIZE[s.dtype];
   const out = Buffer.alloc(numel * item);
   const contiguous = stride.every((st, i) => size[i] === 1 || st === size.slice(i + 1).reduce((a, b) => a * b, 1));
