@@ -180,12 +180,18 @@ async function stateDictFixtures(runner, into) {
   }
 }
 
-function writeStateDictManifest(into, runs) {
+/** Every file under a folder (its manifest.json aside) → sha256, in path order. */
+function fileHashes(into) {
   const files = {};
   for (const path of walk(into).sort()) {
     const rel = relative(into, path);
     if (rel !== "manifest.json") files[rel] = sha256(path);
   }
+  return files;
+}
+
+function writeStateDictManifest(into, runs) {
+  const files = fileHashes(into);
   const manifest = {
     format: "nadam-state-dict-fixtures/1",
     generators: [stateDictsScript, roundtripScript].map((p) => ({ path: relative(repo, p), sha256: sha256(p) })),
@@ -196,11 +202,7 @@ function writeStateDictManifest(into, runs) {
 }
 
 function writeManifest(into, runs, powVectors) {
-  const files = {};
-  for (const path of walk(into).sort()) {
-    const rel = relative(into, path);
-    if (rel !== "manifest.json") files[rel] = sha256(path);
-  }
+  const files = fileHashes(into);
   const manifest = {
     format: "nadam-golden-manifest/1",
     generator: { path: "scripts/golden/generate.py", sha256: sha256(generator) },
