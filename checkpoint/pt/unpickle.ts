@@ -54,8 +54,6 @@ const OPCODE_NAMES: Record<number, string> = {
   0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x42: "BINBYTES", 0x43: "SHORT_BINBYTES",
 };
 
-const MARK = Symbol("mark");
-
 export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: UnpickleLimits = DEFAULT_UNPICKLE_LIMITS): unknown {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const text = new TextDecoder("utf-8", { fatal: true });
@@ -291,6 +289,5 @@ export function typeName(x: unknown): string {
   if (x instanceof Map) return "dict";
   if (Array.isArray(x)) return "list";
   if (x instanceof PyGlobal) return `global ${x}`;
-  if (x === MARK) return "mark";
   return typeof x === "object" ? (x.constructor?.name ?? "object") : typeof x;
 }
