@@ -7,13 +7,12 @@
  * NaN payloads, so the spec cannot model them; the count of NaN comparisons is
  * reported so that nobody mistakes them for bit comparisons).
  */
-import { decodeHex } from "../spec/float/codec.ts";
-import { withDefaults } from "../spec/nadam/defaults.ts";
-import { castStateOnLoad } from "../spec/nadam/load-state.ts";
-import { nadamStep, type NadamHyperParameters, type NadamParamState, type SpecParam } from "../spec/nadam/step.ts";
-import type { CodePath, DType, Formula } from "../spec/nadam/types.ts";
-import type { GoldenCase, GoldenOptions } from "./case.ts";
+import type { DType } from "../spec/nadam/types.ts";
+import type { GoldenCase } from "./case.ts";
 import { sameValue } from "./compare.ts";
+import { recorded, simulate } from "./simulate.ts";
+
+export { formulaOf } from "./simulate.ts";
 
 export interface Mismatch {
   readonly step: number; // 1-based
@@ -35,95 +34,42 @@ export interface ReplayReport {
   readonly firstMismatches: readonly Mismatch[];
 }
 
-/** The torch formula a golden file's torch version follows. */
-export function formulaOf(version: string): Formula {
-  return version.startsWith("1.") ? "torch-1.13" : "torch-2";
-}
-
-function hyperFrom(options: GoldenOptions): NadamHyperParameters {
-  const { lr_is_tensor, betas, ...rest } = options;
-  return withDefaults({ ...rest, ...(betas ? { betas: [betas[0], betas[1]] } : {}), lr_is_tensor: lr_is_tensor ?? false });
-}
-
 export function replayCase(golden: GoldenCase, maxMismatches = 5): ReplayReport {
-  const config = {
-    path: (golden.foreach ? "foreach" : "forloop") as CodePath,
-    profile: golden.torch.profile,
-    formula: formulaOf(golden.torch.version),
-    scalarStateDtype: golden.default_dtype,
-    vectorWidth: golden.torch.cpu_capability === "AVX512" ? (512 as const) : (256 as const),
-  };
+  const expected = recorded(golden);
+  const actual = simulate(golden);
   const dtypes = golden.params.map((p) => p.init.dtype);
-  const data = golden.params.map((p) => decodeHex(p.init.dtype, p.init.hex));
-  const state: (NadamParamState | undefined)[] = golden.params.map(() => undefined);
-  const groups = golden.param_groups.map((g) => ({ hyper: hyperFrom(g.options), ids: [...g.params] }));
-
   let compared = 0;
   let nanCompared = 0;
   let mismatches = 0;
   const first: Mismatch[] = [];
-  const check = (step: number, what: string, dtype: DType, expected: number, actual: number): void => {
-    compared++;
-    if (Number.isNaN(expected) && Number.isNaN(actual)) nanCompared++;
-    if (sameValue(dtype, expected, actual)) return;
+  const miss = (m: Mismatch): void => {
     mismatches++;
-    if (first.length < maxMismatches) first.push({ step, what, dtype, expected, actual });
+    if (first.length < maxMismatches) first.push(m);
+  };
+  const check = (step: number, what: string, dtype: DType, want: number, got: number): void => {
+    compared++;
+    if (Number.isNaN(want) && Number.isNaN(got)) nanCompared++;
+    if (!sameValue(dtype, want, got)) miss({ step, what, dtype, expected: want, actual: got });
   };
 
-  golden.steps.forEach((entry, index) => {
-    const stepNumber = index + 1;
-    for (const event of entry.events ?? []) {
-      if (event.kind === "set") {
-        const group = groups[event.group]!;
-        group.hyper = { ...group.hyper, [event.key]: event.value };
-      } else if (event.kind === "add_param_group") {
-        groups.push({ hyper: hyperFrom(event.options), ids: [...event.params] });
-      } else {
-        state.forEach((s, id) => {
-          if (s !== undefined) state[id] = castStateOnLoad(s, dtypes[id]!);
-        });
-      }
-    }
-    const grads = entry.grads.map((hex, id) => (hex === null ? null : decodeHex(dtypes[id]!, hex)));
-
-    for (const group of groups) {
-      const params: SpecParam[] = group.ids.map((id) => ({ dtype: dtypes[id]!, data: data[id]!, grad: grads[id] ?? null }));
-      const result = nadamStep(params, group.ids.map((id) => state[id]), group.hyper, config);
-      group.ids.forEach((id, k) => {
-        data[id] = result.data[k]!;
-        state[id] = result.state[k];
-      });
-    }
-
-    entry.params.forEach((hex, id) => {
-      const name = golden.params[id]!.name;
-      decodeHex(dtypes[id]!, hex).forEach((x, i) => check(stepNumber, `param ${id} (${name})[${i}]`, dtypes[id]!, x, data[id]![i]!));
-    });
-    entry.state.forEach((expected, id) => {
-      const actual = state[id];
-      if (expected === null || actual === undefined) {
-        if ((expected === null) !== (actual === undefined)) {
-          mismatches++;
-          if (first.length < maxMismatches) first.push({ step: stepNumber, what: `state ${id} presence`, dtype: dtypes[id]!, expected: expected === null ? 0 : 1, actual: actual === undefined ? 0 : 1 });
-        }
+  expected.forEach((want, s) => {
+    const got = actual[s]!;
+    const step = s + 1;
+    want.params.forEach((values, id) => values.forEach((x, i) => check(step, `param ${id} (${golden.params[id]!.name})[${i}]`, dtypes[id]!, x, got.params[id]![i]!)));
+    want.state.forEach((w, id) => {
+      const g = got.state[id]!;
+      if (w === null || g === null) {
+        if ((w === null) !== (g === null)) miss({ step, what: `state ${id} presence`, dtype: dtypes[id]!, expected: w === null ? 0 : 1, actual: g === null ? 0 : 1 });
         return;
       }
-      const scalar = (key: "step" | "mu_product"): void => {
-        const [dtype, hex] = expected[key];
-        const actualDtype = key === "step" ? actual.step_dtype : actual.mu_product_dtype;
-        if (actualDtype !== dtype) {
-          mismatches++;
-          if (first.length < maxMismatches) first.push({ step: stepNumber, what: `state ${id} ${key} dtype ${actualDtype}, expected ${dtype}`, dtype, expected: NaN, actual: NaN });
-          return;
-        }
-        check(stepNumber, `state ${id} ${key}`, dtype, decodeHex(dtype, hex)[0]!, actual[key]);
-      };
-      scalar("step");
-      scalar("mu_product");
-      decodeHex(dtypes[id]!, expected.exp_avg).forEach((x, i) => check(stepNumber, `state ${id} exp_avg[${i}]`, dtypes[id]!, x, actual.exp_avg[i]!));
-      decodeHex(dtypes[id]!, expected.exp_avg_sq).forEach((x, i) => check(stepNumber, `state ${id} exp_avg_sq[${i}]`, dtypes[id]!, x, actual.exp_avg_sq[i]!));
+      for (const key of ["step", "mu_product"] as const) {
+        const [wantDtype, gotDtype] = key === "step" ? [w.step_dtype, g.step_dtype] : [w.mu_product_dtype, g.mu_product_dtype];
+        if (wantDtype !== gotDtype) miss({ step, what: `state ${id} ${key} dtype ${gotDtype}, expected ${wantDtype}`, dtype: wantDtype, expected: NaN, actual: NaN });
+        else check(step, `state ${id} ${key}`, wantDtype, w[key], g[key]);
+      }
+      w.exp_avg.forEach((x, i) => check(step, `state ${id} exp_avg[${i}]`, dtypes[id]!, x, g.exp_avg[i]!));
+      w.exp_avg_sq.forEach((x, i) => check(step, `state ${id} exp_avg_sq[${i}]`, dtypes[id]!, x, g.exp_avg_sq[i]!));
     });
   });
-
   return { id: golden.id, steps: golden.steps.length, compared, nanCompared, mismatches, firstMismatches: first };
 }
