@@ -1,0 +1,135 @@
+/**
+ * The suite's cases: every torch 2.6 golden trajectory, and closed-loop runs on
+ * analytic objectives where the suite computes each gradient from the port's
+ * own params, so errors compound as they do in training. A case knows no port.
+ */
+import type { JsonTensor } from "../checkpoint/json.ts";
+import type { GoldenCase, GoldenEvent, GoldenOptions } from "../golden/case.ts";
+import { loadGoldenCorpus } from "../golden/load.ts";
+import type { CodePath, DType, RoundingProfile } from "../spec/nadam/types.ts";
+import { OBJECTIVES, type Objective } from "./objectives.ts";
+import type { PortOptions } from "./port.ts";
+
+export interface ConformanceCase {
+  /** Stable id: the golden id, or closed-loop/<objective>/<dtype>/<path>. */
+  readonly id: string;
+  readonly description: string;
+  readonly tags: readonly string[];
+  readonly dtype: DType;
+  readonly path: CodePath;
+  readonly profile: RoundingProfile;
+  readonly default_dtype: "float32" | "float64";
+  /** Features a port must have: "tensor-lr", "differentiable", "state-dict", "add-param-group". */
+  readonly features: readonly string[];
+  readonly source: { readonly kind: "golden"; readonly golden: GoldenCase } | { readonly kind: "closed-loop"; readonly objective: Objective; readonly steps: number };
+}
+
+/** Golden hex (big-endian per element) to the wire encoding (little-endian bytes, base64). */
+export function hexToTensor(dtype: DType, shape: readonly number[], hex: string): JsonTensor {
+  const digits = dtype === "float64" ? 16 : dtype === "float32" ? 8 : 4;
+  const bytes = Buffer.alloc(hex.length / 2);
+  for (let e = 0; e * digits < hex.length; e++) {
+    const element = Buffer.from(hex.slice(e * digits, (e + 1) * digits), "hex").reverse();
+    element.copy(bytes, (e * digits) / 2);
+  }
+  return { dtype, shape: [...shape], data: bytes.toString("base64") };
+}
+
+/** Golden options as the wire carries them (a tensor lr as a 0-d float32 tensor). */
+export function wireOptions(options: GoldenOptions): PortOptions {
+  const { lr_is_tensor, ...rest } = options;
+  const out: PortOptions = { ...(rest as PortOptions) };
+  if (lr_is_tensor && options.lr !== undefined) {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(options.lr);
+    out.lr = { dtype: "float32", shape: [], data: b.toString("base64") };
+  }
+  if (options.betas) out.betas = [...options.betas];
+  return out;
+}
+
+function featuresOf(golden: GoldenCase): string[] {
+  const features = new Set<string>();
+  const options = [...golden.param_groups.map((g) => g.options), ...golden.steps.flatMap((s) => (s.events ?? []).flatMap((e: GoldenEvent) => (e.kind === "add_param_group" ? [e.options] : [])))];
+  if (options.some((o) => o.lr_is_tensor)) features.add("tensor-lr");
+  if (options.some((o) => o.differentiable)) features.add("differentiable");
+  for (const e of golden.steps.flatMap((s) => s.events ?? [])) {
+    if (e.kind === "reload") features.add("state-dict");
+    if (e.kind === "add_param_group") features.add("add-param-group");
+  }
+  return [...features].sort();
+}
+
+let corpus: ConformanceCase[] | undefined;
+
+/** Every case, for both profiles. */
+export function allCases(): ConformanceCase[] {
+  if (corpus) return corpus;
+  const golden: ConformanceCase[] = loadGoldenCorpus()
+    .filter(({ golden: g }) => g.torch.version.startsWith("2."))
+    .map(({ golden: g }) => ({
+      id: g.id,
+      description: g.description,
+      tags: g.tags,
+      dtype: g.dtype,
+      path: g.foreach ? "foreach" : "forloop",
+      profile: g.torch.profile,
+      default_dtype: g.default_dtype,
+      features: featuresOf(g),
+      source: { kind: "golden", golden: g },
+    }));
+  const closed: ConformanceCase[] = [];
+  for (const objective of OBJECTIVES) {
+    for (const dtype of ["float32", "float64"] as const) {
+      for (const path of ["forloop", "foreach"] as const) {
+        for (const profile of ["vectorized", "default"] as const) {
+          closed.push({
+            id: `closed-loop/${objective.name}/${dtype}/${path}`,
+            description: `${objective.description}: 200 steps, each grad computed from the port's own params`,
+            tags: ["closed-loop", objective.name],
+            dtype,
+            path,
+            profile,
+            default_dtype: "float32",
+            features: [],
+            source: { kind: "closed-loop", objective, steps: 200 },
+          });
+        }
+      }
+    }
+  }
+  corpus = [...golden, ...closed];
+  return corpus;
+}
+
+export interface CaseFilter {
+  /** Substrings or globs (`*`) of the id; a case matches any. */
+  readonly ids?: readonly string[];
+  readonly tags?: readonly string[];
+  readonly dtypes?: readonly DType[];
+  readonly paths?: readonly CodePath[];
+  readonly profiles?: readonly RoundingProfile[];
+}
+
+function matchesId(id: string, pattern: string): boolean {
+  if (!pattern.includes("*")) return id.includes(pattern);
+  const regex = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return regex.test(id);
+}
+
+export function selectCases(filter: CaseFilter = {}): ConformanceCase[] {
+  return allCases().filter(
+    (c) =>
+      (!filter.ids?.length || filter.ids.some((p) => matchesId(c.id, p))) &&
+      (!filter.tags?.length || filter.tags.some((t) => c.tags.includes(t) || c.id.startsWith(`${t}/`))) &&
+      (!filter.dtypes?.length || filter.dtypes.includes(c.dtype)) &&
+      (!filter.paths?.length || filter.paths.includes(c.path)) &&
+      (!filter.profiles?.length || filter.profiles.includes(c.profile)),
+  );
+}
+
+/** The same case recorded under the other profile and/or path: torch 2.6's other legitimate answers. */
+export function siblings(c: ConformanceCase): ConformanceCase[] {
+  const otherPath = c.id.replace(/\/(forloop|foreach)$/, (m) => (m === "/forloop" ? "/foreach" : "/forloop"));
+  return allCases().filter((o) => o !== c && (o.id === c.id || o.id === otherPath) && o.dtype === c.dtype);
+}

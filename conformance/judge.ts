@@ -1,0 +1,88 @@
+/**
+ * Comparing a port's trajectory with an expected one, step by step, under a
+ * policy: the first divergence (step, tensor, state entry, element), and the
+ * distance statistics a porter needs to tell rounding noise from a wrong formula.
+ */
+import type { TrajectoryStep } from "../golden/simulate.ts";
+import type { DType } from "../spec/nadam/types.ts";
+import { scaledDistance, type TensorKind, type TolerancePolicy } from "./policy.ts";
+
+export interface Divergence {
+  readonly step: number; // 1-based
+  readonly param: number;
+  readonly kind: TensorKind;
+  readonly index: number;
+  readonly expected: number;
+  readonly actual: number;
+  /** ULPs at the tensor's scale (Infinity for NaN against a number). */
+  readonly distance: number;
+  readonly budget: number;
+}
+
+export interface Comparison {
+  /** The first value beyond its budget, in step order and, within a step, in the order step, mu_product, exp_avg, exp_avg_sq, param. */
+  readonly first: Divergence | null;
+  /** Per step, the largest param distance (for plots). */
+  readonly paramDistanceByStep: readonly number[];
+  readonly maxDistance: Readonly<Partial<Record<TensorKind, number>>>;
+  readonly values: number;
+  readonly bitIdentical: boolean;
+}
+
+const ORDER: readonly TensorKind[] = ["step", "mu_product", "exp_avg", "exp_avg_sq", "param"];
+
+/** SameValue, NaN = NaN: for two values of one dtype, equal bit patterns up to NaN payloads. */
+function same(a: number, b: number): boolean {
+  return Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+}
+
+export function compareTrajectories(dtype: DType, expected: readonly TrajectoryStep[], actual: readonly TrajectoryStep[], policy: TolerancePolicy): Comparison {
+  let first: Divergence | null = null;
+  let values = 0;
+  let bitIdentical = expected.length === actual.length;
+  const maxDistance: Partial<Record<TensorKind, number>> = {};
+  const paramDistanceByStep: number[] = [];
+  expected.forEach((want, s) => {
+    const got = actual[s];
+    let stepMax = 0;
+    const consider = (param: number, kind: TensorKind, tensorDtype: DType, w: readonly number[], g: readonly number[] | undefined, gotDtype: DType = tensorDtype): void => {
+      values += w.length;
+      const gotValues = g ?? [];
+      // A state tensor of another dtype (a float64 mu_product where torch keeps float32) is a divergence of its own.
+      const exact = gotDtype === tensorDtype && w.length === gotValues.length && w.every((x, i) => same(x, gotValues[i]!));
+      if (!exact) bitIdentical = false;
+      const { distance, index } = exact ? { distance: 0, index: -1 } : gotDtype !== tensorDtype ? { distance: Infinity, index: 0 } : scaledDistance(tensorDtype, w, gotValues);
+      maxDistance[kind] = Math.max(maxDistance[kind] ?? 0, distance);
+      if (kind === "param") stepMax = Math.max(stepMax, distance);
+      const budget = policy.budget(dtype, kind);
+      const over = budget === 0 ? !exact : distance > budget;
+      if (over && first === null) {
+        const i = Math.max(0, index);
+        first = { step: s + 1, param, kind, index: i, expected: w[i] ?? NaN, actual: gotValues[i] ?? NaN, distance, budget };
+      }
+    };
+    const checks: [number, TensorKind, () => void][] = [];
+    want.params.forEach((w, id) => {
+      const ws = want.state[id] ?? null;
+      const gs = got?.state[id] ?? null;
+      if (ws !== null) {
+        checks.push([id, "step", () => consider(id, "step", ws.step_dtype, [ws.step], gs ? [gs.step] : undefined, gs?.step_dtype)]);
+        checks.push([id, "mu_product", () => consider(id, "mu_product", ws.mu_product_dtype, [ws.mu_product], gs ? [gs.mu_product] : undefined, gs?.mu_product_dtype)]);
+        checks.push([id, "exp_avg", () => consider(id, "exp_avg", dtype, ws.exp_avg, gs?.exp_avg)]);
+        checks.push([id, "exp_avg_sq", () => consider(id, "exp_avg_sq", dtype, ws.exp_avg_sq, gs?.exp_avg_sq)]);
+      }
+      checks.push([id, "param", () => consider(id, "param", dtype, w, got?.params[id])]);
+    });
+    // Within a step, report the entry that diverged first in the update's own order.
+    checks.sort((a, b) => ORDER.indexOf(a[1]) - ORDER.indexOf(b[1]) || a[0] - b[0]);
+    for (const [, , check] of checks) check();
+    paramDistanceByStep.push(stepMax);
+  });
+  return { first, paramDistanceByStep, maxDistance, values, bitIdentical };
+}
+
+export function describeDivergence(d: Divergence, names: readonly string[]): string {
+  const where = d.kind === "param" ? `param ${d.param} (${names[d.param] ?? "?"})[${d.index}]` : `state[${d.param}].${d.kind}${d.kind === "step" || d.kind === "mu_product" ? "" : `[${d.index}]`}`;
+  const distance = Number.isFinite(d.distance) ? `${d.distance.toPrecision(3)} ULPs at scale` : "not comparable";
+  return `step ${d.step}: ${where} = ${d.actual}, expected ${d.expected} (${distance}; budget ${d.budget})`;
+}

@@ -1,0 +1,76 @@
+/**
+ * What the suite asks of an implementation under test (a "port"). The same
+ * contract three ways: an in-process object (this interface), a subprocess
+ * speaking JSON lines (subprocess.ts, PROTOCOL.md), or files written
+ * beforehand (offline.ts). Tensors travel in the state-dict encoding
+ * ({dtype, shape, data}: little-endian bytes, base64).
+ */
+import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
+import type { CodePath, DType, RoundingProfile } from "../spec/nadam/types.ts";
+
+export const PROTOCOL_VERSION = "nadam-port/1";
+
+/** NAdam options as PyTorch names them; lr may be a 0-d float32 tensor. */
+export type PortOptions = Record<string, number | boolean | null | number[] | JsonTensor>;
+
+export interface PortParam {
+  readonly name: string;
+  readonly value: JsonTensor;
+}
+
+/** Everything a port needs to build the optimizer of one case. */
+export interface OpenRequest {
+  /** torch.get_default_dtype(): the dtype of new step / mu_product tensors */
+  readonly default_dtype: "float32" | "float64";
+  /** NAdam(..., foreach=...) */
+  readonly foreach: boolean;
+  /** PyTorch's CPU rounding profile the case was recorded under (for ports that offer both) */
+  readonly profile: RoundingProfile;
+  readonly params: readonly PortParam[];
+  readonly param_groups: readonly { readonly options: PortOptions; readonly params: readonly number[] }[];
+}
+
+/** step and mu_product as 0-d tensors, the moments in the param's dtype. */
+export interface PortState {
+  readonly step: JsonTensor;
+  readonly mu_product: JsonTensor;
+  readonly exp_avg: JsonTensor;
+  readonly exp_avg_sq: JsonTensor;
+}
+
+export interface StepReply {
+  /** Every param, in id order, after the step. */
+  readonly params: readonly JsonTensor[];
+  /** Every param's state (null: none yet), in id order. */
+  readonly state: readonly (PortState | null)[];
+}
+
+export interface PortSession {
+  /** One optimizer.step() with these grads (null: the param has no grad). */
+  step(grads: readonly (JsonTensor | null)[]): Promise<StepReply>;
+  /** optimizer.param_groups[group][key] = value */
+  set(group: number, key: string, value: number | boolean): Promise<void>;
+  /** optimizer.add_param_group({params: new params, **options}); their ids follow the existing ones. */
+  addParamGroup(options: PortOptions, params: readonly PortParam[]): Promise<void>;
+  stateDict(): Promise<JsonStateDict>;
+  loadStateDict(stateDict: JsonStateDict): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PortCapabilities {
+  readonly dtypes: readonly DType[];
+  readonly paths: readonly CodePath[];
+  /** The profiles the port can follow; a port with one fixed arithmetic lists the one it matches best. */
+  readonly profiles: readonly RoundingProfile[];
+  /** Optional features the port has: "tensor-lr", "differentiable", "state-dict", "add-param-group". */
+  readonly features: readonly string[];
+}
+
+export interface Port {
+  readonly name: string;
+  capabilities(): Promise<PortCapabilities>;
+  open(request: OpenRequest): Promise<PortSession>;
+  dispose?(): Promise<void>;
+}
+
+export const ALL_FEATURES = ["tensor-lr", "differentiable", "state-dict", "add-param-group"] as const;

@@ -1,0 +1,221 @@
+/**
+ * Running cases on a port and judging them: drive the port through a case's
+ * schedule, compare its trajectory with torch's (or, in closed loop, the
+ * oracle's), accept torch's other legitimate recordings under the default
+ * policy, and on failure name the first divergence and the known mistake the
+ * port follows, if any.
+ */
+import type { JsonStateDict } from "../checkpoint/json.ts";
+import { configOf, hyperFrom, recorded, simulate, type Stepper, type TrajectoryStep } from "../golden/simulate.ts";
+import { nadamStep, type NadamHyperParameters, type NadamParamState, type StepConfig } from "../spec/nadam/step.ts";
+import type { GoldenOptions } from "../golden/case.ts";
+import { siblings, hexToTensor, wireOptions, type ConformanceCase } from "./cases.ts";
+import { compareTrajectories, describeDivergence, type Comparison } from "./judge.ts";
+import { MISTAKES, type Mistake } from "./mistakes.ts";
+import type { Objective } from "./objectives.ts";
+import { EXACT, type TolerancePolicy } from "./policy.ts";
+import type { OpenRequest, Port, PortCapabilities, PortParam, PortSession, PortState, StepReply } from "./port.ts";
+import { decodeTensor, encodeTensor } from "./wire.ts";
+
+export type Status = "pass" | "fail" | "skip" | "error" | "expected-fail" | "unexpected-pass";
+
+export interface Diagnosis {
+  readonly mistake: string;
+  readonly explanation: string;
+  /** Largest distance between the port and the mistaken variant, and between the port and torch. */
+  readonly distance: number;
+  readonly correctDistance: number;
+}
+
+export interface CaseResult {
+  readonly id: string;
+  readonly profile: string;
+  readonly dtype: string;
+  readonly path: string;
+  readonly tags: readonly string[];
+  readonly status: Status;
+  /** Why a case was skipped, errored, or expected to fail. */
+  readonly reason?: string;
+  readonly firstDivergence?: string;
+  readonly diagnosis?: Diagnosis;
+  /** When it passed by matching torch's recording under another profile or path. */
+  readonly matched?: string;
+  readonly comparison?: Comparison;
+  readonly milliseconds: number;
+}
+
+function toState(s: PortState | null): NadamParamState | null {
+  if (s === null) return null;
+  return {
+    step: decodeTensor(s.step)[0]!,
+    step_dtype: s.step.dtype,
+    mu_product: decodeTensor(s.mu_product)[0]!,
+    mu_product_dtype: s.mu_product.dtype,
+    exp_avg: decodeTensor(s.exp_avg),
+    exp_avg_sq: decodeTensor(s.exp_avg_sq),
+  };
+}
+
+function toStep(reply: StepReply, existing: number): TrajectoryStep {
+  if (reply.params.length < existing || reply.state.length < existing) throw new Error(`the port returned ${reply.params.length} params and ${reply.state.length} states for ${existing} params`);
+  return { params: reply.params.slice(0, existing).map(decodeTensor), state: reply.state.slice(0, existing).map(toState) };
+}
+
+/** The objective's single param group. */
+function objectiveGroup(objective: Objective): { options: Record<string, number | boolean | number[]>; params: number[] } {
+  return { options: { ...objective.options }, params: objective.params.map((_, i) => i) };
+}
+
+// ---------------------------------------------------------------------------
+// Driving a port
+
+/** The port's trajectory on a case. */
+export async function drive(port: Port, c: ConformanceCase): Promise<TrajectoryStep[]> {
+  const steps: TrajectoryStep[] = [];
+  if (c.source.kind === "closed-loop") {
+    const { objective } = c.source;
+    const params: PortParam[] = objective.params.map((p) => ({ name: p.name, value: encodeTensor(c.dtype, p.shape, p.init) }));
+    const session = await port.open({ default_dtype: c.default_dtype, foreach: c.path === "foreach", profile: c.profile, params, param_groups: [objectiveGroup(objective)] });
+    try {
+      let values = params.map((p) => decodeTensor(p.value));
+      for (let s = 0; s < c.source.steps; s++) {
+        const grads = objective.grad(values).map((g, i) => encodeTensor(c.dtype, objective.params[i]!.shape, g));
+        const step = toStep(await session.step(grads), params.length);
+        steps.push(step);
+        values = step.params.map((p) => [...p]);
+      }
+    } finally {
+      await session.close();
+    }
+    return steps;
+  }
+
+  const golden = c.source.golden;
+  const paramOf = (id: number, values?: readonly number[]): PortParam => {
+    const p = golden.params[id]!;
+    return { name: p.name, value: values ? encodeTensor(golden.dtype, p.init.shape, values) : hexToTensor(p.init.dtype, p.init.shape, p.init.hex) };
+  };
+  const groups = golden.param_groups.map((g) => ({ options: wireOptions(g.options), params: [...g.params] }));
+  const request = (values?: readonly (readonly number[])[]): OpenRequest => {
+    const ids = groups.flatMap((g) => g.params);
+    return { default_dtype: golden.default_dtype, foreach: golden.foreach, profile: c.profile, params: ids.map((id) => paramOf(id, values?.[id])), param_groups: groups };
+  };
+  let session: PortSession = await port.open(request());
+  try {
+    for (const entry of golden.steps) {
+      for (const event of entry.events ?? []) {
+        if (event.kind === "set") await session.set(event.group, event.key, event.value);
+        else if (event.kind === "add_param_group") {
+          groups.push({ options: wireOptions(event.options), params: [...event.params] });
+          await session.addParamGroup(wireOptions(event.options), event.params.map((id) => paramOf(id)));
+        } else {
+          const saved: JsonStateDict = await session.stateDict();
+          await session.close();
+          session = await port.open(request(steps.at(-1)?.params));
+          await session.loadStateDict(saved);
+        }
+      }
+      const grads = entry.grads.map((hex, id) => (hex === null ? null : hexToTensor(golden.dtype, golden.params[id]!.init.shape, hex)));
+      steps.push(toStep(await session.step(grads), entry.params.length));
+    }
+  } finally {
+    await session.close();
+  }
+  return steps;
+}
+
+// ---------------------------------------------------------------------------
+// What is expected
+
+/** The oracle (or a variant of it) in a closed loop on an objective. */
+function closedLoop(c: ConformanceCase, objective: Objective, steps: number, stepper: Stepper, config: StepConfig, hyperOf: (o: GoldenOptions) => NadamHyperParameters): TrajectoryStep[] {
+  const round = (values: readonly number[], shape: readonly number[]) => decodeTensor(encodeTensor(c.dtype, shape, values));
+  let data = objective.params.map((p) => round(p.init, p.shape));
+  let state: (NadamParamState | undefined)[] = data.map(() => undefined);
+  const hyper = hyperOf(objective.options as GoldenOptions);
+  const out: TrajectoryStep[] = [];
+  for (let s = 0; s < steps; s++) {
+    const grads = objective.grad(data).map((g, i) => round(g, objective.params[i]!.shape));
+    const result = stepper(data.map((d, i) => ({ dtype: c.dtype, data: d, grad: grads[i]! })), state, hyper, config);
+    data = result.data;
+    state = result.state;
+    out.push({ params: data, state: state.map((x) => x ?? null) });
+  }
+  return out;
+}
+
+function caseConfig(c: ConformanceCase): StepConfig {
+  return c.source.kind === "golden" ? configOf(c.source.golden) : { path: c.path, profile: c.profile, scalarStateDtype: c.default_dtype };
+}
+
+/** torch's recording (golden) or the oracle's run (closed loop), optionally through a mistaken variant. */
+export function expected(c: ConformanceCase, mistake?: Mistake): TrajectoryStep[] {
+  const config = mistake?.config ? mistake.config(caseConfig(c)) : caseConfig(c);
+  const hyperOf = (o: GoldenOptions) => (mistake?.hyper ? mistake.hyper(hyperFrom(o)) : hyperFrom(o));
+  if (c.source.kind === "closed-loop") return closedLoop(c, c.source.objective, c.source.steps, mistake?.stepper ?? nadamStep, config, hyperOf);
+  if (mistake === undefined) return recorded(c.source.golden);
+  return simulate(c.source.golden, mistake.stepper, config, hyperOf);
+}
+
+// ---------------------------------------------------------------------------
+// Judging
+
+function largest(comparison: Comparison): number {
+  return Math.max(0, ...Object.values(comparison.maxDistance).map((d) => d ?? 0));
+}
+
+/** The known mistake the port's trajectory follows, if one explains it far better than torch does. */
+export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison): Diagnosis | undefined {
+  const correctDistance = largest(correct);
+  let best: Diagnosis | undefined;
+  for (const mistake of MISTAKES) {
+    if (mistake.name === "paths-swapped" && c.tags.includes("differentiable")) continue;
+    let variant: TrajectoryStep[];
+    try {
+      variant = expected(c, mistake);
+    } catch {
+      continue; // a variant that cannot run this case (e.g. foreach with differentiable)
+    }
+    const distance = largest(compareTrajectories(c.dtype, variant, actual, EXACT));
+    if (best === undefined || distance < best.distance) best = { mistake: mistake.name, explanation: mistake.explanation, distance, correctDistance };
+  }
+  // It must explain the failure: the port is much closer to the variant than to torch.
+  if (best === undefined || !Number.isFinite(best.distance) || !(best.distance * 8 <= correctDistance || (best.distance === 0 && correctDistance > 0))) return undefined;
+  return best;
+}
+
+export function judge(c: ConformanceCase, actual: readonly TrajectoryStep[], policy: TolerancePolicy): Omit<CaseResult, "milliseconds" | "status"> & { status: "pass" | "fail" } {
+  const base = { id: c.id, profile: c.profile, dtype: c.dtype, path: c.path, tags: c.tags };
+  const own = compareTrajectories(c.dtype, expected(c), actual, policy);
+  if (own.first === null) return { ...base, status: "pass", comparison: own };
+  if (policy.acceptSiblings) {
+    for (const sibling of siblings(c)) {
+      const other = compareTrajectories(c.dtype, expected(sibling), actual, policy);
+      if (other.first === null) return { ...base, status: "pass", comparison: own, matched: `torch's ${sibling.profile} profile, ${sibling.path} path` };
+    }
+  }
+  const names = c.source.kind === "golden" ? c.source.golden.params.map((p) => p.name) : c.source.objective.params.map((p) => p.name);
+  return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis: diagnose(c, actual, own) };
+}
+
+export function unsupported(c: ConformanceCase, caps: PortCapabilities): string | undefined {
+  if (!caps.dtypes.includes(c.dtype)) return `the port does not support ${c.dtype}`;
+  if (!caps.paths.includes(c.path)) return `the port does not implement the ${c.path} path`;
+  if (!caps.profiles.includes(c.profile)) return `the port follows the ${caps.profiles.join("/")} profile`;
+  const missing = c.features.filter((f) => !caps.features.includes(f));
+  return missing.length > 0 ? `the port lacks ${missing.join(", ")}` : undefined;
+}
+
+export async function runCase(port: Port, caps: PortCapabilities, c: ConformanceCase, policy: TolerancePolicy): Promise<CaseResult> {
+  const started = performance.now();
+  const base = { id: c.id, profile: c.profile, dtype: c.dtype, path: c.path, tags: c.tags };
+  const skip = unsupported(c, caps);
+  if (skip !== undefined) return { ...base, status: "skip", reason: skip, milliseconds: 0 };
+  let actual: TrajectoryStep[];
+  try {
+    actual = await drive(port, c);
+  } catch (error) {
+    return { ...base, status: "error", reason: (error as Error).message, milliseconds: performance.now() - started };
+  }
+  return { ...judge(c, actual, policy), milliseconds: performance.now() - started };
+}

@@ -1,0 +1,32 @@
+/** Tensors on the wire ({dtype, shape, data}: little-endian bytes, base64) to and from numbers. */
+import type { JsonTensor } from "../checkpoint/json.ts";
+import { elementBits, elementFromBits } from "../spec/float/codec.ts";
+import { roundToFormat, FORMATS } from "../spec/float/format.ts";
+import type { DType } from "../spec/nadam/types.ts";
+
+const SIZE: Readonly<Record<DType, number>> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
+
+export function decodeTensor(t: JsonTensor): number[] {
+  const bytes = Buffer.from(t.data, "base64");
+  const size = SIZE[t.dtype];
+  if (bytes.length % size !== 0) throw new Error(`a ${t.dtype} tensor of ${bytes.length} bytes`);
+  const out: number[] = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    const bits = size === 8 ? bytes.readBigUInt64LE(i) : BigInt(size === 4 ? bytes.readUInt32LE(i) : bytes.readUInt16LE(i));
+    out.push(elementFromBits(t.dtype, bits));
+  }
+  return out;
+}
+
+/** Values of the dtype (or any numbers, rounded to it) as a wire tensor. */
+export function encodeTensor(dtype: DType, shape: readonly number[], values: readonly number[]): JsonTensor {
+  const size = SIZE[dtype];
+  const bytes = Buffer.alloc(values.length * size);
+  values.forEach((x, i) => {
+    const bits = elementBits(dtype, roundToFormat(x, FORMATS[dtype]));
+    if (size === 8) bytes.writeBigUInt64LE(bits, i * size);
+    else if (size === 4) bytes.writeUInt32LE(Number(bits), i * size);
+    else bytes.writeUInt16LE(Number(bits), i * size);
+  });
+  return { dtype, shape: [...shape], data: bytes.toString("base64") };
+}
