@@ -86,25 +86,25 @@ describe("hostile and broken files", () => {
 });
 
 describe("the nadam CLI", () => {
-  test("validate: exit 0 when all files are valid, 1 otherwise, every problem printed", () => {
+  test("validate: exit 0 when all files are valid, 1 otherwise, every problem printed", async () => {
     const lines: string[] = [];
     const good = fixtures.map(([v, f]) => join(root, v, f));
-    expect(main(["validate", ...good], (l) => lines.push(l))).toBe(0);
+    expect(await main(["validate", ...good], (l) => lines.push(l))).toBe(0);
     expect(lines.at(-1)).toBe(`${good.length} valid, 0 invalid`);
     lines.length = 0;
-    expect(main(["validate", good[0]!, join(hostileDir, "nan-lr.json")], (l) => lines.push(l))).toBe(1);
+    expect(await main(["validate", good[0]!, join(hostileDir, "nan-lr.json")], (l) => lines.push(l))).toBe(1);
     expect(lines).toContain(`${join(hostileDir, "nan-lr.json")}: INVALID`);
     expect(lines).toContain("  /param_groups/0/lr: is NaN; expected a number >= 0");
   });
 
-  test("convert: .pt -> .json -> .pt keeps every byte of state; an invalid input is refused", () => {
+  test("convert: .pt -> .json -> .pt keeps every byte of state; an invalid input is refused", async () => {
     const dir = mkdtempSync(join(tmpdir(), "nadam-convert-"));
     const source = join(root, versions.find((v) => v.startsWith("2.6"))!, "half-precision.pt");
-    expect(main(["convert", source, join(dir, "a.json")], () => undefined)).toBe(0);
-    expect(main(["convert", join(dir, "a.json"), join(dir, "b.pt")], () => undefined)).toBe(0);
+    expect(await main(["convert", source, join(dir, "a.json")], () => undefined)).toBe(0);
+    expect(await main(["convert", join(dir, "a.json"), join(dir, "b.pt")], () => undefined)).toBe(0);
     expect(stateDictToJson(readPt(readFileSync(join(dir, "b.pt"))))).toEqual(stateDictToJson(readPt(readFileSync(source))));
     const lines: string[] = [];
-    expect(main(["convert", join(hostileDir, "evil-global.pt"), join(dir, "c.json")], (l) => lines.push(l))).toBe(1);
+    expect(await main(["convert", join(hostileDir, "evil-global.pt"), join(dir, "c.json")], (l) => lines.push(l))).toBe(1);
     expect(lines.join("\n")).toMatch(/the global os.system is not allowed/);
     saveStateDictFile(join(dir, "d.pt"), loadStateDictFile(join(dir, "a.json")));
     expect(checkFile(join(dir, "d.pt")).problems).toEqual([]);

@@ -1,13 +1,23 @@
 /**
  * `npx nadam <command>`:
- *   validate FILE...   each .json or .pt file: valid, or every problem found; exit 0 only if all are valid
+ *   check ...          the conformance suite over ports (conformance/cli.ts); exit 0 only if conformant
+ *   list ...           the conformance cases
+ *   record ...         a port's answers, written for offline judging
+ *   validate FILE...   each .json or .pt state dict: valid, or every problem found; exit 0 only if all are valid
  *   convert IN OUT     between .pt and .json (by extension), refusing an invalid input
  */
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
+import { check, list, record } from "../conformance/cli.ts";
 
-const USAGE = `usage: nadam validate FILE...
-       nadam convert IN OUT      (.pt <-> .json, by extension)`;
+const USAGE = `usage: nadam check [--builtin] [--port P]... [--offline DIR]... [--id PATTERN] [--tag T] [--dtype D]
+                   [--path forloop|foreach] [--profile default|vectorized] [--policy exact|default]
+                   [--expectations FILE] [--report DIR]
+       nadam list [filters]
+       nadam record --port P --out DIR [filters]
+       nadam validate FILE...
+       nadam convert IN OUT      (.pt <-> .json, by extension)
+A port P: builtin:spec, builtin:typed, a module exporting createPort(), or a command speaking nadam-port/1.`;
 
 function describe(json: NonNullable<ReturnType<typeof checkFile>["json"]>): string {
   const params = json.param_groups.reduce((n, g) => n + (g.params as unknown[]).length, 0);
@@ -52,10 +62,19 @@ function convert(args: string[], out: (line: string) => void): number {
   return 0;
 }
 
-export function main(argv: string[], out: (line: string) => void = (line) => console.log(line)): number {
+export async function main(argv: string[], out: (line: string) => void = (line) => console.log(line)): Promise<number> {
   const [command, ...rest] = argv;
   if (command === "validate") return validate(rest, out);
   if (command === "convert") return convert(rest, out);
+  const suite = { check, list, record }[command as "check" | "list" | "record"];
+  if (suite) {
+    try {
+      return await suite(rest, out);
+    } catch (error) {
+      out(`nadam ${command}: ${(error as Error).message}`);
+      return 2;
+    }
+  }
   out(USAGE);
   return command === undefined || command === "help" || command === "--help" ? 0 : 2;
 }

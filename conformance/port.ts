@@ -20,6 +20,8 @@ export interface PortParam {
 
 /** Everything a port needs to build the optimizer of one case. */
 export interface OpenRequest {
+  /** Which case this is (for logs, and for offline ports that replay recorded answers). */
+  readonly case?: { readonly id: string; readonly profile: RoundingProfile };
   /** torch.get_default_dtype(): the dtype of new step / mu_product tensors */
   readonly default_dtype: "float32" | "float64";
   /** NAdam(..., foreach=...) */

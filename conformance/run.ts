@@ -75,7 +75,7 @@ export async function drive(port: Port, c: ConformanceCase): Promise<TrajectoryS
   if (c.source.kind === "closed-loop") {
     const { objective } = c.source;
     const params: PortParam[] = objective.params.map((p) => ({ name: p.name, value: encodeTensor(c.dtype, p.shape, p.init) }));
-    const session = await port.open({ default_dtype: c.default_dtype, foreach: c.path === "foreach", profile: c.profile, params, param_groups: [objectiveGroup(objective)] });
+    const session = await port.open({ case: { id: c.id, profile: c.profile }, default_dtype: c.default_dtype, foreach: c.path === "foreach", profile: c.profile, params, param_groups: [objectiveGroup(objective)] });
     try {
       let values = params.map((p) => decodeTensor(p.value));
       for (let s = 0; s < c.source.steps; s++) {
@@ -98,7 +98,7 @@ export async function drive(port: Port, c: ConformanceCase): Promise<TrajectoryS
   const groups = golden.param_groups.map((g) => ({ options: wireOptions(g.options), params: [...g.params] }));
   const request = (values?: readonly (readonly number[])[]): OpenRequest => {
     const ids = groups.flatMap((g) => g.params);
-    return { default_dtype: golden.default_dtype, foreach: golden.foreach, profile: c.profile, params: ids.map((id) => paramOf(id, values?.[id])), param_groups: groups };
+    return { case: { id: c.id, profile: c.profile }, default_dtype: golden.default_dtype, foreach: golden.foreach, profile: c.profile, params: ids.map((id) => paramOf(id, values?.[id])), param_groups: groups };
   };
   let session: PortSession = await port.open(request());
   try {

@@ -1,0 +1,92 @@
+/**
+ * Offline judging: a port writes its answers to files beforehand, the suite
+ * judges the files. Format (one file per case and profile,
+ * <dir>/<case id with "/" as "__">.<profile>.json):
+ *   {"format": "nadam-trajectory/1", "case": id, "profile": p, "steps": [<step reply>...]}
+ * where each step reply is the protocol's {"params": [...], "state": [...]}
+ * after that step, and <dir>/port.json holds {"name", "capabilities"}.
+ * `nadam record --port X --out DIR` writes such a folder from any port.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { OpenRequest, Port, PortCapabilities, PortSession, StepReply } from "./port.ts";
+
+export const TRAJECTORY_FORMAT = "nadam-trajectory/1";
+
+function fileOf(dir: string, id: string, profile: string): string {
+  return join(dir, `${id.replace(/\//g, "__")}.${profile}.json`);
+}
+
+/** A port that records every answer of another port into `dir`. */
+export function recordingPort(inner: Port, dir: string): Port {
+  mkdirSync(dir, { recursive: true });
+  const recorded = new Map<string, StepReply[]>();
+  return {
+    name: inner.name,
+    async capabilities() {
+      const caps = await inner.capabilities();
+      writeFileSync(join(dir, "port.json"), JSON.stringify({ name: inner.name, capabilities: caps }, null, 1) + "\n");
+      return caps;
+    },
+    async open(request: OpenRequest): Promise<PortSession> {
+      const session = await inner.open(request);
+      const key = request.case ? fileOf(dir, request.case.id, request.case.profile) : null;
+      if (key && !recorded.has(key)) recorded.set(key, []);
+      return {
+        ...session,
+        step: async (grads) => {
+          const reply = await session.step(grads);
+          if (key) {
+            recorded.get(key)!.push(reply);
+            writeFileSync(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
+          }
+          return reply;
+        },
+        set: (g, k, v) => session.set(g, k, v),
+        addParamGroup: (o, p) => session.addParamGroup(o, p),
+        stateDict: () => session.stateDict(),
+        loadStateDict: (sd) => session.loadStateDict(sd),
+        close: () => session.close(),
+      };
+    },
+    dispose: () => inner.dispose?.() ?? Promise.resolve(),
+  };
+}
+
+/** A port that answers from files written earlier (it computes nothing). */
+export function offlinePort(dir: string): Port {
+  const meta = JSON.parse(readFileSync(join(dir, "port.json"), "utf8")) as { name: string; capabilities: PortCapabilities };
+  const cursors = new Map<string, number>();
+  return {
+    name: `${meta.name} (offline, ${dir})`,
+    async capabilities() {
+      return meta.capabilities;
+    },
+    async open(request: OpenRequest): Promise<PortSession> {
+      if (!request.case) throw new Error("an offline port needs the case id");
+      const file = fileOf(dir, request.case.id, request.case.profile);
+      if (!existsSync(file)) throw new Error(`no recorded answers for ${request.case.id} [${request.case.profile}] (${file})`);
+      const doc = JSON.parse(readFileSync(file, "utf8")) as { format: string; steps: StepReply[] };
+      if (doc.format !== TRAJECTORY_FORMAT) throw new Error(`${file}: format ${doc.format}, expected ${TRAJECTORY_FORMAT}`);
+      // A reload opens a second session on the same case: it continues where the first stopped.
+      const none = async () => undefined;
+      return {
+        step: async () => {
+          const at = cursors.get(file) ?? 0;
+          const reply = doc.steps[at];
+          if (!reply) throw new Error(`${file} holds ${doc.steps.length} steps; step ${at + 1} was asked for`);
+          cursors.set(file, at + 1);
+          return reply;
+        },
+        set: none,
+        addParamGroup: none,
+        stateDict: async () => ({ state: {}, param_groups: [] }),
+        loadStateDict: none,
+        close: async () => {
+          if ((cursors.get(file) ?? 0) >= doc.steps.length) cursors.delete(file);
+        },
+      };
+    },
+  };
+}
+

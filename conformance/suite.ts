@@ -1,0 +1,101 @@
+/**
+ * A whole run: cases × ports under one policy, with expectation files (known
+ * failures with a reason, as test262 and the ONNX backend tests keep them), and
+ * the totals a report shows.
+ */
+import { readFileSync } from "node:fs";
+import { selectCases, type CaseFilter } from "./cases.ts";
+import type { TolerancePolicy } from "./policy.ts";
+import type { Port, PortCapabilities } from "./port.ts";
+import { runCase, type CaseResult, type Status } from "./run.ts";
+
+/** An expectation file: cases (id globs, optionally one profile) a port is known to fail, and why. */
+export interface Expectations {
+  readonly port?: string;
+  readonly expected_failures: readonly { readonly id: string; readonly profile?: string; readonly reason: string }[];
+}
+
+export function loadExpectations(path: string): Expectations {
+  const data = JSON.parse(readFileSync(path, "utf8")) as Expectations;
+  if (!Array.isArray(data.expected_failures) || data.expected_failures.some((e) => typeof e.id !== "string" || typeof e.reason !== "string")) {
+    throw new Error(`${path}: expected {"expected_failures": [{"id": "<id or glob>", "reason": "..."}]}`);
+  }
+  return data;
+}
+
+function glob(pattern: string, id: string): boolean {
+  return new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`).test(id);
+}
+
+function expectedFailure(expectations: Expectations | undefined, result: CaseResult): string | undefined {
+  return expectations?.expected_failures.find((e) => glob(e.id, result.id) && (e.profile === undefined || e.profile === result.profile))?.reason;
+}
+
+export interface PortReport {
+  readonly name: string;
+  readonly capabilities: PortCapabilities | null;
+  readonly results: readonly CaseResult[];
+  /** Set when the port could not be started or described. */
+  readonly error?: string;
+}
+
+export interface SuiteReport {
+  readonly policy: { readonly name: string; readonly description: string };
+  readonly startedAt: string;
+  readonly seconds: number;
+  readonly ports: readonly PortReport[];
+}
+
+export interface SuiteOptions {
+  readonly filter?: CaseFilter;
+  readonly policy: TolerancePolicy;
+  readonly expectations?: ReadonlyMap<string, Expectations>;
+  onProgress?(port: string, done: number, total: number, last: CaseResult): void;
+}
+
+export async function runSuite(ports: readonly Port[], options: SuiteOptions): Promise<SuiteReport> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const cases = selectCases(options.filter);
+  const reports: PortReport[] = [];
+  for (const port of ports) {
+    let capabilities: PortCapabilities;
+    try {
+      capabilities = await port.capabilities();
+    } catch (error) {
+      reports.push({ name: port.name, capabilities: null, results: [], error: (error as Error).message });
+      continue;
+    }
+    const expectations = options.expectations?.get(port.name) ?? options.expectations?.get("*");
+    const results: CaseResult[] = [];
+    for (const c of cases) {
+      let result = await runCase(port, capabilities, c, options.policy);
+      const known = expectedFailure(expectations, result);
+      if (known !== undefined) {
+        const status: Status = result.status === "fail" || result.status === "error" ? "expected-fail" : result.status === "pass" ? "unexpected-pass" : result.status;
+        result = { ...result, status, reason: known };
+      }
+      results.push(result);
+      options.onProgress?.(port.name, results.length, cases.length, result);
+    }
+    await port.dispose?.();
+    reports.push({ name: port.name, capabilities, results });
+  }
+  return { policy: { name: options.policy.name, description: options.policy.description }, startedAt, seconds: (performance.now() - started) / 1000, ports: reports };
+}
+
+/** Case groups for the matrix: the first part of the id (options, structure, edge, long, differentiable, closed-loop). */
+export function groupOf(id: string): string {
+  return id.split("/")[0]!;
+}
+
+export function counts(results: readonly CaseResult[]): Record<Status, number> {
+  const c: Record<Status, number> = { pass: 0, fail: 0, skip: 0, error: 0, "expected-fail": 0, "unexpected-pass": 0 };
+  for (const r of results) c[r.status]++;
+  return c;
+}
+
+/** Conformant: nothing failed, errored or passed against its expectation. */
+export function conformant(report: SuiteReport): boolean {
+  return report.ports.every((p) => p.error === undefined && p.results.every((r) => r.status !== "fail" && r.status !== "error" && r.status !== "unexpected-pass"));
+}
