@@ -127,9 +127,3 @@ export function selectCases(filter: CaseFilter = {}): ConformanceCase[] {
       (!filter.profiles?.length || filter.profiles.includes(c.profile)),
   );
 }
-
-/** The same case recorded under the other profile and/or path: torch 2.6's other legitimate answers. */
-export function siblings(c: ConformanceCase): ConformanceCase[] {
-  const otherPath = c.id.replace(/\/(forloop|foreach)$/, (m) => (m === "/forloop" ? "/foreach" : "/forloop"));
-  return allCases().filter((o) => o !== c && (o.id === c.id || o.id === otherPath) && o.dtype === c.dtype);
-}

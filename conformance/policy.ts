@@ -26,7 +26,7 @@ export type TensorKind = "param" | "exp_avg" | "exp_avg_sq" | "mu_product" | "st
 export interface TolerancePolicy {
   readonly name: "exact" | "default";
   readonly description: string;
-  /** Accept torch's recording under the other profile / path too. */
+  /** Accept torch's answer under the other profile / path too (computed by the oracle on the same inputs). */
   readonly acceptSiblings: boolean;
   /** Budget in ULPs at scale; 0 means SameValue. */
   budget(dtype: DType, kind: TensorKind): number;

@@ -6,7 +6,7 @@ import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
 import { withDefaults } from "../spec/nadam/defaults.ts";
 import { castStateOnLoad } from "../spec/nadam/load-state.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState } from "../spec/nadam/step.ts";
-import type { DType, RoundingProfile } from "../spec/nadam/types.ts";
+import type { DType, Formula, RoundingProfile } from "../spec/nadam/types.ts";
 import type { OpenRequest, Port, PortOptions, PortParam, PortSession, PortState, StepReply } from "./port.ts";
 import { decodeTensor, encodeTensor } from "./wire.ts";
 
@@ -32,14 +32,22 @@ function wireOptions(h: NadamHyperParameters): Record<string, unknown> {
   return { ...rest, betas: [...h.betas], lr: lr_is_tensor ? encodeTensor("float32", [], [lr]) : lr };
 }
 
-export function specPort(): Port {
+/** Deliberate departures, for the suite's own tests of its policies: another profile, path or formula. */
+export interface SpecPortOptions {
+  readonly profile?: RoundingProfile;
+  readonly path?: "forloop" | "foreach";
+  readonly formula?: Formula;
+  readonly name?: string;
+}
+
+export function specPort(options: SpecPortOptions = {}): Port {
   return {
-    name: "spec (the oracle)",
+    name: options.name ?? "spec (the oracle)",
     async capabilities() {
       return { dtypes: ["float64", "float32", "float16", "bfloat16"], paths: ["forloop", "foreach"], profiles: ["vectorized", "default"] as RoundingProfile[], features: ["tensor-lr", "differentiable", "state-dict", "add-param-group"] };
     },
     async open(request: OpenRequest): Promise<PortSession> {
-      const config = { path: request.foreach ? ("foreach" as const) : ("forloop" as const), profile: request.profile, scalarStateDtype: request.default_dtype };
+      const config = { path: options.path ?? (request.foreach ? ("foreach" as const) : ("forloop" as const)), profile: options.profile ?? request.profile, formula: options.formula, scalarStateDtype: request.default_dtype };
       const params: Param[] = request.params.map((p) => ({ dtype: p.value.dtype, shape: p.value.shape, values: decodeTensor(p.value) }));
       let groups = request.param_groups.map((g) => ({ hyper: hyper(g.options), ids: [...g.params] }));
       let state: (NadamParamState | undefined)[] = params.map(() => undefined);

@@ -12,6 +12,8 @@ import { PROTOCOL_VERSION, type OpenRequest, type Port, type PortCapabilities, t
 export interface SubprocessOptions {
   /** Seconds to wait for any one answer. */
   readonly timeoutSeconds?: number;
+  /** Sees every message, both ways (for logs, and the protocol's own tests). */
+  readonly onMessage?: (direction: "request" | "reply", message: Record<string, unknown>) => void;
 }
 
 /** A command line: split on spaces, with "double quotes" grouping. */
@@ -39,6 +41,7 @@ export function subprocessPort(command: readonly string[], options: SubprocessOp
       } catch {
         return; // not a protocol line: ignored (a port may print logs to stdout by mistake)
       }
+      options.onMessage?.("reply", message);
       const waiter = pending.get(message.id as number);
       if (!waiter) return;
       pending.delete(message.id as number);
@@ -74,7 +77,9 @@ export function subprocessPort(command: readonly string[], options: SubprocessOp
         reject(new Error(`the port did not answer '${op}' within ${timeout / 1000} s`));
       }, timeout);
       pending.set(id, { resolve, reject, timer });
-      proc.stdin.write(JSON.stringify({ id, op, ...fields }) + "\n");
+      const message = { id, op, ...fields };
+      options.onMessage?.("request", message);
+      proc.stdin.write(JSON.stringify(message) + "\n");
     });
   };
 

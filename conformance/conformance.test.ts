@@ -1,0 +1,167 @@
+/**
+ * The suite judged on ports whose answers we know: the built-in ones, the two
+ * example ports over the subprocess protocol (and each of their deliberately
+ * broken variants, which must fail with the right diagnosis), offline files,
+ * expectation files, the reports and the CLI.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { describe, expect, test } from "vitest";
+import { main } from "../cli/main.ts";
+import { selectCases } from "./cases.ts";
+import { offlinePort, recordingPort } from "./offline.ts";
+import { DEFAULT, EXACT } from "./policy.ts";
+import { junit } from "./report/junit.ts";
+import { html } from "./report/html.ts";
+import { specPort } from "./spec-port.ts";
+import { subprocessPort } from "./subprocess.ts";
+import { conformant, runSuite } from "./suite.ts";
+import { MISTAKES } from "./mistakes.ts";
+import { createPort } from "../impl/conformance-port.ts";
+
+const here = new URL(".", import.meta.url).pathname;
+const JS_PORT = ["node", join(here, "examples/js-port/nadam-port.mjs")];
+const PY_PORT = ["python3", join(here, "examples/python-port/nadam_port.py")];
+
+describe("built-in ports", () => {
+  test("the typed-array implementation passes `exact` on every case it supports, both profiles", async () => {
+    const report = await runSuite([createPort()], { policy: EXACT });
+    const results = report.ports[0]!.results;
+    expect(results.length).toBe(selectCases().length);
+    expect(results.filter((r) => r.status !== "pass").map((r) => `${r.id} ${r.profile}: ${r.firstDivergence ?? r.reason}`)).toEqual([]);
+  });
+});
+
+describe("the default policy's claims (conformance/TOLERANCE.md)", () => {
+  test("torch 2.6 under the other CPU profile, or the other code path, passes", async () => {
+    const ports = [
+      specPort({ profile: "default", name: "always NO AVX" }),
+      specPort({ profile: "vectorized", name: "always AVX2" }),
+      specPort({ path: "forloop", name: "always for-loop" }),
+      specPort({ path: "foreach", name: "always foreach" }),
+    ];
+    const report = await runSuite(ports, { policy: DEFAULT, filter: { tags: ["options", "structure", "long", "edge", "closed-loop"] } });
+    expect(report.ports.flatMap((p) => p.results.filter((r) => r.status !== "pass").map((r) => `${p.name} ${r.id} ${r.profile}: ${r.firstDivergence}`))).toEqual([]);
+    // The policy did work: each port was off torch's own recording somewhere.
+    for (const p of report.ports) expect(p.results.some((r) => r.comparison?.bitIdentical === false)).toBe(true);
+  });
+
+  test("the old torch 1.13 mu_product_next formula fails, and is named", async () => {
+    const report = await runSuite([specPort({ formula: "torch-1.13", name: "torch 1.13 formula" })], { policy: DEFAULT, filter: { ids: ["options/defaults/float32/forloop", "options/lr-1e-3/float64/forloop", "long/2000-steps/float32/forloop"] } });
+    const results = report.ports[0]!.results;
+    expect(results.every((r) => r.status === "fail")).toBe(true);
+    expect(results.map((r) => r.diagnosis?.mistake)).toEqual(results.map(() => "old-mu-product-next"));
+  });
+});
+
+describe.each([
+  ["plain JavaScript", JS_PORT],
+  ["plain Python", PY_PORT],
+])("the %s example port, over the subprocess protocol", (_name, command) => {
+  test("passes the default policy on every case it supports, and skips the rest with a reason", async () => {
+    const report = await runSuite([subprocessPort(command)], { policy: DEFAULT });
+    const results = report.ports[0]!.results;
+    expect(results.filter((r) => r.status === "fail" || r.status === "error").map((r) => `${r.id}: ${r.firstDivergence ?? r.reason}`)).toEqual([]);
+    expect(results.filter((r) => r.status === "pass").length).toBeGreaterThanOrEqual(350);
+    const skipped = results.filter((r) => r.status === "skip");
+    expect(skipped.length).toBeGreaterThan(0);
+    expect(skipped.every((r) => /does not support|lacks/.test(r.reason ?? ""))).toBe(true);
+  });
+
+  // Each mistake on a case that shows it; paths-swapped is only visible under `exact`.
+  const showcase: Record<string, [string, "exact" | "default"]> = {
+    "old-mu-product-next": ["options/defaults/float32/forloop", "default"],
+    "weight-decay-mode-swapped": ["options/weight-decay/float32/forloop", "default"],
+    "maximize-sign": ["options/maximize/float32/forloop", "default"],
+    "bias-correction-off-by-one": ["options/defaults/float32/forloop", "default"],
+    "step-counted-from-zero": ["options/defaults/float32/forloop", "default"],
+    "eps-inside-sqrt": ["options/eps-1e-3/float32/forloop", "default"],
+    "mu-product-in-float64": ["options/defaults/float64/forloop", "default"],
+    "keras-optax-formula": ["options/defaults/float32/forloop", "default"],
+    "paths-swapped": ["structure/large-params/float32/forloop", "exact"],
+  };
+  test("covers every known mistake", () => {
+    expect(Object.keys(showcase).sort()).toEqual(MISTAKES.map((m) => m.name).sort());
+  });
+  test.each(Object.entries(showcase))("with the mistake %s, it fails with that diagnosis", async (mistake, [id, policy]) => {
+    const report = await runSuite([subprocessPort([...command, "--mistake", mistake])], { policy: policy === "exact" ? EXACT : DEFAULT, filter: { ids: [id], profiles: ["default"] } });
+    const [result] = report.ports[0]!.results;
+    expect(result?.status).toBe("fail");
+    expect(result?.firstDivergence).toMatch(/^step \d+: /);
+    expect(result?.diagnosis?.mistake).toBe(mistake);
+  });
+});
+
+test("the plain Python port is bit-exact under the default (NO AVX) profile", async () => {
+  const report = await runSuite([subprocessPort(PY_PORT)], { policy: EXACT, filter: { profiles: ["default"], tags: ["options", "structure", "edge"] } });
+  const results = report.ports[0]!.results;
+  expect(results.filter((r) => r.status === "fail").map((r) => r.id)).toEqual([]);
+  expect(results.filter((r) => r.status === "pass").length).toBeGreaterThan(100);
+});
+
+test("every protocol message, both ways, matches conformance/protocol.schema.json", async () => {
+  const schema = JSON.parse(readFileSync(join(here, "protocol.schema.json"), "utf8")) as object;
+  const validate = new Ajv2020({ strict: false, allowUnionTypes: true }).compile(schema);
+  const problems: string[] = [];
+  let seen = 0;
+  const port = subprocessPort(JS_PORT, {
+    onMessage: (direction, message) => {
+      seen++;
+      const label = String(message.op ?? message.id);
+      if (!validate(message)) problems.push(`${direction} ${label}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
+    },
+  });
+  await runSuite([port], { policy: DEFAULT, filter: { ids: ["structure/add-param-group/float32/forloop", "structure/state-dict-reload/float64/foreach", "options/tensor-lr/float32/forloop"] } });
+  expect(problems).toEqual([]);
+  expect(seen).toBeGreaterThan(50);
+});
+
+test("offline: answers recorded from a port are judged the same as the port live", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nadam-offline-"));
+  const filter = { tags: ["structure"], dtypes: ["float32" as const] };
+  const live = await runSuite([recordingPort(subprocessPort(JS_PORT), dir)], { policy: DEFAULT, filter });
+  const offline = await runSuite([offlinePort(dir)], { policy: DEFAULT, filter });
+  const statuses = (r: typeof live) => r.ports[0]!.results.map((x) => `${x.id}/${x.profile}: ${x.status}`);
+  expect(statuses(offline)).toEqual(statuses(live));
+  expect(live.ports[0]!.results.filter((r) => r.status === "pass").length).toBeGreaterThan(10);
+});
+
+describe("expectations, reports and the command line", () => {
+  test("an expectation file turns a known failure into expected-fail, and flags one that passes", async () => {
+    // Swapping the weight decay modes shows only where weight_decay != 0.
+    const broken = subprocessPort([...JS_PORT, "--mistake", "weight-decay-mode-swapped"]);
+    const expectations = new Map([["*", { expected_failures: [{ id: "options/weight-decay*", reason: "decay bug, issue #12" }, { id: "options/defaults/float32/forloop", reason: "stale entry" }] }]]);
+    const report = await runSuite([broken], { policy: DEFAULT, expectations, filter: { ids: ["options/weight-decay/float32/forloop", "options/defaults/float32/forloop"], profiles: ["default"] } });
+    const byId = Object.fromEntries(report.ports[0]!.results.map((r) => [r.id, r]));
+    expect(byId["options/weight-decay/float32/forloop"]!.status).toBe("expected-fail");
+    expect(byId["options/weight-decay/float32/forloop"]!.reason).toBe("decay bug, issue #12");
+    expect(byId["options/defaults/float32/forloop"]!.status).toBe("unexpected-pass");
+    expect(conformant(report)).toBe(false);
+  });
+
+  test("JUnit XML and HTML carry the failure, its first divergence, diagnosis and plot", async () => {
+    const report = await runSuite([subprocessPort([...JS_PORT, "--mistake", "eps-inside-sqrt"])], { policy: DEFAULT, filter: { ids: ["options/eps-1e-3/float32/forloop", "options/defaults/float32/forloop"], profiles: ["default"] } });
+    const xml = junit(report);
+    expect(xml).toMatch(/<testsuite name="[^"]+" tests="2" failures="1"/);
+    expect(xml).toMatch(/<failure message="step 1: /);
+    const page = html(report);
+    expect(page).toContain('id="matrix"');
+    expect(page).toMatch(/<svg class="plot" data-points="12"/);
+    expect(page).toContain("looks like eps-inside-sqrt");
+  });
+
+  test("nadam check exits 0 when conformant, 1 when not; nadam list lists", async () => {
+    const lines: string[] = [];
+    expect(await main(["check", "--port", "builtin:typed", "--id", "options/defaults/*", "--policy", "exact"], (l) => lines.push(l))).toBe(0);
+    expect(lines.at(-1)).toMatch(/^conformant under the exact policy/);
+    lines.length = 0;
+    expect(await main(["check", "--port", `node ${JS_PORT[1]} --mistake keras-optax-formula`, "--id", "options/defaults/float32/forloop"], (l) => lines.push(l))).toBe(1);
+    expect(lines.join("\n")).toMatch(/looks like: keras-optax-formula/);
+    lines.length = 0;
+    expect(await main(["list", "--tag", "closed-loop", "--profile", "default"], (l) => lines.push(l))).toBe(0);
+    expect(lines.at(-1)).toBe("12 cases");
+    expect(await main(["check", "--policy", "loose", "--builtin"], () => undefined)).toBe(2);
+  });
+});
