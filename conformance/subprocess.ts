@@ -84,13 +84,18 @@ export function subprocessPort(command: readonly string[], options: SubprocessOp
   };
 
   let hello: Promise<Record<string, unknown>> | undefined;
+  let greetedName: string | undefined;
   const greet = () => (hello ??= call("hello", { protocol: PROTOCOL_VERSION }).then((reply) => {
     if (reply.protocol !== PROTOCOL_VERSION) throw new Error(`the port speaks ${String(reply.protocol)}, the suite ${PROTOCOL_VERSION}`);
+    if (typeof reply.name === "string") greetedName = reply.name;
     return reply;
   }));
 
   return {
-    name: command.join(" "),
+    /** The name the port gives in its hello, once it has been greeted; the command line before. */
+    get name() {
+      return greetedName ?? command.join(" ");
+    },
     async capabilities() {
       return (await greet()).capabilities as PortCapabilities;
     },
