@@ -155,13 +155,14 @@ function caseConfig(c: ConformanceCase): StepConfig {
  * used directly, since each path's golden case has inputs of its own.
  */
 export function alternatives(c: ConformanceCase): { label: string; variant: Mistake }[] {
-  const other = { profile: c.profile === "default" ? ("vectorized" as const) : ("default" as const), path: c.path === "forloop" ? ("foreach" as const) : ("forloop" as const) };
-  const out = [{ label: `torch's ${other.profile} profile`, change: { profile: other.profile } }];
+  const profile = c.profile === "default" ? "vectorized" : "default";
+  const path = c.path === "forloop" ? "foreach" : "forloop";
+  const changes: { label: string; change: Partial<StepConfig> }[] = [{ label: `torch's ${profile} profile`, change: { profile } }];
   if (!c.tags.includes("differentiable")) {
-    out.push({ label: `torch's ${other.path} path`, change: { path: other.path } } as never);
-    out.push({ label: `torch's ${other.profile} profile and ${other.path} path`, change: other } as never);
+    // foreach refuses differentiable groups
+    changes.push({ label: `torch's ${path} path`, change: { path } }, { label: `torch's ${profile} profile and ${path} path`, change: { profile, path } });
   }
-  return out.map(({ label, change }) => ({ label, variant: { name: label, explanation: label, stepper: nadamStep, config: (config: StepConfig) => ({ ...config, ...change }) } }));
+  return changes.map(({ label, change }) => ({ label, variant: { name: label, explanation: label, stepper: nadamStep, config: (config: StepConfig) => ({ ...config, ...change }) } }));
 }
 
 /** torch's recording (golden) or the oracle's run (closed loop), optionally through a variant of the oracle. */
