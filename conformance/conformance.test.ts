@@ -26,6 +26,9 @@ const JS_PORT = ["node", join(here, "examples/js-port/nadam-port.mjs")];
 const PY_PORT = ["python3", join(here, "examples/python-port/nadam_port.py")];
 
 describe("built-in ports", () => {
+  // The NAdam API's parity with PyTorch: every torch 2.6 golden case (options, groups,
+  // hyper-parameter changes, add_param_group, state_dict reloads through the JSON
+  // encoding) and every closed-loop run, through impl/'s public API, bit for bit.
   test("the typed-array implementation passes `exact` on every case it supports, both profiles", async () => {
     const report = await runSuite([createPort()], { policy: EXACT });
     const results = report.ports[0]!.results;

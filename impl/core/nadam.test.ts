@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { NAdam, registerOptimizerStepPostHook, registerOptimizerStepPreHook, Tensor, type RemovableHandle, type StateDict } from "../index.ts";
+import { deepCopy } from "./state-dict.ts";
 
 const weight = () => Tensor.from([1, -2, 3, 0.5, -0.25, 2], "float32", [2, 3]);
 const bias = () => Tensor.from([0.1, 0.2, 0.3], "float32", [3]);
@@ -328,7 +329,7 @@ describe("state_dict", () => {
     }
     b.forEach((p, i) => p.copy_(a[i]!));
     const second = new NAdam(b);
-    second.loadStateDict(structuredCloneState(first.stateDict()));
+    second.loadStateDict(deepCopy(first.stateDict()));
     for (let s = 0; s < 3; s++) {
       withGrads(...a);
       withGrads(...b);
@@ -410,10 +411,3 @@ describe("state_dict", () => {
     expect(optimizer.stateDict().state[7]).toEqual({ note: "legacy" });
   });
 });
-
-/** deepcopy of a state dict's tensors (what torch.save / torch.load gives). */
-function structuredCloneState(sd: StateDict): StateDict {
-  const copy = (v: unknown): unknown =>
-    v instanceof Tensor ? v.clone() : Array.isArray(v) ? v.map(copy) : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)])) : v;
-  return copy(sd) as StateDict;
-}

@@ -46,8 +46,8 @@ export function packStateDict(groups: readonly ParamGroup[], state: ReadonlyMap<
   return { state: packedState, param_groups };
 }
 
-/** copy.deepcopy of param-group values: plain data, arrays, objects, tensors. */
-function deepCopy<T>(value: T): T {
+/** copy.deepcopy of state-dict values: plain data, arrays, objects, tensors (cloned). */
+export function deepCopy<T>(value: T): T {
   if (value instanceof Tensor) return value.clone() as T;
   if (Array.isArray(value)) return value.map(deepCopy) as T;
   if (value !== null && typeof value === "object") {
