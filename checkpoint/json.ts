@@ -69,7 +69,8 @@ function encodeNumber(x: number): number | string {
   return Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf";
 }
 
-function decodeNumber(x: unknown): unknown {
+/** "inf", "-inf", "nan" as the numbers they stand for; anything else unchanged. */
+export function decodeNumber(x: unknown): unknown {
   if (x === "inf") return Infinity;
   if (x === "-inf") return -Infinity;
   if (x === "nan") return NaN;

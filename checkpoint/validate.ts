@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { ITEM_SIZE, isJsonTensor, type JsonTensor } from "./json.ts";
+import { decodeNumber, ITEM_SIZE, isJsonTensor, type JsonTensor } from "./json.ts";
 
 export interface Problem {
   /** JSON pointer into the state dict ("" for the whole document). */
@@ -25,11 +25,8 @@ function pointer(...parts: (string | number)[]): string {
 }
 
 function asNumber(value: unknown): number | undefined {
-  if (typeof value === "number") return value;
-  if (value === "inf") return Infinity;
-  if (value === "-inf") return -Infinity;
-  if (value === "nan") return NaN;
-  return undefined;
+  const x = decodeNumber(value);
+  return typeof x === "number" ? x : undefined;
 }
 
 /** Another torch.optim optimizer's state dict, recognised by keys NAdam never has. */

@@ -111,10 +111,14 @@ export interface CaseFilter {
   readonly profiles?: readonly RoundingProfile[];
 }
 
+/** A whole-id glob (`*` matches anything). */
+export function globMatches(pattern: string, id: string): boolean {
+  return new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`).test(id);
+}
+
+/** A filter pattern: a substring, or a glob when it has a `*`. */
 function matchesId(id: string, pattern: string): boolean {
-  if (!pattern.includes("*")) return id.includes(pattern);
-  const regex = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
-  return regex.test(id);
+  return pattern.includes("*") ? globMatches(pattern, id) : id.includes(pattern);
 }
 
 export function selectCases(filter: CaseFilter = {}): ConformanceCase[] {

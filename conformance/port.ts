@@ -74,5 +74,3 @@ export interface Port {
   open(request: OpenRequest): Promise<PortSession>;
   dispose?(): Promise<void>;
 }
-
-export const ALL_FEATURES = ["tensor-lr", "differentiable", "state-dict", "add-param-group"] as const;

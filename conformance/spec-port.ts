@@ -2,8 +2,9 @@
  * The oracle itself as a port: the suite's sanity row. It must pass `exact`
  * on every case; if it does not, the suite or the corpus is broken, not a port.
  */
-import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
-import { withDefaults } from "../spec/nadam/defaults.ts";
+import { isJsonTensor, type JsonStateDict } from "../checkpoint/json.ts";
+import type { GoldenOptions } from "../golden/case.ts";
+import { hyperFrom } from "../golden/simulate.ts";
 import { castStateOnLoad } from "../spec/nadam/load-state.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState } from "../spec/nadam/step.ts";
 import type { DType, Formula, RoundingProfile } from "../spec/nadam/types.ts";
@@ -16,18 +17,15 @@ interface Param {
   values: number[];
 }
 
+/** Wire options (a tensor lr as a 0-d tensor) as the golden files' options, then golden/simulate.ts's reading. */
 function hyper(options: PortOptions): NadamHyperParameters {
-  const { lr, betas, ...rest } = options as Record<string, unknown>;
-  const tensorLr = typeof lr === "object" && lr !== null && !Array.isArray(lr);
-  return withDefaults({
-    ...(rest as Partial<NadamHyperParameters>),
-    ...(lr === undefined ? {} : { lr: tensorLr ? decodeTensor(lr as JsonTensor)[0]! : (lr as number) }),
-    ...(betas ? { betas: [(betas as number[])[0]!, (betas as number[])[1]!] } : {}),
-    lr_is_tensor: tensorLr,
-  });
+  const { lr, ...rest } = options as Record<string, unknown>;
+  const tensorLr = isJsonTensor(lr);
+  return hyperFrom({ ...(rest as GoldenOptions), ...(lr === undefined ? {} : { lr: tensorLr ? decodeTensor(lr)[0]! : (lr as number) }), lr_is_tensor: tensorLr });
 }
 
-function wireOptions(h: NadamHyperParameters): Record<string, unknown> {
+/** The inverse, for state_dict(). */
+function wireOptionsOf(h: NadamHyperParameters): Record<string, unknown> {
   const { lr_is_tensor, lr, ...rest } = h;
   return { ...rest, betas: [...h.betas], lr: lr_is_tensor ? encodeTensor("float32", [], [lr]) : lr };
 }
@@ -79,7 +77,7 @@ export function specPort(options: SpecPortOptions = {}): Port {
           state.forEach((s, i) => {
             if (s) packed[i] = encodeState(s, params[i]!) as never;
           });
-          return { state: packed, param_groups: groups.map((g) => ({ ...wireOptions(g.hyper), params: g.ids }) as never) };
+          return { state: packed, param_groups: groups.map((g) => ({ ...wireOptionsOf(g.hyper), params: g.ids }) as never) };
         },
         async loadStateDict(sd) {
           groups = sd.param_groups.map((g) => ({ hyper: hyper(g as PortOptions), ids: [...(g.params as number[])] }));

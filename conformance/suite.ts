@@ -4,7 +4,7 @@
  * the totals a report shows.
  */
 import { readFileSync } from "node:fs";
-import { selectCases, type CaseFilter } from "./cases.ts";
+import { globMatches, selectCases, type CaseFilter } from "./cases.ts";
 import type { TolerancePolicy } from "./policy.ts";
 import type { Port, PortCapabilities } from "./port.ts";
 import { runCase, type CaseResult, type Status } from "./run.ts";
@@ -23,12 +23,8 @@ export function loadExpectations(path: string): Expectations {
   return data;
 }
 
-function glob(pattern: string, id: string): boolean {
-  return new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`).test(id);
-}
-
 function expectedFailure(expectations: Expectations | undefined, result: CaseResult): string | undefined {
-  return expectations?.expected_failures.find((e) => glob(e.id, result.id) && (e.profile === undefined || e.profile === result.profile))?.reason;
+  return expectations?.expected_failures.find((e) => globMatches(e.id, result.id) && (e.profile === undefined || e.profile === result.profile))?.reason;
 }
 
 export interface PortReport {

@@ -12,8 +12,6 @@ import type { GoldenCase } from "./case.ts";
 import { sameValue } from "./compare.ts";
 import { recorded, simulate } from "./simulate.ts";
 
-export { formulaOf } from "./simulate.ts";
-
 export interface Mismatch {
   readonly step: number; // 1-based
   readonly what: string; // e.g. "param 0 (weight)[3]" or "state 1 exp_avg_sq[0]"
