@@ -4,25 +4,18 @@
  * reader never throws anything else. npm run fuzz runs many more.
  */
 import fc from "fast-check";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
-import { applyMutations, fuzzOnce, mutatePickle, mutation, type FuzzOutcome } from "./fuzz.ts";
+import { damage, fixtureSeeds, fuzzOnce, mutation, type FuzzOutcome } from "./fuzz.ts";
 
-const root = new URL("../golden/state-dicts/", import.meta.url).pathname;
-const seeds = readdirSync(root)
-  .filter((d) => !d.endsWith(".json"))
-  .flatMap((v) => readdirSync(join(root, v)).filter((f) => /\.(pt|json)$/.test(f) && f !== "roundtrip.json").map((f) => ({ name: f, bytes: readFileSync(join(root, v, f)) })));
+const seeds = fixtureSeeds();
 
 const outcomes: (FuzzOutcome & { seed: string })[] = [];
 
 test("2,000 mutated state dict files: valid or refused, never a crash, each within a second", () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.boolean(), (seed, mutations, insidePickle) => {
-      const { name, bytes } = seeds[seed]!;
-      // Half the .pt runs damage the pickle and re-zip it, to get past the CRCs.
-      const damaged = insidePickle && name.endsWith(".pt") ? mutatePickle(bytes, mutations) : applyMutations(bytes, mutations);
-      const outcome = fuzzOnce(name, damaged);
+      const { name } = seeds[seed]!;
+      const outcome = fuzzOnce(name, damage(seeds[seed]!, mutations, insidePickle));
       outcomes.push({ ...outcome, seed: name });
       expect(outcome.milliseconds).toBeLessThan(1000);
     }),

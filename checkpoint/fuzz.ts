@@ -5,6 +5,8 @@
  * exception. Shared by the test (checkpoint/fuzz.test.ts) and npm run fuzz.
  */
 import fc from "fast-check";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { checkBytes } from "./files.ts";
 import { readZip, writeZip } from "./pt/zip.ts";
 
@@ -71,4 +73,17 @@ export function fuzzOnce(name: string, bytes: Buffer): FuzzOutcome {
     rssGrowth: Math.max(0, process.memoryUsage.rss() - rss),
     message: checked.problems[0]?.message ?? "valid",
   };
+}
+
+/** The fuzz's seeds: every state dict file torch wrote (golden/state-dicts), .pt and .json. */
+export function fixtureSeeds(): { name: string; bytes: Buffer }[] {
+  const root = new URL("../golden/state-dicts/", import.meta.url).pathname;
+  return readdirSync(root)
+    .filter((d) => !d.endsWith(".json"))
+    .flatMap((v) => readdirSync(join(root, v)).filter((f) => /\.(pt|json)$/.test(f) && f !== "roundtrip.json").map((f) => ({ name: f, bytes: readFileSync(join(root, v, f)) })));
+}
+
+/** Damage a seed; for a .pt, `insidePickle` damages the pickle and re-zips it, to get past the CRCs. */
+export function damage(seed: { name: string; bytes: Buffer }, mutations: readonly Mutation[], insidePickle: boolean): Buffer {
+  return insidePickle && seed.name.endsWith(".pt") ? mutatePickle(seed.bytes, mutations) : applyMutations(seed.bytes, mutations);
 }
