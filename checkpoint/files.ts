@@ -4,7 +4,7 @@
  */
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, extname } from "node:path";
-import type { StateDict } from "../impl/core/state-dict.ts";
+import type { StateDict } from "../tensor/state-dict.ts";
 import { stateDictFromJson, stateDictToJson, type JsonStateDict } from "./json.ts";
 import { CheckpointError } from "./pt/errors.ts";
 import { readPt, writePt } from "./pt/torch-file.ts";

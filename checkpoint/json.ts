@@ -6,13 +6,11 @@
  * "nan".
  */
 import { endianness } from "node:os";
-import type { DType } from "../spec/nadam/types.ts";
-import type { StateDict } from "../impl/core/state-dict.ts";
-import { Tensor } from "../impl/typed/tensor.ts";
+import { DTYPE, type DType } from "../spec/float/dtype.ts";
+import type { StateDict } from "../tensor/state-dict.ts";
+import { Tensor } from "../tensor/tensor.ts";
 
 export const STATE_DICT_FORMAT = "nadam-state-dict/1";
-
-export const ITEM_SIZE: Readonly<Record<DType, number>> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
 
 export interface JsonTensor {
   dtype: DType;
@@ -35,7 +33,7 @@ export function tensorBytes(t: Tensor): Buffer {
   const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   if (LITTLE_ENDIAN_HOST) return Buffer.from(bytes); // a copy, detached from the tensor
   const copy = Buffer.from(bytes);
-  const size = ITEM_SIZE[t.dtype];
+  const size = DTYPE[t.dtype].itemSize;
   if (size === 8) copy.swap64();
   else if (size === 4) copy.swap32();
   else copy.swap16();
@@ -44,7 +42,7 @@ export function tensorBytes(t: Tensor): Buffer {
 
 /** A tensor from little-endian bytes; the caller has checked the length. */
 export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
-  const size = ITEM_SIZE[dtype];
+  const size = DTYPE[dtype].itemSize;
   const copy = Buffer.from(bytes); // own, aligned memory
   if (!LITTLE_ENDIAN_HOST) {
     if (size === 8) copy.swap64();
@@ -53,7 +51,7 @@ export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: U
   }
   const n = copy.length / size;
   const buffer = copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.length);
-  const data = dtype === "float64" ? new Float64Array(buffer, 0, n) : dtype === "float32" ? new Float32Array(buffer, 0, n) : new Uint16Array(buffer, 0, n);
+  const data = new DTYPE[dtype].storage(buffer, 0, n);
   return new Tensor(dtype, shape, data);
 }
 

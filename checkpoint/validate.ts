@@ -6,7 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { decodeNumber, ITEM_SIZE, isJsonTensor, type JsonTensor } from "./json.ts";
+import { DTYPE } from "../spec/float/dtype.ts";
+import { decodeNumber, isJsonTensor, type JsonTensor } from "./json.ts";
 
 export interface Problem {
   /** JSON pointer into the state dict ("" for the whole document). */
@@ -54,7 +55,7 @@ function checkTensor(t: JsonTensor, path: string, problems: Problem[]): void {
   // base64: 4 characters per 3 bytes, less the padding.
   const padding = t.data.endsWith("==") ? 2 : t.data.endsWith("=") ? 1 : 0;
   const bytes = (t.data.length / 4) * 3 - padding;
-  const expected = numel * ITEM_SIZE[t.dtype];
+  const expected = numel * DTYPE[t.dtype].itemSize;
   if (t.data.length % 4 !== 0 || bytes !== expected) {
     problems.push({ path: `${path}/data`, message: `holds ${Number.isInteger(bytes) ? bytes : "a non-whole number of"} bytes; shape [${t.shape.join(", ")}] of ${t.dtype} needs ${expected}` });
   }
@@ -70,7 +71,7 @@ function eachTensor(value: unknown, path: string, visit: (t: JsonTensor, path: s
 function scalarValue(value: unknown): number | undefined {
   if (isJsonTensor(value)) {
     const bytes = Buffer.from(value.data, "base64");
-    if (bytes.length !== ITEM_SIZE[value.dtype]) return undefined;
+    if (bytes.length !== DTYPE[value.dtype].itemSize) return undefined;
     if (value.dtype === "float64") return bytes.readDoubleLE(0);
     if (value.dtype === "float32") return bytes.readFloatLE(0);
     return undefined; // 16-bit scalars: range not checked

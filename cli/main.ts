@@ -17,7 +17,7 @@ const USAGE = `usage: nadam check [--builtin] [--port P]... [--offline DIR]... [
        nadam record --port P --out DIR [filters]
        nadam validate FILE...
        nadam convert IN OUT      (.pt <-> .json, by extension)
-A port P: builtin:spec, builtin:typed, a module exporting createPort(), or a command speaking nadam-port/1.`;
+A port P: builtin:spec, builtin:<backend> (see --builtin), a module exporting createPort(), or a command speaking nadam-port/1.`;
 
 function describe(json: NonNullable<ReturnType<typeof checkFile>["json"]>): string {
   const params = json.param_groups.reduce((n, g) => n + (g.params as unknown[]).length, 0);

@@ -6,7 +6,9 @@
 import type { JsonTensor } from "../checkpoint/json.ts";
 import type { GoldenCase, GoldenEvent, GoldenOptions } from "../golden/case.ts";
 import { loadGoldenCorpus } from "../golden/load.ts";
-import type { CodePath, DType, RoundingProfile } from "../spec/nadam/types.ts";
+import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
+import { hexDigits } from "../spec/float/codec.ts";
 import { OBJECTIVES, type Objective } from "./objectives.ts";
 import type { PortOptions } from "./port.ts";
 
@@ -26,7 +28,7 @@ export interface ConformanceCase {
 
 /** Golden hex (big-endian per element) to the wire encoding (little-endian bytes, base64). */
 export function hexToTensor(dtype: DType, shape: readonly number[], hex: string): JsonTensor {
-  const digits = dtype === "float64" ? 16 : dtype === "float32" ? 8 : 4;
+  const digits = hexDigits(dtype);
   const bytes = Buffer.alloc(hex.length / 2);
   for (let e = 0; e * digits < hex.length; e++) {
     const element = Buffer.from(hex.slice(e * digits, (e + 1) * digits), "hex").reverse();

@@ -6,8 +6,8 @@
  *   nadam list [filters]
  *   nadam record --port P --out DIR [filters]
  *
- * A port P is `builtin:spec`, `builtin:typed`, a .ts/.js/.mjs module exporting
- * createPort(), or a command line speaking nadam-port/1 on stdin/stdout.
+ * A port P is `builtin:spec` or `builtin:<backend>` (builtin.ts), a .ts/.js/.mjs
+ * module exporting createPort(), or a command line speaking nadam-port/1 on stdin/stdout.
  * Filters: --id PATTERN (substring, or glob with *), --tag T, --dtype D,
  * --path forloop|foreach, --profile default|vectorized (each may repeat).
  */
@@ -19,12 +19,12 @@ import { POLICIES } from "./policy.ts";
 import type { Port } from "./port.ts";
 import { failures, matrix } from "./report/console.ts";
 import { writeReports } from "./report/write.ts";
-import { specPort } from "./spec-port.ts";
+import { BUILTIN_PORTS, builtinPort } from "./builtin.ts";
 import { parseCommand, subprocessPort } from "./subprocess.ts";
 import { conformant, loadExpectations, runSuite, type Expectations } from "./suite.ts";
-import type { CodePath, DType, RoundingProfile } from "../spec/nadam/types.ts";
+import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 
-export const BUILTIN_PORTS = ["builtin:spec", "builtin:typed"] as const;
 
 interface Args {
   readonly flags: Map<string, string[]>;
@@ -59,11 +59,7 @@ function filterOf(args: Args): CaseFilter {
 }
 
 export async function portFrom(spec: string): Promise<Port> {
-  if (spec === "builtin:spec") return specPort();
-  if (spec === "builtin:typed") {
-    const { createPort } = (await import("../impl/conformance-port.ts")) as { createPort: () => Port };
-    return createPort();
-  }
+  if (spec.startsWith("builtin:")) return builtinPort(spec);
   if (/\.(ts|js|mjs)$/.test(spec) && !spec.includes(" ")) {
     const module = (await import(pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href)) as { createPort?: () => Port | Promise<Port> };
     if (typeof module.createPort !== "function") throw new Error(`${spec} does not export createPort()`);

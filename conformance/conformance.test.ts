@@ -19,7 +19,7 @@ import { specPort } from "./spec-port.ts";
 import { subprocessPort } from "./subprocess.ts";
 import { conformant, runSuite } from "./suite.ts";
 import { MISTAKES } from "./mistakes.ts";
-import { createPort } from "../impl/conformance-port.ts";
+import { builtinPort } from "./builtin.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const JS_PORT = ["node", join(here, "examples/js-port/nadam-port.mjs")];
@@ -30,7 +30,7 @@ describe("built-in ports", () => {
   // hyper-parameter changes, add_param_group, state_dict reloads through the JSON
   // encoding) and every closed-loop run, through impl/'s public API, bit for bit.
   test("the typed-array implementation passes `exact` on every case it supports, both profiles", async () => {
-    const report = await runSuite([createPort()], { policy: EXACT });
+    const report = await runSuite([builtinPort("builtin:typed-array")], { policy: EXACT });
     const results = report.ports[0]!.results;
     expect(results.length).toBe(selectCases().length);
     expect(results.filter((r) => r.status !== "pass").map((r) => `${r.id} ${r.profile}: ${r.firstDivergence ?? r.reason}`)).toEqual([]);
@@ -157,7 +157,7 @@ describe("expectations, reports and the command line", () => {
 
   test("nadam check exits 0 when conformant, 1 when not; nadam list lists", async () => {
     const lines: string[] = [];
-    expect(await main(["check", "--port", "builtin:typed", "--id", "options/defaults/*", "--policy", "exact"], (l) => lines.push(l))).toBe(0);
+    expect(await main(["check", "--port", "builtin:typed-array", "--id", "options/defaults/*", "--policy", "exact"], (l) => lines.push(l))).toBe(0);
     expect(lines.at(-1)).toMatch(/^conformant under the exact policy/);
     lines.length = 0;
     expect(await main(["check", "--port", `node ${JS_PORT[1]} --mistake keras-optax-formula`, "--id", "options/defaults/float32/forloop"], (l) => lines.push(l))).toBe(1);

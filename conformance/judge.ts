@@ -4,7 +4,7 @@
  * distance statistics a porter needs to tell rounding noise from a wrong formula.
  */
 import type { TrajectoryStep } from "../golden/simulate.ts";
-import type { DType } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 import { scaledDistance, type TensorKind, type TolerancePolicy } from "./policy.ts";
 
 export interface Divergence {

@@ -19,7 +19,7 @@
  *   formula (mu applied twice in mu_product_next) is off by up to 17,140
  *   (float32), 245 (float16), 18 (bfloat16) on params.
  */
-import type { DType } from "../spec/nadam/types.ts";
+import { DTYPE, type DType } from "../spec/float/dtype.ts";
 
 export type TensorKind = "param" | "exp_avg" | "exp_avg_sq" | "mu_product" | "step";
 
@@ -57,15 +57,14 @@ export const DEFAULT: TolerancePolicy = {
 
 export const POLICIES: Readonly<Record<string, TolerancePolicy>> = { exact: EXACT, default: DEFAULT };
 
-const EPSILON: Readonly<Record<DType, number>> = { float64: 2 ** -52, float32: 2 ** -23, float16: 2 ** -10, bfloat16: 2 ** -7 };
-const MIN_NORMAL: Readonly<Record<DType, number>> = { float64: 2 ** -1022, float32: 2 ** -126, float16: 2 ** -14, bfloat16: 2 ** -126 };
 
 /** The largest distance, in ULPs at the expected tensor's scale, and where. */
 export function scaledDistance(dtype: DType, expected: readonly number[], actual: readonly number[]): { distance: number; index: number } {
   if (expected.length !== actual.length) return { distance: Infinity, index: Math.min(expected.length, actual.length) };
   let scale = 0;
   for (const x of expected) if (Number.isFinite(x)) scale = Math.max(scale, Math.abs(x));
-  const unit = Math.max(scale, MIN_NORMAL[dtype]) * EPSILON[dtype];
+  const { precision, emin } = DTYPE[dtype].format;
+  const unit = Math.max(scale, 2 ** emin) * 2 ** (1 - precision); // machine epsilon at the scale, never below the smallest normal
   let distance = 0;
   let index = -1;
   expected.forEach((x, i) => {

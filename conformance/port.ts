@@ -6,7 +6,8 @@
  * ({dtype, shape, data}: little-endian bytes, base64).
  */
 import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
-import type { CodePath, DType, RoundingProfile } from "../spec/nadam/types.ts";
+import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 
 export const PROTOCOL_VERSION = "nadam-port/1";
 
@@ -68,8 +69,13 @@ export interface PortCapabilities {
   readonly features: readonly string[];
 }
 
+/** Whether a port can run on this machine; when not, why. */
+export type PortAvailability = { readonly available: true } | { readonly available: false; readonly reason: string };
+
 export interface Port {
   readonly name: string;
+  /** Absent: the port can always run. One that cannot is reported skipped with the reason, never passed. */
+  available?(): Promise<PortAvailability>;
   capabilities(): Promise<PortCapabilities>;
   open(request: OpenRequest): Promise<PortSession>;
   dispose?(): Promise<void>;

@@ -7,7 +7,8 @@ import type { GoldenOptions } from "../golden/case.ts";
 import { hyperFrom } from "../golden/simulate.ts";
 import { castStateOnLoad } from "../spec/nadam/load-state.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState } from "../spec/nadam/step.ts";
-import type { DType, Formula, RoundingProfile } from "../spec/nadam/types.ts";
+import type { Formula, RoundingProfile } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 import type { OpenRequest, Port, PortOptions, PortParam, PortSession, PortState, StepReply } from "./port.ts";
 import { decodeTensor, encodeTensor } from "./wire.ts";
 

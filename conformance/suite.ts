@@ -33,6 +33,8 @@ export interface PortReport {
   readonly results: readonly CaseResult[];
   /** Set when the port could not be started or described. */
   readonly error?: string;
+  /** Set when the port cannot run on this machine (an optional backend, a missing device): why. */
+  readonly skipped?: string;
 }
 
 export interface SuiteReport {
@@ -57,6 +59,11 @@ export async function runSuite(ports: readonly Port[], options: SuiteOptions): P
   for (const port of ports) {
     let capabilities: PortCapabilities;
     try {
+      const availability = (await port.available?.()) ?? { available: true };
+      if (!availability.available) {
+        reports.push({ name: port.name, capabilities: null, results: [], skipped: availability.reason });
+        continue;
+      }
       capabilities = await port.capabilities();
     } catch (error) {
       reports.push({ name: port.name, capabilities: null, results: [], error: (error as Error).message });
@@ -91,7 +98,16 @@ export function counts(results: readonly CaseResult[]): Record<Status, number> {
   return c;
 }
 
-/** Conformant: nothing failed, errored or passed against its expectation. */
+/** Whether a case was judged (passed or failed, as expected or not), as opposed to skipped. */
+export function judged(result: CaseResult): boolean {
+  return result.status !== "skip";
+}
+
+/**
+ * Conformant: something was judged, and nothing failed, errored or passed
+ * against its expectation. A port skipped as unavailable neither passes nor fails.
+ */
 export function conformant(report: SuiteReport): boolean {
-  return report.ports.every((p) => p.error === undefined && p.results.every((r) => r.status !== "fail" && r.status !== "error" && r.status !== "unexpected-pass"));
+  const judgedAny = report.ports.some((p) => p.results.some(judged));
+  return judgedAny && report.ports.every((p) => p.error === undefined && p.results.every((r) => r.status !== "fail" && r.status !== "error" && r.status !== "unexpected-pass"));
 }

@@ -1,14 +1,12 @@
 /** Tensors on the wire ({dtype, shape, data}: little-endian bytes, base64) to and from numbers. */
 import type { JsonTensor } from "../checkpoint/json.ts";
 import { elementBits, elementFromBits } from "../spec/float/codec.ts";
-import { roundToFormat, FORMATS } from "../spec/float/format.ts";
-import type { DType } from "../spec/nadam/types.ts";
-
-const SIZE: Readonly<Record<DType, number>> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
+import { DTYPE, type DType } from "../spec/float/dtype.ts";
+import { roundToFormat } from "../spec/float/format.ts";
 
 export function decodeTensor(t: JsonTensor): number[] {
   const bytes = Buffer.from(t.data, "base64");
-  const size = SIZE[t.dtype];
+  const size = DTYPE[t.dtype].itemSize;
   if (bytes.length % size !== 0) throw new Error(`a ${t.dtype} tensor of ${bytes.length} bytes`);
   const out: number[] = [];
   for (let i = 0; i < bytes.length; i += size) {
@@ -20,10 +18,10 @@ export function decodeTensor(t: JsonTensor): number[] {
 
 /** Values of the dtype (or any numbers, rounded to it) as a wire tensor. */
 export function encodeTensor(dtype: DType, shape: readonly number[], values: readonly number[]): JsonTensor {
-  const size = SIZE[dtype];
+  const size = DTYPE[dtype].itemSize;
   const bytes = Buffer.alloc(values.length * size);
   values.forEach((x, i) => {
-    const bits = elementBits(dtype, roundToFormat(x, FORMATS[dtype]));
+    const bits = elementBits(dtype, roundToFormat(x, DTYPE[dtype].format));
     if (size === 8) bytes.writeBigUInt64LE(bits, i * size);
     else if (size === 4) bytes.writeUInt32LE(Number(bits), i * size);
     else bytes.writeUInt16LE(Number(bits), i * size);

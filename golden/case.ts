@@ -4,7 +4,7 @@
  * Every tensor value is hex: each element's IEEE bit pattern, big-endian,
  * concatenated in row-major order (spec/float/codec.ts).
  */
-import type { DType } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 
 export const GOLDEN_FORMAT = "nadam-golden/1";
 

@@ -9,8 +9,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import type { ErrorObject } from "ajv";
-import { HEX_DIGITS } from "../spec/float/codec.ts";
-import type { DType } from "../spec/nadam/types.ts";
+import { hexDigits } from "../spec/float/codec.ts";
+import type { DType } from "../spec/float/dtype.ts";
 import type { GoldenCase } from "./case.ts";
 
 export const GOLDEN_DIR = dirname(fileURLToPath(import.meta.url));
@@ -49,7 +49,7 @@ function numel(shape: readonly number[]): number {
 /** The checks a JSON Schema cannot express; returns the problems found. */
 export function semanticProblems(c: GoldenCase): string[] {
   const problems: string[] = [];
-  const hexLength = (dtype: DType, count: number): number => HEX_DIGITS[dtype] * count;
+  const hexLength = (dtype: DType, count: number): number => hexDigits(dtype) * count;
   const sizes = c.params.map((p, id) => {
     const n = numel(p.init.shape);
     if (p.init.dtype !== c.dtype) problems.push(`/params/${id}/init/dtype is ${p.init.dtype}, the case's dtype is ${c.dtype}`);
@@ -88,7 +88,7 @@ export function semanticProblems(c: GoldenCase): string[] {
         }
         for (const key of ["step", "mu_product"] as const) {
           const [dtype, hex] = state[key];
-          if (hex.length !== HEX_DIGITS[dtype]) problems.push(`/steps/${s}/state/${id}/${key} is not one ${dtype} value`);
+          if (hex.length !== hexDigits(dtype)) problems.push(`/steps/${s}/state/${id}/${key} is not one ${dtype} value`);
         }
       }
     });

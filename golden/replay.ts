@@ -7,7 +7,7 @@
  * NaN payloads, so the spec cannot model them; the count of NaN comparisons is
  * reported so that nobody mistakes them for bit comparisons).
  */
-import type { DType } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 import type { GoldenCase } from "./case.ts";
 import { sameValue } from "./compare.ts";
 import { recorded, simulate } from "./simulate.ts";

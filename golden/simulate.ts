@@ -7,7 +7,8 @@ import { decodeHex } from "../spec/float/codec.ts";
 import { withDefaults } from "../spec/nadam/defaults.ts";
 import { castStateOnLoad } from "../spec/nadam/load-state.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState, type SpecParam, type StepConfig, type StepResult } from "../spec/nadam/step.ts";
-import type { DType, Formula } from "../spec/nadam/types.ts";
+import type { Formula } from "../spec/nadam/types.ts";
+import type { DType } from "../spec/float/dtype.ts";
 import type { GoldenCase, GoldenOptions } from "./case.ts";
 
 export type Stepper = (params: readonly SpecParam[], state: readonly (NadamParamState | undefined)[], hyper: NadamHyperParameters, config: StepConfig) => StepResult;

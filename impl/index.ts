@@ -3,10 +3,13 @@ export { NAdam, registerOptimizerStepPostHook, registerOptimizerStepPreHook } fr
 export type { NadamConfig, StepPreHook, StepPostHook, StateDictPreHook, StateDictPostHook, LoadStateDictPreHook, LoadStateDictPostHook } from "./core/nadam.ts";
 export type { NadamOptions, LearningRate } from "./core/options.ts";
 export type { ParamGroup, ParamGroupInput, ParamsInput } from "./core/param-groups.ts";
-export type { StateDict, PackedGroup, ParamState } from "./core/state-dict.ts";
+export type { StateKey } from "./core/state-dict.ts";
 export { RemovableHandle } from "./core/hooks.ts";
 export { AssertionError, IndexError, KeyError, PyTypeError, RuntimeError, ValueError } from "./core/errors.ts";
-export type { NadamBackend, NadamState, GroupStep, GroupHyperParameters } from "./backend.ts";
-export { Tensor } from "./typed/tensor.ts";
-export { typedArrayBackend } from "./typed/backend.ts";
-export type { TypedArrayBackendOptions } from "./typed/backend.ts";
+export type { AsyncBackend, Availability, BackendEntry, BackendSupport, GroupStep, NadamBackend, NadamState, SyncBackend } from "./backend.ts";
+export { BACKENDS, defaultBackend } from "./backends/index.ts";
+export { typedArrayBackend } from "./backends/typed-array/index.ts";
+export type { TypedArrayBackendOptions } from "./backends/typed-array/index.ts";
+export { Tensor, deepCopy } from "../tensor/index.ts";
+export type { PackedGroup, ParamState, StateDict, Storage } from "../tensor/index.ts";
+export type { CodePath, DType, RoundingProfile } from "../spec/index.ts";

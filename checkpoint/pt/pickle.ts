@@ -4,10 +4,10 @@
  * tuples, str, float, int, bool, None, and tensors as
  * torch._utils._rebuild_tensor_v2(persistent storage, 0, size, stride, False, OrderedDict()).
  */
-import { Tensor } from "../../impl/typed/tensor.ts";
+import { DTYPE } from "../../spec/float/dtype.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 import { PyTuple } from "./unpickle.ts";
 
-const STORAGE_TYPES = { float64: "DoubleStorage", float32: "FloatStorage", float16: "HalfStorage", bfloat16: "BFloat16Storage" } as const;
 
 /** A Python int (a JS number is written as a float unless wrapped). */
 export class PyInt {
@@ -78,7 +78,7 @@ export class PickleWriter {
     // persistent id ('storage', torch.XStorage, key, 'cpu', numel)
     this.op(0x28);
     this.string("storage");
-    this.global("torch", STORAGE_TYPES[t.dtype]);
+    this.global("torch", DTYPE[t.dtype].torchStorage.slice("torch.".length));
     this.string(String(key));
     this.string("cpu");
     this.int(t.numel);

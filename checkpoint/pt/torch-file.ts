@@ -7,20 +7,17 @@
  * <name>/byteorder ("little"), <name>/data/<key> (one storage's raw bytes each),
  * <name>/version.
  */
-import type { StateDict } from "../../impl/core/state-dict.ts";
-import { Tensor } from "../../impl/typed/tensor.ts";
-import type { DType } from "../../spec/nadam/types.ts";
-import { ITEM_SIZE, tensorBytes, tensorFromBytes } from "../json.ts";
+import type { StateDict } from "../../tensor/state-dict.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import { DTYPE, DTYPES, type DType } from "../../spec/float/dtype.ts";
+import { tensorBytes, tensorFromBytes } from "../json.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
 import { DEFAULT_UNPICKLE_LIMITS, PyGlobal, PyTuple, typeName, unpickle, type UnpickleLimits } from "./unpickle.ts";
 import { DEFAULT_ZIP_LIMITS, readZip, writeZip, type ZipLimits } from "./zip.ts";
 
 const STORAGE_DTYPES: Readonly<Record<string, DType | string>> = {
-  "torch.DoubleStorage": "float64",
-  "torch.FloatStorage": "float32",
-  "torch.HalfStorage": "float16",
-  "torch.BFloat16Storage": "bfloat16",
+  ...Object.fromEntries(DTYPES.map((dtype) => [DTYPE[dtype].torchStorage, dtype])),
   "torch.LongStorage": "int64",
   "torch.IntStorage": "int32",
   "torch.BoolStorage": "bool",
@@ -75,7 +72,7 @@ function rebuildTensor(args: unknown[], swap: boolean): Tensor {
   if (numel > s.numel) {
     throw new CheckpointError(`a tensor of shape [${size.join(", ")}] has ${numel} elements over storage data/${s.key} of ${s.numel}: overlapping (expanded) tensors are not read`);
   }
-  const item = ITEM_SIZE[s.dtype];
+  const item = DTYPE[s.dtype].itemSize;
   const out = Buffer.alloc(numel * item);
   const contiguous = stride.every((st, i) => size[i] === 1 || st === size.slice(i + 1).reduce((a, b) => a * b, 1));
   if (contiguous) {
@@ -146,8 +143,8 @@ export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMIT
         if (cached !== undefined) return cached;
         const bytes = entries.get(`${prefix}/data/${key}`);
         if (bytes === undefined) throw new CheckpointError(`storage data/${key} is referenced but not in the archive`);
-        if (bytes.length !== numel * ITEM_SIZE[dtype]) {
-          throw new CheckpointError(`storage data/${key} declares ${numel} ${dtype} elements (${numel * ITEM_SIZE[dtype]} bytes) but holds ${bytes.length} bytes`);
+        if (bytes.length !== numel * DTYPE[dtype].itemSize) {
+          throw new CheckpointError(`storage data/${key} declares ${numel} ${dtype} elements (${numel * DTYPE[dtype].itemSize} bytes) but holds ${bytes.length} bytes`);
         }
         const ref: StorageRef = { dtype, key, bytes, numel };
         storages.set(key, ref);

@@ -1,6 +1,6 @@
 /** The console summary: ports × case groups, as test262 dashboards show engines × features. */
 import type { CaseResult } from "../run.ts";
-import { counts, groupOf, type SuiteReport } from "../suite.ts";
+import { counts, groupOf, judged, type SuiteReport } from "../suite.ts";
 
 function cell(results: readonly CaseResult[]): string {
   const c = counts(results);
@@ -19,11 +19,16 @@ export function matrix(report: SuiteReport): string {
       rows.push([p.name, `could not run: ${p.error}`]);
       continue;
     }
+    if (p.skipped) {
+      rows.push([p.name, `skipped: ${p.skipped}`]);
+      continue;
+    }
     rows.push([p.name, ...groups.map((g) => cell(p.results.filter((r) => groupOf(r.id) === g))), cell(p.results)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   const lines = rows.map((r) => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
-  return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines].join("\n");
+  const nothing = report.ports.some((p) => p.results.some(judged)) ? [] : ["no case was judged: every port was skipped, or had nothing the selected cases need"];
+  return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines, ...nothing].join("\n");
 }
 
 /** The failures, each with its first divergence and diagnosis: what a porter reads first. */

@@ -51,7 +51,7 @@ export function html(report: SuiteReport, sampleSize = 6): string {
       const bad = c.fail + c.error + c["unexpected-pass"];
       return `<td class="${bad > 0 ? "bad" : "good"}">${c.pass + c["expected-fail"]}/${c.pass + c.fail + c.error + c["expected-fail"] + c["unexpected-pass"]}${c.skip ? ` <small>(${c.skip} skipped)</small>` : ""}</td>`;
     });
-    return `<tr><th>${esc(p.name)}</th>${p.error ? `<td colspan="${groups.length}">${esc(p.error)}</td>` : cells.join("")}</tr>`;
+    return `<tr><th>${esc(p.name)}</th>${p.error ? `<td colspan="${groups.length}">${esc(p.error)}</td>` : p.skipped ? `<td colspan="${groups.length}">skipped: ${esc(p.skipped)}</td>` : cells.join("")}</tr>`;
   });
   const sections = report.ports.map((p) => {
     const bad = p.results.filter((r) => r.status === "fail" || r.status === "error" || r.status === "unexpected-pass");

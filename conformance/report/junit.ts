@@ -18,8 +18,9 @@ export function junit(report: SuiteReport): string {
       else if (r.status === "skip" || r.status === "expected-fail") body = `<skipped message="${xml(r.reason ?? r.status)}"/>`;
       return `    <testcase classname="${xml(p.name)}" name="${xml(name)}" time="${time}">${body}</testcase>`;
     });
+    if (p.skipped) cases.push(`    <testcase classname="${xml(p.name)}" name="(port)" time="0"><skipped message="${xml(p.skipped)}"/></testcase>`);
     const n = (s: string[]) => p.results.filter((r) => s.includes(r.status)).length;
-    return `  <testsuite name="${xml(p.name)}" tests="${p.results.length}" failures="${n(["fail", "unexpected-pass"])}" errors="${n(["error"]) + (p.error ? 1 : 0)}" skipped="${n(["skip", "expected-fail"])}">\n${cases.join("\n")}\n  </testsuite>`;
+    return `  <testsuite name="${xml(p.name)}" tests="${p.results.length + (p.skipped ? 1 : 0)}" failures="${n(["fail", "unexpected-pass"])}" errors="${n(["error"]) + (p.error ? 1 : 0)}" skipped="${n(["skip", "expected-fail"]) + (p.skipped ? 1 : 0)}">\n${cases.join("\n")}\n  </testsuite>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="nadam conformance (policy ${xml(report.policy.name)})">\n${suites.join("\n")}\n</testsuites>\n`;
 }

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { NAdam, registerOptimizerStepPostHook, registerOptimizerStepPreHook, Tensor, type RemovableHandle, type StateDict } from "../index.ts";
-import { deepCopy } from "./state-dict.ts";
+import { deepCopy } from "../../tensor/state-dict.ts";
 
 const weight = () => Tensor.from([1, -2, 3, 0.5, -0.25, 2], "float32", [2, 3]);
 const bias = () => Tensor.from([0.1, 0.2, 0.3], "float32", [3]);

@@ -6,16 +6,21 @@
  *
  * Names: methods are camelCase (`stateDict` for `state_dict`); option and state
  * keys keep PyTorch's spelling, since they appear verbatim in state dicts.
+ * A backend whose work completes later (asynchronous) is driven through
+ * `stepAsync()` and `stateDictAsync()`; the others work with either form.
  */
-import type { GroupHyperParameters, NadamBackend, NadamState } from "../backend.ts";
-import { typedArrayBackend } from "../typed/backend.ts";
-import { Tensor } from "../typed/tensor.ts";
+import type { NadamHyperParameters } from "../../spec/nadam/step.ts";
+import type { CodePath } from "../../spec/nadam/types.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import type { GroupStep, NadamBackend, NadamState, SyncBackend } from "../backend.ts";
+import { defaultBackend } from "../backends/index.ts";
 import { AssertionError, KeyError, RuntimeError, ValueError } from "./errors.ts";
 import { HookRegistry, type RemovableHandle } from "./hooks.ts";
 import { defaultOptions, validateOptions, type NadamOptions } from "./options.ts";
 import { buildParamGroup, groupInputs, type ParamGroup, type ParamGroupInput, type ParamsInput } from "./param-groups.ts";
 import { pyStr } from "./python.ts";
-import { packStateDict, unpackStateDict, type ParamState, type StateDict, type StateKey } from "./state-dict.ts";
+import type { ParamState, StateDict } from "../../tensor/state-dict.ts";
+import { packStateDict, unpackStateDict, type StateKey } from "./state-dict.ts";
 
 export type StepArgs = unknown[];
 export type StepKwargs = Record<string, unknown>;
@@ -40,9 +45,12 @@ export function registerOptimizerStepPostHook(hook: StepPostHook): RemovableHand
   return globalStepPostHooks.add(hook);
 }
 
+/** NAdam's state keys, in the order PyTorch creates them. */
+const STATE_KEYS = ["step", "mu_product", "exp_avg", "exp_avg_sq"] as const;
+
 export interface NadamConfig {
-  /** Default: the typed-array backend, vectorized (AVX2) profile. */
-  readonly backend?: NadamBackend;
+  /** Default: impl/backends/index.ts's defaultBackend() (typed arrays, vectorized profile). */
+  readonly backend?: NadamBackend<unknown>;
   /** torch.get_default_dtype(): the dtype of new `step` / `mu_product` tensors. Default float32. */
   readonly defaultDtype?: "float32" | "float64";
 }
@@ -59,7 +67,7 @@ export class NAdam {
   paramGroups: ParamGroup[] = [];
   /** optimizer.state: per param (or per unmatched saved id), NAdam's state entries. */
   state = new Map<StateKey, ParamState>();
-  readonly backend: NadamBackend;
+  readonly backend: NadamBackend<unknown>;
   readonly defaultDtype: "float32" | "float64";
 
   private readonly stepPreHooks = new HookRegistry<StepPreHook>();
@@ -73,7 +81,7 @@ export class NAdam {
     const defaults = { ...defaultOptions(), ...options };
     validateOptions(defaults);
     this.defaults = defaults;
-    this.backend = config.backend ?? typedArrayBackend();
+    this.backend = config.backend ?? defaultBackend();
     this.defaultDtype = config.defaultDtype ?? "float32";
     for (const group of groupInputs(params)) this.addParamGroup(group);
   }
@@ -112,10 +120,45 @@ export class NAdam {
     }
   }
 
-  /** state_dict(): the live state objects (as in PyTorch), ids over groups in order. */
+  /**
+   * state_dict(): ids over groups in order; the state as host tensors — the live
+   * state tensors themselves on a host backend, as PyTorch returns them.
+   */
   stateDict(): StateDict {
+    const backend = this.syncBackend("stateDict", "stateDictAsync");
     for (const hook of this.stateDictPreHooks.hooks()) hook(this);
-    let stateDict = packStateDict(this.paramGroups, this.state);
+    return this.packed((t) => backend.toHost(t));
+  }
+
+  /** state_dict() for any backend: waits for a device's state to reach the host. */
+  async stateDictAsync(): Promise<StateDict> {
+    for (const hook of this.stateDictPreHooks.hooks()) hook(this);
+    const hosts = new Map<unknown, Tensor>();
+    for (const entry of this.state.values()) {
+      for (const key of STATE_KEYS) {
+        const value = entry[key];
+        if (this.backend.isTensor(value) && !hosts.has(value)) hosts.set(value, await this.backend.toHost(value));
+      }
+    }
+    return this.packed((t) => hosts.get(t)!);
+  }
+
+  /** The state dict with the backend's state tensors as host tensors, through the post-hooks. */
+  private packed(toHost: (tensor: unknown) => Tensor): StateDict {
+    const state = new Map<StateKey, ParamState>();
+    for (const [key, entry] of this.state) {
+      // The entry itself when its tensors already live on the host (PyTorch hands out the live dicts).
+      let host = entry;
+      for (const name of STATE_KEYS) {
+        if (!this.backend.isTensor(entry[name])) continue;
+        const tensor = toHost(entry[name]);
+        if (tensor === entry[name]) continue;
+        if (host === entry) host = { ...entry };
+        host[name] = tensor;
+      }
+      state.set(key, host);
+    }
+    let stateDict = packStateDict(this.paramGroups, state);
     for (const hook of this.stateDictPostHooks.hooks()) {
       const replaced = hook(this, stateDict);
       if (replaced !== undefined && replaced !== null) stateDict = replaced;
@@ -124,8 +167,9 @@ export class NAdam {
   }
 
   /**
-   * load_state_dict(): PyTorch's checks, casts and defaults for older state dicts.
-   * Unlike PyTorch, a state dict that fails a check leaves the optimizer exactly as it was.
+   * load_state_dict(): PyTorch's checks, casts and defaults for older state dicts;
+   * the loaded tensors become the backend's. Unlike PyTorch, a state dict that
+   * fails a check leaves the optimizer exactly as it was.
    */
   loadStateDict(stateDict: StateDict): void {
     let sd: StateDict = { ...stateDict };
@@ -134,13 +178,48 @@ export class NAdam {
       if (replaced !== undefined && replaced !== null) sd = replaced;
     }
     const { groups, state } = unpackStateDict(sd, this.paramGroups, this.defaultDtype);
+    const owned = new Map<StateKey, ParamState>();
+    for (const [key, entry] of state) {
+      if (!(key instanceof Tensor)) {
+        owned.set(key, entry); // an id that matched no param: kept as loaded, re-emitted by stateDict()
+        continue;
+      }
+      const converted: ParamState = { ...entry };
+      for (const name of STATE_KEYS) if (entry[name] instanceof Tensor) converted[name] = this.backend.fromHost(entry[name]);
+      owned.set(key, converted);
+    }
     this.paramGroups = groups;
-    this.state = state;
+    this.state = owned;
     for (const hook of this.loadStateDictPostHooks.hooks()) hook(this);
   }
 
   /** step(closure=None): hooks around one update of every group; returns the closure's loss. */
   step(closure?: () => unknown): unknown {
+    const backend = this.syncBackend("step", "stepAsync");
+    const { args, kwargs } = this.runStepPreHooks(closure);
+    const loss = this.closureOf(args, kwargs)?.();
+    for (const work of this.prepareStep()) backend.stepGroup(work);
+    this.runStepPostHooks(args, kwargs);
+    return loss;
+  }
+
+  /** step(closure) for any backend; the closure may be async. */
+  async stepAsync(closure?: () => unknown): Promise<unknown> {
+    const { args, kwargs } = this.runStepPreHooks(closure);
+    const loss = await this.closureOf(args, kwargs)?.();
+    for (const work of this.prepareStep()) await this.backend.stepGroup(work);
+    this.runStepPostHooks(args, kwargs);
+    return loss;
+  }
+
+  private syncBackend(method: string, asyncMethod: string): SyncBackend<unknown> {
+    if (this.backend.asynchronous) {
+      throw new RuntimeError(`the ${this.backend.name} backend is asynchronous: use \`await optimizer.${asyncMethod}()\` instead of ${method}()`);
+    }
+    return this.backend;
+  }
+
+  private runStepPreHooks(closure: (() => unknown) | undefined): { args: StepArgs; kwargs: StepKwargs } {
     let args: StepArgs = closure === undefined ? [this] : [this, closure];
     let kwargs: StepKwargs = {};
     for (const hook of [...globalStepPreHooks.hooks(), ...this.stepPreHooks.hooks()]) {
@@ -152,35 +231,45 @@ export class NAdam {
       }
       throw new RuntimeError(`<function NAdam.step> must return None or a tuple of (new_args, new_kwargs), but got ${pyStr(result)}.`);
     }
-    const loss = this.update((args[1] ?? kwargs.closure) as (() => unknown) | undefined);
-    for (const hook of [...this.stepPostHooks.hooks(), ...globalStepPostHooks.hooks()]) hook(this, args, kwargs);
-    return loss;
+    return { args, kwargs };
   }
 
-  /** The body of NAdam.step. */
-  private update(closure: (() => unknown) | undefined): unknown {
-    const loss = closure === undefined ? undefined : closure();
-    // Every group's hyper-parameters are checked before any is updated, so that a
-    // bad value (NaN, a 3-element betas) raises with the optimizer untouched.
+  private runStepPostHooks(args: StepArgs, kwargs: StepKwargs): void {
+    for (const hook of [...this.stepPostHooks.hooks(), ...globalStepPostHooks.hooks()]) hook(this, args, kwargs);
+  }
+
+  /** The closure a pre-hook may have replaced: args[1], or kwargs.closure. */
+  private closureOf(args: StepArgs, kwargs: StepKwargs): (() => unknown) | undefined {
+    return (args[1] ?? kwargs.closure) as (() => unknown) | undefined;
+  }
+
+  /**
+   * The body of NAdam.step up to the arithmetic: every group's hyper-parameters,
+   * grads and state checked, and what the backend cannot run refused, before any
+   * value changes; then the lazy state, and one unit of work per group with grads.
+   */
+  private prepareStep(): GroupStep<unknown>[] {
     const plans = this.paramGroups.map((group, g) => this.plan(group, g));
     this.paramGroups.forEach((group, g) =>
       group.params.forEach((p, i) => {
         if (p.grad === null) return;
-        this.checkGrad(p, `param_groups[${g}].params[${i}]`);
+        const where = `param_groups[${g}].params[${i}]`;
+        this.checkGrad(p, where);
+        this.checkSupported(p, plans[g]!, where);
         this.checkState(p);
       }),
     );
+    const work: GroupStep<unknown>[] = [];
     plans.forEach((plan, g) => {
-      const group = this.paramGroups[g]!;
-      const withGrad = group.params.filter((p) => p.grad !== null);
+      const withGrad = this.paramGroups[g]!.params.filter((p) => p.grad !== null);
       if (withGrad.length === 0) return;
       const states = withGrad.map((p) => this.stateFor(p));
-      this.backend.stepGroup({ params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.foreach ? "foreach" : "forloop" });
+      work.push({ params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.path });
     });
-    return loss;
+    return work;
   }
 
-  private plan(group: ParamGroup, index: number): { hyper: GroupHyperParameters; foreach: boolean } {
+  private plan(group: ParamGroup, index: number): { hyper: NadamHyperParameters; path: CodePath } {
     for (const key of ["lr", "betas", "eps", "weight_decay", "momentum_decay"] as const) {
       if (!(key in group)) throw new KeyError(`'${key}'`);
     }
@@ -200,12 +289,11 @@ export class NAdam {
       );
     }
     return {
-      foreach,
+      path: foreach ? "foreach" : "forloop",
       hyper: {
         lr,
-        lrIsTensor: group.lr instanceof Tensor,
-        beta1,
-        beta2,
+        lr_is_tensor: group.lr instanceof Tensor,
+        betas: [beta1, beta2],
         eps: group.eps,
         weight_decay: group.weight_decay,
         momentum_decay: group.momentum_decay,
@@ -226,28 +314,35 @@ export class NAdam {
     }
   }
 
+  /** What the backend cannot run is refused by name, before anything changes. */
+  private checkSupported(p: Tensor, plan: { hyper: NadamHyperParameters; path: CodePath }, where: string): void {
+    const { name, supports } = this.backend;
+    const lacks = (what: string, has: readonly string[]): never => {
+      throw new RuntimeError(`${where}: the ${name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
+    };
+    if (!supports.dtypes.includes(p.dtype)) lacks(`${p.dtype} params`, supports.dtypes);
+    if (!supports.paths.includes(plan.path)) lacks(`${plan.path} path`, supports.paths);
+    if (plan.hyper.lr_is_tensor && !supports.features.includes("tensor-lr")) lacks("tensor lr", supports.features);
+    if (plan.hyper.differentiable && !supports.features.includes("differentiable")) lacks("differentiable branch", supports.features);
+  }
+
   /** A state entry that exists must be complete: PyTorch only initialises empty ones. */
   private checkState(p: Tensor): void {
     const entry = this.state.get(p);
     if (entry === undefined || Object.keys(entry).length === 0) return;
-    for (const key of ["step", "mu_product", "exp_avg", "exp_avg_sq"]) {
-      if (!(entry[key] instanceof Tensor)) throw new KeyError(`'${key}'`);
+    for (const key of STATE_KEYS) {
+      if (!this.backend.isTensor(entry[key])) throw new KeyError(`'${key}'`);
     }
   }
 
-  /** _init_group's lazy state: created on the first step with a grad. */
-  private stateFor(p: Tensor): NadamState {
+  /** _init_group's lazy state: created by the backend on the first step with a grad. */
+  private stateFor(p: Tensor): NadamState<unknown> {
     let entry = this.state.get(p);
     if (entry === undefined || Object.keys(entry).length === 0) {
-      entry = {
-        step: Tensor.scalar(0, this.defaultDtype),
-        mu_product: Tensor.scalar(1, this.defaultDtype),
-        exp_avg: Tensor.zeros(p.shape, p.dtype),
-        exp_avg_sq: Tensor.zeros(p.shape, p.dtype),
-      };
+      entry = { ...this.backend.initState(p, this.defaultDtype) };
       this.state.set(p, entry);
     }
-    return entry as unknown as NadamState;
+    return entry as unknown as NadamState<unknown>;
   }
 
   /** repr(optimizer) */

@@ -4,7 +4,7 @@
  * PyTorch's messages (torch 2.6, torch/optim/nadam.py).
  */
 import { NADAM_DEFAULTS } from "../../spec/nadam/defaults.ts";
-import { Tensor } from "../typed/tensor.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 import { IndexError, ValueError } from "./errors.ts";
 import { pyStr } from "./python.ts";
 

@@ -3,7 +3,7 @@
  * reading of `params`, and add_param_group's checks and defaults
  * (torch 2.6, torch/optim/optimizer.py), with PyTorch's messages.
  */
-import { Tensor } from "../typed/tensor.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 import { KeyError, PyTypeError, ValueError } from "./errors.ts";
 import { OPTION_KEYS, type NadamOptions } from "./options.ts";
 import { pyTypeName } from "./python.ts";

@@ -1,5 +1,6 @@
 /** How Python prints the values that appear in PyTorch's error messages. */
-import { Tensor } from "../typed/tensor.ts";
+import { DTYPE } from "../../spec/float/dtype.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 
 /** repr() of a Python float: shortest round-trip digits, exponent outside [1e-4, 1e16). */
 export function pyFloatRepr(x: number): string {
@@ -29,11 +30,9 @@ export function pyStr(value: unknown): string {
   return String(value);
 }
 
-const TENSOR_TYPE_NAMES = { float64: "torch.DoubleTensor", float32: "torch.FloatTensor", float16: "torch.HalfTensor", bfloat16: "torch.BFloat16Tensor" };
-
 /** torch.typename(x) for the values a user may pass where a Tensor belongs. */
 export function pyTypeName(value: unknown): string {
-  if (value instanceof Tensor) return TENSOR_TYPE_NAMES[value.dtype];
+  if (value instanceof Tensor) return DTYPE[value.dtype].torchTensorType;
   if (Array.isArray(value)) return "list";
   if (value === null || value === undefined) return "NoneType";
   if (typeof value === "number") return Number.isInteger(value) ? "int" : "float";

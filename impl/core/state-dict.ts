@@ -4,25 +4,13 @@
  * functions: packing reads the optimizer, unpacking builds the new groups and
  * state without touching it, so that a load either applies whole or not at all.
  */
-import { Tensor } from "../typed/tensor.ts";
+import { deepCopy, type PackedGroup, type ParamState, type StateDict } from "../../tensor/state-dict.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 import { KeyError, ValueError } from "./errors.ts";
 import type { ParamGroup } from "./param-groups.ts";
 
-/** A param's entry in `optimizer.state`: NAdam's four tensors, or whatever a state dict brought. */
-export type ParamState = Record<string, unknown>;
 /** state keys: a param, or the integer id of a saved entry that matched no param (kept, re-emitted). */
 export type StateKey = Tensor | number;
-
-export interface PackedGroup {
-  params: number[];
-  param_names?: string[];
-  [key: string]: unknown;
-}
-
-export interface StateDict {
-  state: Record<number, ParamState>;
-  param_groups: PackedGroup[];
-}
 
 /** state_dict(): integer ids over all groups in order; live state objects, as PyTorch returns them. */
 export function packStateDict(groups: readonly ParamGroup[], state: ReadonlyMap<StateKey, ParamState>): StateDict {
@@ -44,16 +32,6 @@ export function packStateDict(groups: readonly ParamGroup[], state: ReadonlyMap<
   const packedState: Record<number, ParamState> = {};
   for (const [key, value] of state) packedState[key instanceof Tensor ? ids.get(key)! : key] = value;
   return { state: packedState, param_groups };
-}
-
-/** copy.deepcopy of state-dict values: plain data, arrays, objects, tensors (cloned). */
-export function deepCopy<T>(value: T): T {
-  if (value instanceof Tensor) return value.clone() as T;
-  if (Array.isArray(value)) return value.map(deepCopy) as T;
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepCopy(v)])) as T;
-  }
-  return value;
 }
 
 /** _process_value_according_to_param_policy: every floating tensor but `step` follows the param's dtype. */

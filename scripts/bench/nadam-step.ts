@@ -4,7 +4,8 @@
  */
 import { NADAM_DEFAULTS } from "../../spec/nadam/defaults.ts";
 import { nadamStep, type NadamParamState } from "../../spec/nadam/step.ts";
-import type { CodePath, DType, RoundingProfile } from "../../spec/nadam/types.ts";
+import type { CodePath, RoundingProfile } from "../../spec/nadam/types.ts";
+import type { DType } from "../../spec/float/dtype.ts";
 import { NAdam, Tensor, typedArrayBackend } from "../../impl/index.ts";
 
 const STEPS = 7;

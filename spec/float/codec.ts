@@ -6,10 +6,12 @@
  */
 import { bitsToF32, bitsToF64, f32ToBits, f64ToBits } from "./bits.ts";
 import { FORMATS, roundToFormat } from "./format.ts";
-import type { DType } from "../nadam/types.ts";
+import { DTYPE, type DType } from "./dtype.ts";
 
-/** Hex digits per element of each dtype. */
-export const HEX_DIGITS: Readonly<Record<DType, number>> = { float64: 16, float32: 8, float16: 4, bfloat16: 4 };
+/** Hex digits per element of a dtype. */
+export function hexDigits(dtype: DType): number {
+  return 2 * DTYPE[dtype].itemSize;
+}
 
 function halfBitsToNumber(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
@@ -63,7 +65,7 @@ export function elementFromBits(dtype: DType, bits: bigint): number {
 }
 
 export function decodeHex(dtype: DType, hex: string): number[] {
-  const digits = HEX_DIGITS[dtype];
+  const digits = hexDigits(dtype);
   if (hex.length % digits !== 0) throw new RangeError(`hex length ${hex.length} is not a multiple of ${digits} (${dtype})`);
   const out: number[] = [];
   for (let i = 0; i < hex.length; i += digits) out.push(elementFromBits(dtype, BigInt(`0x${hex.slice(i, i + digits)}`)));
@@ -71,6 +73,6 @@ export function decodeHex(dtype: DType, hex: string): number[] {
 }
 
 export function encodeHex(dtype: DType, values: readonly number[]): string {
-  const digits = HEX_DIGITS[dtype];
+  const digits = hexDigits(dtype);
   return values.map((x) => elementBits(dtype, x).toString(16).padStart(digits, "0")).join("");
 }

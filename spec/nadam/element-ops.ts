@@ -23,9 +23,10 @@
  *   fill a whole block of two vector registers (see `inVectorBody`), and a
  *   float32 fma on the others: the result depends on the element's position.
  */
-import { FORMATS, roundToFormat, type FloatFormat } from "../float/format.ts";
+import { DTYPE, type DType } from "../float/dtype.ts";
 import { fma32, fma64 } from "../float/fma.ts";
-import type { DType, RoundingProfile } from "./types.ts";
+import { roundToFormat } from "../float/format.ts";
+import type { RoundingProfile } from "./types.ts";
 
 export interface ElementOps {
   readonly dtype: DType;
@@ -63,21 +64,9 @@ export interface ElementOps {
   lerp(a: number, b: number, weight: number): number;
 }
 
-const FORMAT_OF: Readonly<Record<DType, FloatFormat>> = {
-  float64: FORMATS.float64,
-  float32: FORMATS.float32,
-  float16: FORMATS.float16,
-  bfloat16: FORMATS.bfloat16,
-};
-
-/** The opmath (computation) type of each dtype on CPU. */
-function opmathOf(dtype: DType): "float64" | "float32" {
-  return dtype === "float64" ? "float64" : "float32";
-}
-
 export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
-  const format = FORMAT_OF[dtype];
-  const wide = opmathOf(dtype) === "float64";
+  const { format, opmath } = DTYPE[dtype];
+  const wide = opmath === "float64";
   // r: round to opmath; fma: fused multiply-add in opmath; out: round opmath to the dtype.
   const r = wide ? (x: number) => x : Math.fround;
   const fma = wide ? fma64 : fma32;
@@ -130,15 +119,19 @@ export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
 export type VectorWidth = 256 | 512;
 
 /**
- * Whether element `index` of an `numel`-element contiguous tensor is computed by
- * the vectorized main loop of PyTorch's CPU kernels (ATen/native/cpu/Loops.h,
- * `vectorized_loop`), which takes blocks of two vector registers; the remaining
+ * How many leading elements of an `numel`-element contiguous tensor the
+ * vectorized main loop of PyTorch's CPU kernels computes (ATen/native/cpu/Loops.h,
+ * `vectorized_loop`): it takes blocks of two vector registers; the remaining
  * numel mod block elements run the scalar code. Measured for float16/bfloat16
  * add(alpha) under AVX2 (blocks of 32 elements); the AVX512 block (64) follows
  * from the register width and has not been measured.
  */
+export function vectorBodyLength(numel: number, dtype: DType, width: VectorWidth): number {
+  const block = (2 * width) / 8 / DTYPE[dtype].itemSize;
+  return numel - (numel % block);
+}
+
+/** Whether element `index` is computed by the vectorized main loop (see vectorBodyLength). */
 export function inVectorBody(index: number, numel: number, dtype: DType, width: VectorWidth): boolean {
-  const bytes = dtype === "float64" ? 8 : dtype === "float32" ? 4 : 2;
-  const block = (2 * width) / 8 / bytes;
-  return index < numel - (numel % block);
+  return index < vectorBodyLength(numel, dtype, width);
 }

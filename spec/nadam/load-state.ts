@@ -7,15 +7,14 @@
  * resumed run is no longer bit-identical to an uninterrupted one; a float16
  * param's mu_product becomes float16.
  */
-import { FORMATS } from "../float/format.ts";
+import { DTYPE, type DType } from "../float/dtype.ts";
 import { roundToFormat } from "../float/format.ts";
 import type { NadamParamState } from "./step.ts";
-import type { DType } from "./types.ts";
 
 export function castStateOnLoad(state: NadamParamState, paramDtype: DType): NadamParamState {
   return {
     ...state,
-    mu_product: roundToFormat(state.mu_product, FORMATS[paramDtype]),
+    mu_product: roundToFormat(state.mu_product, DTYPE[paramDtype].format),
     mu_product_dtype: paramDtype,
   };
 }

@@ -1,8 +1,15 @@
 /**
- * The host-side scalars of one NAdam step: Python float64 arithmetic, evaluated
- * in exactly the order CPython evaluates torch/optim/nadam.py, with glibc's pow.
+ * The host side of a NAdam step: Python float64 arithmetic, evaluated in exactly
+ * the order CPython evaluates torch/optim/nadam.py, with glibc's pow, and the
+ * 0-d tensor ops on `step` and `mu_product`. None of it reads a param, grad or
+ * moment, so `stepScalars` computes all of it at once, for the oracle and for
+ * every backend: backends restate only the per-element kernel.
  */
+import type { DType } from "../float/dtype.ts";
 import { glibcPow } from "../float/pow.ts";
+import { elementOps, type ElementOps } from "./element-ops.ts";
+import type { NadamHyperParameters } from "./step.ts";
+import type { CodePath, Formula } from "./types.ts";
 
 /** Python's `a ** b` for floats on glibc x86-64. */
 export const pyPow = glibcPow;
@@ -44,4 +51,104 @@ export function tensorLrStepSizes(lr32: number, muT: number, muNextT: number, mu
   const f = Math.fround;
   const negLr = -lr32;
   return [f(f(negLr * f(1.0 - muT)) / f(1.0 - muProduct)), f(f(negLr * f(muNextT)) / f(1.0 - muProductNext))];
+}
+
+/** θ·(1 - γλ): float64 for a float lr; float32 tensor arithmetic for a tensor lr. */
+export function decoupledDecayFactor(h: NadamHyperParameters): number {
+  if (!h.lr_is_tensor) return 1 - h.lr * h.weight_decay;
+  const f = Math.fround;
+  return f(1 - f(h.lr * f(h.weight_decay)));
+}
+
+/**
+ * The differentiable branch's scales (torch 2.1+), 0-d tensors in mu_product's dtype:
+ *   grad    *= -lr * (1 - mu) / (1 - mu_product)        float / tensor = reciprocal(tensor) * float
+ *   exp_avg *= -lr * mu_next / (1 - mu_product * mu_next)
+ * With a tensor lr, (-lr * x) is a float32 tensor and the division a tensor division.
+ */
+function differentiableScales(h: NadamHyperParameters, mp: ElementOps, muT: number, muNextT: number, muProduct: number): [number, number] {
+  const next = mp.mul(muProduct, muNextT);
+  const scale = (numerator: number, product: number): number => {
+    if (!h.lr_is_tensor) return mp.mul(mp.reciprocal(mp.rsub(1.0, product)), -h.lr * numerator);
+    const f = Math.fround;
+    return f(f(-h.lr * f(numerator)) / mp.rsub(1.0, product));
+  };
+  return [scale(1.0 - muT, muProduct), scale(muNextT, next)];
+}
+
+// 0-d ops on step and mu_product (add, mul, rsub, reciprocal) never fuse, so
+// the rounding profile does not matter for them.
+const SCALAR_OPS = new Map<DType, ElementOps>();
+function scalarOps(dtype: DType): ElementOps {
+  let ops = SCALAR_OPS.get(dtype);
+  if (ops === undefined) SCALAR_OPS.set(dtype, (ops = elementOps(dtype, "default")));
+  return ops;
+}
+
+/** A param's `step` and `mu_product` before the step, with their tensors' dtypes. */
+export interface ScalarState {
+  readonly step: number;
+  readonly step_dtype: DType;
+  readonly mu_product: number;
+  readonly mu_product_dtype: DType;
+}
+
+/** Everything the element kernels of one param's step take from the host. */
+export interface StepScalars {
+  /** `step += 1`, rounded to step's dtype. */
+  readonly step: number;
+  /** `mu_product *= mu_t`, rounded to mu_product's dtype. */
+  readonly muProduct: number;
+  readonly mu: number;
+  readonly muNext: number;
+  /** 1 - beta2 ** step: the for-loop denominator's divisor. */
+  readonly biasCorrection2: number;
+  /** bias_correction2 ** 0.5 (math.sqrt in torch 1.13): the foreach denominator's divisor. */
+  readonly biasCorrection2Sqrt: number;
+  /** 1 - lr·weight_decay, the decoupled decay factor. */
+  readonly decayFactor: number;
+  /**
+   * What the grad and exp_avg terms are multiplied by: the step sizes of the two
+   * addcdiv_ calls, or, in the differentiable branch, the values of the 0-d scale
+   * tensors that grad and exp_avg are multiplied by before addcdiv_(value=1).
+   */
+  readonly gradStepSize: number;
+  readonly expAvgStepSize: number;
+}
+
+/**
+ * One param's host-side scalars for a step on `path`, from its state before the
+ * step. torch 1.13's for-loop path multiplied mu_t into mu_product twice for
+ * the exp_avg step size (`formula`), and computed the foreach divisor with math.sqrt.
+ */
+export function stepScalars(h: NadamHyperParameters, path: CodePath, before: ScalarState, formula: Formula = "torch-2"): StepScalars {
+  const [beta1, beta2] = h.betas;
+  const mp = scalarOps(before.mu_product_dtype);
+  const step = scalarOps(before.step_dtype).add(before.step, 1);
+  const muT = mu(beta1, h.momentum_decay, step);
+  const muNextT = muNext(beta1, h.momentum_decay, step);
+  // Tensor.mul_ keeps the float in opmath; _foreach_mul_ rounds it to a 16-bit dtype first.
+  const muProduct = path === "foreach" ? mp.foreachMul(before.mu_product, muT) : mp.mul(before.mu_product, muT);
+  const bc2 = biasCorrection2(beta2, step);
+  let sizes: [number, number];
+  if (path === "forloop" && h.differentiable) {
+    sizes = differentiableScales(h, mp, muT, muNextT, muProduct);
+  } else if (path === "forloop") {
+    const next = formula === "torch-1.13" ? mp.mul(mp.mul(muProduct, muT), muNextT) : muProduct * muNextT;
+    sizes = (h.lr_is_tensor ? tensorLrStepSizes : stepSizes)(h.lr, muT, muNextT, muProduct, next);
+  } else {
+    // `.item()` of a tensor lr: float64 step sizes from the float32 value.
+    sizes = stepSizes(h.lr, muT, muNextT, muProduct, muProduct * muNextT);
+  }
+  return {
+    step,
+    muProduct,
+    mu: muT,
+    muNext: muNextT,
+    biasCorrection2: bc2,
+    biasCorrection2Sqrt: formula === "torch-1.13" ? Math.sqrt(bc2) : pyPow(bc2, 0.5),
+    decayFactor: decoupledDecayFactor(h),
+    gradStepSize: sizes[0],
+    expAvgStepSize: sizes[1],
+  };
 }

@@ -8,7 +8,7 @@ import { describe, expect, test } from "vitest";
 import { f32Hex, f64Hex } from "../float/bits.ts";
 import { NADAM_DEFAULTS } from "./defaults.ts";
 import { initialState, nadamStep, type NadamHyperParameters, type NadamParamState, type StepConfig } from "./step.ts";
-import type { DType } from "./types.ts";
+import type { DType } from "../float/dtype.ts";
 
 const P0 = [0.5, -1.25, 3.0, 1e-3];
 const GRADS = [

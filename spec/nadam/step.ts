@@ -44,9 +44,10 @@
  * (formula "torch-1.13" here, for history; fixed in PyTorch PR #92699) and updated
  * m with mul + add instead of lerp.
  */
+import type { DType } from "../float/dtype.ts";
 import { elementOps, inVectorBody, type ElementOps, type VectorWidth } from "./element-ops.ts";
-import { biasCorrection2, mu, muNext, pyPow, stepSizes, tensorLrStepSizes } from "./scalars.ts";
-import type { CodePath, DType, Formula, RoundingProfile } from "./types.ts";
+import { stepScalars, type StepScalars } from "./scalars.ts";
+import type { CodePath, Formula, RoundingProfile } from "./types.ts";
 
 export interface NadamHyperParameters {
   /** A Python float, or the value of a 0-d float32 tensor when `lr_is_tensor`. */
@@ -103,9 +104,9 @@ interface Slot {
   data: number[];
   grad: number[];
   step: number;
-  readonly stepOps: ElementOps;
+  readonly stepDtype: DType;
   muProduct: number;
-  readonly muProductOps: ElementOps;
+  readonly muProductDtype: DType;
   expAvg: number[];
   expAvgSq: number[];
 }
@@ -145,9 +146,9 @@ export function nadamStep(
       data: [...param.data],
       grad: [...param.grad],
       step: s.step,
-      stepOps: elementOps(s.step_dtype, config.profile),
+      stepDtype: s.step_dtype,
       muProduct: s.mu_product,
-      muProductOps: elementOps(s.mu_product_dtype, config.profile),
+      muProductDtype: s.mu_product_dtype,
       expAvg: [...s.exp_avg],
       expAvgSq: [...s.exp_avg_sq],
     };
@@ -163,9 +164,9 @@ export function nadamStep(
       if (slot === null) return state[i];
       return {
         step: slot.step,
-        step_dtype: slot.stepOps.dtype,
+        step_dtype: slot.stepDtype,
         mu_product: slot.muProduct,
-        mu_product_dtype: slot.muProductOps.dtype,
+        mu_product_dtype: slot.muProductDtype,
         exp_avg: slot.expAvg,
         exp_avg_sq: slot.expAvgSq,
       };
@@ -182,30 +183,27 @@ function negateGrad(s: Slot): void {
   s.grad = s.grad.map(s.ops.neg);
 }
 
-function incrementStep(s: Slot): void {
-  s.step = s.stepOps.add(s.step, 1);
+/**
+ * `step += 1`, `mu_product *= mu_t` and the step's host-side scalars
+ * (scalars.ts). PyTorch interleaves them with the tensor ops below; none of
+ * them reads a tensor's values, so the order does not change a bit.
+ */
+function advance(s: Slot, h: NadamHyperParameters, path: CodePath, formula: Formula): StepScalars {
+  const scalars = stepScalars(h, path, { step: s.step, step_dtype: s.stepDtype, mu_product: s.muProduct, mu_product_dtype: s.muProductDtype }, formula);
+  s.step = scalars.step;
+  s.muProduct = scalars.muProduct;
+  return scalars;
 }
 
-/** θ·(1 - γλ): float64 for a float lr; float32 tensor arithmetic for a tensor lr. */
-function decoupledDecayFactor(h: NadamHyperParameters): number {
-  if (!h.lr_is_tensor) return 1 - h.lr * h.weight_decay;
-  const f = Math.fround;
-  return f(1 - f(h.lr * f(h.weight_decay)));
-}
-
-function applyWeightDecay(s: Slot, h: NadamHyperParameters, path: CodePath): void {
+function applyWeightDecay(s: Slot, h: NadamHyperParameters, path: CodePath, decayFactor: number): void {
   if (h.weight_decay === 0) return; // Python's `if weight_decay != 0`
   if (h.decoupled_weight_decay) {
-    const factor = decoupledDecayFactor(h);
+    // param.mul_(1 - lr * weight_decay); the foreach path's _foreach_mul_ takes a float lr as a scalar
     const mul = path === "foreach" && !h.lr_is_tensor ? s.ops.foreachMul : s.ops.mul;
-    s.data = s.data.map((x) => mul(x, factor));
+    s.data = s.data.map((x) => mul(x, decayFactor));
   } else {
     s.grad = s.grad.map((g, i) => s.ops.addAlpha(g, s.data[i]!, h.weight_decay, s.inBody[i]!));
   }
-}
-
-function updateMuProduct(s: Slot, muT: number, path: CodePath): void {
-  s.muProduct = path === "foreach" ? s.muProductOps.foreachMul(s.muProduct, muT) : s.muProductOps.mul(s.muProduct, muT);
 }
 
 /** exp_avg.lerp_(grad, 1 - beta1); torch 1.13: exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1). */
@@ -229,70 +227,40 @@ function denomForloop(s: Slot, bc2: number, eps: number): number[] {
   return s.expAvgSq.map((v) => s.ops.add(s.ops.sqrt(s.ops.div(v, bc2)), eps));
 }
 
-/** foreach denominator: sqrt(exp_avg_sq) / bias_correction2 ** 0.5 + eps (math.sqrt in torch 1.13) */
-function denomForeach(s: Slot, bc2: number, eps: number, formula: Formula): number[] {
-  const bcSqrt = formula === "torch-1.13" ? Math.sqrt(bc2) : pyPow(bc2, 0.5);
+/** foreach denominator: sqrt(exp_avg_sq) / bias_correction2 ** 0.5 + eps */
+function denomForeach(s: Slot, bcSqrt: number, eps: number): number[] {
   return s.expAvgSq.map((v) => s.ops.add(s.ops.div(s.ops.sqrt(v), bcSqrt), eps));
 }
 
+/** param.addcdiv_(grad, denom, value=grad step size); param.addcdiv_(exp_avg, denom, value=exp_avg step size) */
 function applyUpdate(s: Slot, denom: readonly number[], gradStepSize: number, expAvgStepSize: number): void {
   s.data = s.data.map((x, i) => s.ops.addcdiv(x, s.grad[i]!, denom[i]!, gradStepSize));
   s.data = s.data.map((x, i) => s.ops.addcdiv(x, s.expAvg[i]!, denom[i]!, expAvgStepSize));
 }
 
-/** mu_product · mu_{t+1}: a float64 product in torch 2; torch 1.13's for-loop multiplied mu in twice. */
-function muProductNext(s: Slot, muT: number, muNextT: number, formula: Formula): number {
-  if (formula === "torch-1.13") return s.muProductOps.mul(s.muProductOps.mul(s.muProduct, muT), muNextT);
-  return s.muProduct * muNextT;
+/**
+ * The differentiable branch's update (torch 2.1+): grad and exp_avg multiplied
+ * by 0-d scale tensors (new tensors), then param.addcdiv_(grad, denom) and
+ * param.addcdiv_(exp_avg, denom) with value 1.
+ */
+function applyDifferentiableUpdate(s: Slot, denom: readonly number[], gradScale: number, expAvgScale: number): void {
+  const grad = s.grad.map((g) => s.ops.mul(g, gradScale));
+  const expAvg = s.expAvg.map((m) => s.ops.mul(m, expAvgScale));
+  s.data = s.data.map((x, i) => s.ops.addcdiv(x, grad[i]!, denom[i]!, 1));
+  s.data = s.data.map((x, i) => s.ops.addcdiv(x, expAvg[i]!, denom[i]!, 1));
 }
 
 /** _single_tensor_nadam, for one param. */
 function singleTensor(s: Slot, h: NadamHyperParameters, formula: Formula): void {
   const [beta1, beta2] = h.betas;
   if (h.maximize) negateGrad(s);
-  incrementStep(s);
-  const t = s.step;
-  const bc2 = biasCorrection2(beta2, t);
-  applyWeightDecay(s, h, "forloop");
-  const muT = mu(beta1, h.momentum_decay, t);
-  const muNextT = muNext(beta1, h.momentum_decay, t);
-  updateMuProduct(s, muT, "forloop");
+  const scalars = advance(s, h, "forloop", formula);
+  applyWeightDecay(s, h, "forloop", scalars.decayFactor);
   updateExpAvg(s, beta1, formula, "forloop");
   updateExpAvgSq(s, beta2, "forloop");
-  const denom = denomForloop(s, bc2, h.eps);
-  if (h.differentiable) {
-    applyDifferentiableUpdate(s, denom, h, muT, muNextT);
-    return;
-  }
-  const next = muProductNext(s, muT, muNextT, formula);
-  const sizes = h.lr_is_tensor
-    ? tensorLrStepSizes(h.lr, muT, muNextT, s.muProduct, next)
-    : stepSizes(h.lr, muT, muNextT, s.muProduct, next);
-  applyUpdate(s, denom, sizes[0], sizes[1]);
-}
-
-/**
- * The differentiable branch's update (torch 2.1+):
- *   mu_product_next = mu_product * mu_next                       0-d tensor
- *   grad    = grad    * (-lr * (1 - mu) / (1 - mu_product))       float / tensor = reciprocal(tensor) * float
- *   exp_avg = exp_avg * (-lr * mu_next / (1 - mu_product_next))
- *   param.addcdiv_(grad, denom); param.addcdiv_(exp_avg, denom)
- * With a tensor lr, (-lr * x) is a float32 tensor and the division a tensor division.
- */
-function applyDifferentiableUpdate(s: Slot, denom: readonly number[], h: NadamHyperParameters, muT: number, muNextT: number): void {
-  const mp = s.muProductOps;
-  const next = mp.mul(s.muProduct, muNextT);
-  const scale = (numerator: number, product: number): number => {
-    if (!h.lr_is_tensor) return mp.mul(mp.reciprocal(mp.rsub(1.0, product)), -h.lr * numerator);
-    const f = Math.fround;
-    return f(f(-h.lr * f(numerator)) / mp.rsub(1.0, product));
-  };
-  const gradScale = scale(1.0 - muT, s.muProduct);
-  const expAvgScale = scale(muNextT, next);
-  const grad = s.grad.map((g) => s.ops.mul(g, gradScale));
-  const expAvg = s.expAvg.map((m) => s.ops.mul(m, expAvgScale));
-  s.data = s.data.map((x, i) => s.ops.addcdiv(x, grad[i]!, denom[i]!, 1));
-  s.data = s.data.map((x, i) => s.ops.addcdiv(x, expAvg[i]!, denom[i]!, 1));
+  const denom = denomForloop(s, scalars.biasCorrection2, h.eps);
+  if (h.differentiable) applyDifferentiableUpdate(s, denom, scalars.gradStepSize, scalars.expAvgStepSize);
+  else applyUpdate(s, denom, scalars.gradStepSize, scalars.expAvgStepSize);
 }
 
 /** _multi_tensor_nadam, over every param of the group that has a grad. */
@@ -300,17 +268,10 @@ function multiTensor(slots: readonly Slot[], h: NadamHyperParameters, formula: F
   if (h.differentiable) throw new Error("_foreach ops don't support autograd"); // PyTorch's assert
   const [beta1, beta2] = h.betas;
   if (h.maximize) slots.forEach(negateGrad);
-  slots.forEach(incrementStep);
-  slots.forEach((s) => applyWeightDecay(s, h, "foreach"));
+  const scalars = slots.map((s) => advance(s, h, "foreach", formula));
+  slots.forEach((s, i) => applyWeightDecay(s, h, "foreach", scalars[i]!.decayFactor));
   slots.forEach((s) => updateExpAvg(s, beta1, formula, "foreach"));
   slots.forEach((s) => updateExpAvgSq(s, beta2, "foreach"));
-  const mus = slots.map((s) => mu(beta1, h.momentum_decay, s.step));
-  const muNexts = slots.map((s) => muNext(beta1, h.momentum_decay, s.step));
-  slots.forEach((s, i) => updateMuProduct(s, mus[i]!, "foreach"));
-  const denoms = slots.map((s) => denomForeach(s, biasCorrection2(beta2, s.step), h.eps, formula));
-  // `.item()` of a tensor lr: float64 step sizes from the float32 value.
-  slots.forEach((s, i) => {
-    const sizes = stepSizes(h.lr, mus[i]!, muNexts[i]!, s.muProduct, s.muProduct * muNexts[i]!);
-    applyUpdate(s, denoms[i]!, sizes[0], sizes[1]);
-  });
+  const denoms = slots.map((s, i) => denomForeach(s, scalars[i]!.biasCorrection2Sqrt, h.eps));
+  slots.forEach((s, i) => applyUpdate(s, denoms[i]!, scalars[i]!.gradStepSize, scalars[i]!.expAvgStepSize));
 }

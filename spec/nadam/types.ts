@@ -1,8 +1,7 @@
-/** The closed vocabularies of the spec: dtypes, rounding profiles, code paths, formulas. */
-
-/** Param dtypes, under PyTorch's names. */
-export type DType = "float64" | "float32" | "float16" | "bfloat16";
-export const DTYPES: readonly DType[] = ["float64", "float32", "float16", "bfloat16"];
+/**
+ * The closed vocabularies of the spec: rounding profiles, code paths, formulas
+ * and optional features (the dtypes are spec/float/dtype.ts's).
+ */
 
 /**
  * PyTorch's CPU rounding profiles (see ../shared/reference/torch-cpu-rounding.md):
@@ -27,3 +26,14 @@ export const CODE_PATHS: readonly CodePath[] = ["forloop", "foreach"];
  * `mu_product_next` mistake, kept to recognise ports that copied it.
  */
 export type Formula = "torch-2" | "torch-1.13";
+
+/**
+ * The parts of torch.optim.NAdam's API an implementation may lack, so that a
+ * case needing one is skipped rather than failed:
+ * - `tensor-lr`: a 0-d float32 tensor `lr` (its own rounding on the for-loop path);
+ * - `differentiable`: the for-loop path's `differentiable=True` branch;
+ * - `state-dict`: `state_dict()` and `load_state_dict()`;
+ * - `add-param-group`: `add_param_group()` after the first step.
+ */
+export type Feature = "tensor-lr" | "differentiable" | "state-dict" | "add-param-group";
+export const FEATURES: readonly Feature[] = ["tensor-lr", "differentiable", "state-dict", "add-param-group"];

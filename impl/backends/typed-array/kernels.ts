@@ -7,14 +7,17 @@
  * kernel: `r` rounds to the opmath type, `out` rounds the kernel's result to
  * the tensor dtype, `fma` is one rounding of x·y + z.
  */
-import type { CodePath, DType, RoundingProfile } from "../../spec/nadam/types.ts";
+import type { DType } from "../../../spec/float/dtype.ts";
+import type { StepScalars } from "../../../spec/nadam/scalars.ts";
+import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
+import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
 import { fma32, fma64, roundBfloat16, roundHalf } from "./arith.ts";
 
 // The rounding helpers branch on loop-invariant flags instead of being passed in
 // as closures: the loop then has one monomorphic call site per helper, which V8
 // inlines. (With closures, a loop that has seen two dtypes runs ~20x slower; with
 // the dtype codes imported from another module instead of these local constants,
-// ~20x slower too. arith.ts's roundingOf serves the per-param host code.)
+// ~20x slower too.)
 const F64 = 0;
 const F32 = 1;
 const F16 = 2;
@@ -37,33 +40,6 @@ function fma(x: number, y: number, z: number, kind: Kind): number {
 
 const KINDS: Readonly<Record<DType, Kind>> = { float64: F64, float32: F32, float16: F16, bfloat16: BF16 };
 
-/** Host-side values of one param's step (Python float64 scalars, already computed). */
-export interface ElementScalars {
-  readonly maximize: boolean;
-  readonly weightDecay: number;
-  readonly decoupled: boolean;
-  /** 1 - lr·weight_decay (float64, or the float32 tensor value for a tensor lr) */
-  readonly decayFactor: number;
-  /** the decoupled factor multiplies as `_foreach_mul_(params, float)` (rounded to a 16-bit dtype) */
-  readonly decayFactorForeachScalar: boolean;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly eps: number;
-  /** 1 - beta2 ** step */
-  readonly biasCorrection2: number;
-  /** (1 - beta2 ** step) ** 0.5, foreach path only */
-  readonly biasCorrection2Sqrt: number;
-  readonly gradStepSize: number;
-  readonly expAvgStepSize: number;
-  /**
-   * The differentiable branch: grad and exp_avg are first multiplied by these 0-d
-   * tensors' values (in place of the step sizes), then added with addcdiv(value=1).
-   */
-  readonly differentiable: boolean;
-  readonly gradScale: number;
-  readonly expAvgScale: number;
-}
-
 export interface ElementKernelConfig {
   readonly dtype: DType;
   readonly profile: RoundingProfile;
@@ -74,15 +50,17 @@ export interface ElementKernelConfig {
 
 /**
  * Update p, m (exp_avg), v (exp_avg_sq) in place from g, as PyTorch's kernels do
- * for this param's dtype, profile and path. Arrays hold opmath numbers (the
- * 16-bit backends decode into Float32Arrays first).
+ * for this param's dtype, profile and path, with the step's host-side scalars
+ * (spec/nadam/scalars.ts). Arrays hold opmath numbers (16-bit tensors are
+ * decoded into Float32Arrays first).
  */
 export function updateElements(
   p: Float64Array | Float32Array,
   g: Float64Array | Float32Array,
   m: Float64Array | Float32Array,
   v: Float64Array | Float32Array,
-  s: ElementScalars,
+  h: NadamHyperParameters,
+  s: StepScalars,
   config: ElementKernelConfig,
 ): void {
   const k = KINDS[config.dtype];
@@ -92,28 +70,33 @@ export function updateElements(
   const toDtype = (x: number): number => out(r(x, k), k); // a Python float turned into a 0-d tensor of the dtype
 
   // Scalars as each kernel receives them.
-  const decay = s.decayFactorForeachScalar && narrow ? toDtype(s.decayFactor) : r(s.decayFactor, k);
-  const alpha = narrow ? toDtype(s.weightDecay) : r(s.weightDecay, k);
-  const w = r(1 - s.beta1, k); // lerp weight
+  const [beta1, beta2Float] = h.betas;
+  const decayFactorIsForeachScalar = foreach && !h.lr_is_tensor; // _foreach_mul_(params, float) rounds it to a 16-bit dtype
+  const decay = decayFactorIsForeachScalar && narrow ? toDtype(s.decayFactor) : r(s.decayFactor, k);
+  const weightDecay = h.weight_decay;
+  const alpha = narrow ? toDtype(weightDecay) : r(weightDecay, k);
+  const w = r(1 - beta1, k); // lerp weight
   const smallWeight = Math.abs(w) < 0.5;
   const wMinusOne = r(w - 1, k);
   const oneMinusW = r(1 - w, k);
-  const beta2 = foreach && narrow ? toDtype(s.beta2) : r(s.beta2, k);
-  const oneMinusBeta2 = r(1 - s.beta2, k);
+  const beta2 = foreach && narrow ? toDtype(beta2Float) : r(beta2Float, k);
+  const oneMinusBeta2 = r(1 - beta2Float, k);
   const bc2 = r(s.biasCorrection2, k);
   const bcSqrt = r(s.biasCorrection2Sqrt, k);
-  const eps = narrow ? toDtype(s.eps) : r(s.eps, k);
+  const eps = narrow ? toDtype(h.eps) : r(h.eps, k);
+  // The two step sizes, or the differentiable branch's scales (spec/nadam/scalars.ts).
   const step1 = r(s.gradStepSize, k);
   const step2 = r(s.expAvgStepSize, k);
-  const gradScale = r(s.gradScale, k);
-  const expAvgScale = r(s.expAvgScale, k);
+  const differentiable = !foreach && h.differentiable === true;
+  const maximize = h.maximize;
+  const decoupled = h.decoupled_weight_decay;
   const n = p.length;
 
   for (let i = 0; i < n; i++) {
     let param = p[i]!;
-    let grad = s.maximize ? -g[i]! : g[i]!;
-    if (s.weightDecay !== 0) {
-      if (s.decoupled) {
+    let grad = maximize ? -g[i]! : g[i]!;
+    if (weightDecay !== 0) {
+      if (decoupled) {
         param = out(r(param * decay, k), k);
       } else if (!narrow) {
         grad = fused ? fma(param, alpha, grad, k) : r(grad + r(alpha * param, k), k);
@@ -134,10 +117,10 @@ export function updateElements(
     // denominator
     let denom = foreach ? out(r(out(r(Math.sqrt(expAvgSq), k), k) / bcSqrt, k), k) : out(r(Math.sqrt(out(r(expAvgSq / bc2, k), k)), k), k);
     denom = out(r(denom + eps, k), k);
-    if (s.differentiable) {
+    if (differentiable) {
       // grad * c1, exp_avg * c2 (new tensors), then addcdiv_ with value 1
-      param = out(r(param + r(out(r(grad * gradScale, k), k) / denom, k), k), k);
-      param = out(r(param + r(out(r(expAvg * expAvgScale, k), k) / denom, k), k), k);
+      param = out(r(param + r(out(r(grad * step1, k), k) / denom, k), k), k);
+      param = out(r(param + r(out(r(expAvg * step2, k), k) / denom, k), k), k);
     } else {
       // two addcdiv_
       param = out(r(param + r(r(step1 * grad, k) / denom, k), k), k);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
-import { fmaExact } from "../../spec/float/fma.ts";
-import { FORMATS, roundToFormat } from "../../spec/float/format.ts";
-import { RandomFloats } from "../../test/support/random-floats.ts";
+import { fmaExact } from "../../../spec/float/fma.ts";
+import { FORMATS, roundToFormat } from "../../../spec/float/format.ts";
+import { RandomFloats } from "../../../test/support/random-floats.ts";
 import { fma32, fma64, roundBfloat16, roundHalf } from "./arith.ts";
 
 describe("typed-array rounding primitives against the spec's exact ones", () => {

@@ -3,10 +3,9 @@
  * (which checks them): float32 rounding, a float32 fma, and the rounding of an
  * opmath (float32) value to float16 / bfloat16.
  */
-import { fmaExact } from "../../spec/float/fma.ts";
-import { FORMATS } from "../../spec/float/format.ts";
-import type { DType } from "../../spec/nadam/types.ts";
-import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "./half.ts";
+import { fmaExact } from "../../../spec/float/fma.ts";
+import { FORMATS } from "../../../spec/float/format.ts";
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -95,32 +94,4 @@ export function roundHalf(x: number): number {
 
 export function roundBfloat16(x: number): number {
   return bfloat16ToFloat(floatToBfloat16(x));
-}
-
-export function identity(x: number): number {
-  return x;
-}
-
-/** How a kernel of a dtype rounds: to opmath after each op, and from opmath to the dtype. */
-export interface Rounding {
-  /** to opmath (float32, or float64 for float64 tensors) */
-  readonly r: (x: number) => number;
-  /** from opmath to the tensor dtype (identity for float32/float64) */
-  readonly out: (x: number) => number;
-  readonly fma: (x: number, y: number, z: number) => number;
-  /** true for float16 / bfloat16: the quirks of 16-bit kernels apply */
-  readonly narrow: boolean;
-}
-
-export function roundingOf(dtype: DType): Rounding {
-  switch (dtype) {
-    case "float64":
-      return { r: identity, out: identity, fma: fma64, narrow: false };
-    case "float32":
-      return { r: Math.fround, out: identity, fma: fma32, narrow: false };
-    case "float16":
-      return { r: Math.fround, out: roundHalf, fma: fma32, narrow: true };
-    case "bfloat16":
-      return { r: Math.fround, out: roundBfloat16, fma: fma32, narrow: true };
-  }
 }

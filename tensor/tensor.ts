@@ -1,17 +1,18 @@
 /**
- * The typed-array backend's tensor: a dtype, a shape, contiguous storage and
- * an optional grad. float64 and float32 live in Float64Array / Float32Array;
- * float16 and bfloat16 as their bit patterns in a Uint16Array.
+ * The host tensor every layer shares: params and grads as users hold them,
+ * state tensors in state dicts and checkpoint files. A dtype, a shape,
+ * contiguous storage and an optional grad; float64 and float32 live in
+ * Float64Array / Float32Array, float16 and bfloat16 as their bit patterns in a
+ * Uint16Array (spec/float/dtype.ts). A backend may keep its own state tensors
+ * elsewhere (on a device) and hands back host tensors only for a state dict.
  */
-import type { DType } from "../../spec/nadam/types.ts";
+import { DTYPE, isDType, type DType } from "../spec/float/dtype.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "./half.ts";
 
 export type Storage = Float64Array | Float32Array | Uint16Array;
 
 function allocate(dtype: DType, n: number): Storage {
-  if (dtype === "float64") return new Float64Array(n);
-  if (dtype === "float32") return new Float32Array(n);
-  return new Uint16Array(n);
+  return new DTYPE[dtype].storage(n);
 }
 
 function numelOf(shape: readonly number[]): number {
@@ -26,10 +27,11 @@ export class Tensor {
   grad: Tensor | null = null;
 
   constructor(dtype: DType, shape: readonly number[], data?: Storage) {
+    if (!isDType(dtype)) throw new RangeError(`unknown dtype ${JSON.stringify(dtype)}: one of float64, float32, float16, bfloat16`);
     if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new RangeError(`invalid shape ${JSON.stringify(shape)}`);
     const n = numelOf(shape);
     const storage = data ?? allocate(dtype, n);
-    const expected = allocate(dtype, 0).constructor;
+    const expected = DTYPE[dtype].storage;
     if (storage.constructor !== expected || storage.length !== n) {
       throw new RangeError(`a ${dtype} tensor of shape ${JSON.stringify(shape)} needs a ${expected.name} of length ${n}, got a ${storage.constructor.name} of length ${storage.length}`);
     }

@@ -1,8 +1,8 @@
 /**
- * float16 and bfloat16 storage for the typed-array backend: bit patterns in a
- * Uint16Array, converted to and from float32 with round-to-nearest-even — the
- * conversion PyTorch applies when a float32 (opmath) result is stored.
- * Written apart from spec/float on purpose: the spec checks this code.
+ * float16 and bfloat16 storage of host tensors: bit patterns in a Uint16Array,
+ * converted to and from float32 with round-to-nearest-even — the conversion
+ * PyTorch applies when a float32 (opmath) result is stored. Fast, and written
+ * apart from spec/float on purpose: the spec's exact rounding checks this code.
  */
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

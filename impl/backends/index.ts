@@ -1,0 +1,15 @@
+/**
+ * The registry of built-in backends, one line each. `npm start`, `nadam-reference
+ * check --builtin` and the tests run every entry (an entry that cannot run here
+ * is reported skipped, with its reason).
+ */
+import type { BackendEntry, SyncBackend } from "../backend.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import { typedArray, typedArrayBackend } from "./typed-array/index.ts";
+
+export const BACKENDS: readonly BackendEntry[] = [typedArray];
+
+/** The backend `new NAdam(...)` uses when none is given: typed arrays, the vectorized (AVX2) profile. */
+export function defaultBackend(): SyncBackend<Tensor> {
+  return typedArrayBackend();
+}

@@ -1,0 +1,78 @@
+/**
+ * The typed-array backend: NAdam on host Tensors (Float64Array / Float32Array /
+ * Uint16Array storage), bit-exact to PyTorch's CPU kernels under a chosen
+ * rounding profile. Per param: the host-side scalars from the spec
+ * (stepScalars), then one pass over the elements (kernels.ts).
+ */
+import { DTYPES } from "../../../spec/float/dtype.ts";
+import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
+import { stepScalars } from "../../../spec/nadam/scalars.ts";
+import { CODE_PATHS, ROUNDING_PROFILES, type RoundingProfile } from "../../../spec/nadam/types.ts";
+import { Tensor } from "../../../tensor/tensor.ts";
+import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
+import { updateElements } from "./kernels.ts";
+
+export interface TypedArrayBackendOptions {
+  /** PyTorch's CPU rounding profile to reproduce. Default "vectorized" (AVX2/AVX512 machines). */
+  readonly profile?: RoundingProfile;
+  /** Vector register width of the vectorized profile: 256 (AVX2, default) or 512 (AVX512). */
+  readonly vectorWidth?: 256 | 512;
+}
+
+export const TYPED_ARRAY_SUPPORT: BackendSupport = {
+  dtypes: DTYPES,
+  paths: CODE_PATHS,
+  profiles: ROUNDING_PROFILES,
+  features: ["tensor-lr", "differentiable"],
+};
+
+/** Opmath working copies of a tensor's values: the storage itself for float32/float64. */
+function workingValues(t: Tensor): Float64Array | Float32Array {
+  if (t.data instanceof Float64Array || t.data instanceof Float32Array) return t.data;
+  const values = new Float32Array(t.numel);
+  for (let i = 0; i < values.length; i++) values[i] = t.get(i);
+  return values;
+}
+
+function storeBack(t: Tensor, values: Float64Array | Float32Array): void {
+  if (values === t.data) return;
+  for (let i = 0; i < values.length; i++) t.set(i, values[i]!);
+}
+
+export function typedArrayBackend(options: TypedArrayBackendOptions = {}): SyncBackend<Tensor> {
+  const profile = options.profile ?? "vectorized";
+  const width = options.vectorWidth ?? 256;
+  return {
+    name: `typed-array (${profile})`,
+    device: "cpu",
+    supports: TYPED_ARRAY_SUPPORT,
+    asynchronous: false,
+    initState(param, scalarDtype) {
+      return { step: Tensor.scalar(0, scalarDtype), mu_product: Tensor.scalar(1, scalarDtype), exp_avg: Tensor.zeros(param.shape, param.dtype), exp_avg_sq: Tensor.zeros(param.shape, param.dtype) };
+    },
+    // State lives on the host: loaded tensors are used as they are (aliased, as in PyTorch) and handed back live.
+    fromHost: (tensor) => tensor,
+    toHost: (tensor) => tensor,
+    isTensor: (value): value is Tensor => value instanceof Tensor,
+    stepGroup({ params, grads, states, hyper, path }: GroupStep<Tensor>): void {
+      params.forEach((param, i) => {
+        const grad = grads[i]!;
+        const state = states[i]!;
+        if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
+          throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
+        }
+        const scalars = stepScalars(hyper, path, { step: state.step.get(0), step_dtype: state.step.dtype, mu_product: state.mu_product.get(0), mu_product_dtype: state.mu_product.dtype });
+        state.step.set(0, scalars.step);
+        state.mu_product.set(0, scalars.muProduct);
+        const p = workingValues(param);
+        const m = workingValues(state.exp_avg);
+        const v = workingValues(state.exp_avg_sq);
+        const g = workingValues(grad);
+        updateElements(p, g, m, v, hyper, scalars, { dtype: param.dtype, profile, path, vectorBody: vectorBodyLength(param.numel, param.dtype, width) });
+        storeBack(param, p);
+        storeBack(state.exp_avg, m);
+        storeBack(state.exp_avg_sq, v);
+      });
+    },
+  };
+}
