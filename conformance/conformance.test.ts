@@ -19,7 +19,10 @@ import { specPort } from "./spec-port.ts";
 import { subprocessPort } from "./subprocess.ts";
 import { conformant, runSuite } from "./suite.ts";
 import { MISTAKES } from "./mistakes.ts";
-import { builtinPort } from "./builtin.ts";
+import { backendPort, builtinPort } from "./builtin.ts";
+import { matrix } from "./report/console.ts";
+import { BACKENDS } from "../impl/backends/index.ts";
+import type { BackendEntry } from "../impl/backend.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const JS_PORT = ["node", join(here, "examples/js-port/nadam-port.mjs")];
@@ -34,6 +37,39 @@ describe("built-in ports", () => {
     const results = report.ports[0]!.results;
     expect(results.length).toBe(selectCases().length);
     expect(results.filter((r) => r.status !== "pass").map((r) => `${r.id} ${r.profile}: ${r.firstDivergence ?? r.reason}`)).toEqual([]);
+  });
+});
+
+describe("the registry's backends as ports", () => {
+  const unavailable: BackendEntry = {
+    ...BACKENDS[0]!,
+    id: "not-here",
+    availability: async () => ({ available: false, reason: "no WebGPU adapter (a stand-in for a backend this machine cannot run)" }),
+    create: async () => {
+      throw new Error("an unavailable backend must not be created");
+    },
+  };
+
+  test("every registered backend is a built-in port, and `--builtin` runs them all", async () => {
+    const lines: string[] = [];
+    expect(await main(["check", "--builtin", "--id", "options/defaults/float32/*", "--policy", "exact"], (l) => lines.push(l))).toBe(0);
+    const rows = lines.join("\n").split("\n");
+    for (const entry of BACKENDS) expect(rows.some((l) => new RegExp(`^${entry.id}\\s+4/4\\s+4/4$`).test(l)), entry.id).toBe(true);
+  });
+
+  test("a backend that cannot run here is reported skipped with its reason, never passed", async () => {
+    const filter = { ids: ["options/defaults/float32/forloop"] };
+    const report = await runSuite([specPort(), backendPort(unavailable)], { policy: EXACT, filter });
+    const skipped = report.ports[1]!;
+    expect(skipped.skipped).toBe("no WebGPU adapter (a stand-in for a backend this machine cannot run)");
+    expect(skipped.results).toEqual([]);
+    expect(matrix(report)).toMatch(/not-here\s+skipped: no WebGPU adapter/);
+    expect(junit(report)).toContain('<skipped message="no WebGPU adapter');
+    expect(conformant(report)).toBe(true); // the oracle was judged and passed
+    // Alone, it judges nothing: that is not a pass.
+    const alone = await runSuite([backendPort(unavailable)], { policy: EXACT, filter });
+    expect(conformant(alone)).toBe(false);
+    expect(matrix(alone)).toContain("no case was judged");
   });
 });
 
