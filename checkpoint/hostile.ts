@@ -2,7 +2,7 @@
  * Hostile and broken state dict files, each built from a real torch.save
  * fixture or from scratch, with the message a reader must answer it with.
  * scripts/hostile-fixtures.ts writes them to checkpoint/fixtures/hostile/;
- * the tests check that `nadam validate` refuses each with its own message.
+ * the tests check that `nadam-reference validate` refuses each with its own message.
  */
 import { readFileSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";

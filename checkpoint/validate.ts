@@ -1,12 +1,12 @@
 /**
  * Is this JSON a NAdam state_dict? The schema (spec/state-dict/schema.json,
- * ajv) first, then what a schema cannot express. Every problem names its JSON
- * pointer and what was expected. A state dict of another optimizer is named
- * as such rather than reported as a list of missing keys.
+ * compiled beside it to schema.validate.js) first, then what a schema cannot
+ * express. Every problem names its JSON pointer and what was expected. A state
+ * dict of another optimizer is named as such rather than reported as a list of
+ * missing keys.
  */
-import { readFileSync } from "node:fs";
-import { Ajv2020 } from "ajv/dist/2020.js";
 import { DTYPE } from "../spec/float/dtype.ts";
+import validateSchema from "../spec/state-dict/schema.validate.js";
 import { decodeNumber, isJsonTensor, type JsonTensor } from "./json.ts";
 
 export interface Problem {
@@ -15,8 +15,6 @@ export interface Problem {
   readonly message: string;
 }
 
-const schema = JSON.parse(readFileSync(new URL("../spec/state-dict/schema.json", import.meta.url), "utf8")) as object;
-const validateSchema = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema);
 
 /** Largest tensor the checks accept: 2^31 elements (far beyond any optimizer state seen in practice). */
 export const MAX_ELEMENTS = 2 ** 31;

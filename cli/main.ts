@@ -1,5 +1,6 @@
 /**
- * `npx nadam <command>`:
+ * `npx nadam-reference <command>` (and `npx nadam-conformance <command>`, the
+ * same commands with the golden corpus installed beside them):
  *   check ...          the conformance suite over ports (conformance/cli.ts); exit 0 only if conformant
  *   list ...           the conformance cases
  *   record ...         a port's answers, written for offline judging
@@ -8,16 +9,20 @@
  */
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
-import { check, list, record } from "../conformance/cli.ts";
+import { BUILTIN_PORTS } from "../conformance/builtin.ts";
+import { check, list, record, type CommandOptions } from "../conformance/cli.ts";
 
-const USAGE = `usage: nadam check [--builtin] [--port P]... [--offline DIR]... [--id PATTERN] [--tag T] [--dtype D]
-                   [--path forloop|foreach] [--profile default|vectorized] [--policy exact|default]
-                   [--expectations FILE] [--report DIR]
-       nadam list [filters]
-       nadam record --port P --out DIR [filters]
-       nadam validate FILE...
-       nadam convert IN OUT      (.pt <-> .json, by extension)
-A port P: builtin:spec, builtin:<backend> (see --builtin), a module exporting createPort(), or a command speaking nadam-port/1.`;
+function usage(program: string): string {
+  const pad = " ".repeat(program.length);
+  return `usage: ${program} check [--builtin] [--port P]... [--offline DIR]... [--id PATTERN] [--tag T] [--dtype D]
+       ${pad}       [--path forloop|foreach] [--profile default|vectorized] [--policy exact|default]
+       ${pad}       [--expectations FILE] [--report DIR] [--corpus DIR]
+       ${program} list [filters] [--corpus DIR]
+       ${program} record --port P --out DIR [filters] [--corpus DIR]
+       ${program} validate FILE...
+       ${program} convert IN OUT      (.pt <-> .json, by extension)
+A port P: ${BUILTIN_PORTS.join(", ")}, a module exporting createPort(), or a command speaking nadam-port/1.`;
+}
 
 function describe(json: NonNullable<ReturnType<typeof checkFile>["json"]>): string {
   const params = json.param_groups.reduce((n, g) => n + (g.params as unknown[]).length, 0);
@@ -25,9 +30,9 @@ function describe(json: NonNullable<ReturnType<typeof checkFile>["json"]>): stri
   return `${params} params in ${json.param_groups.length} group${json.param_groups.length === 1 ? "" : "s"}, ${withState} with state`;
 }
 
-function validate(files: string[], out: (line: string) => void): number {
+function validate(files: string[], out: (line: string) => void, program: string): number {
   if (files.length === 0) {
-    out(USAGE);
+    out(usage(program));
     return 2;
   }
   let invalid = 0;
@@ -45,9 +50,9 @@ function validate(files: string[], out: (line: string) => void): number {
   return invalid === 0 ? 0 : 1;
 }
 
-function convert(args: string[], out: (line: string) => void): number {
+function convert(args: string[], out: (line: string) => void, program: string): number {
   if (args.length !== 2) {
-    out(USAGE);
+    out(usage(program));
     return 2;
   }
   const [input, output] = args as [string, string];
@@ -62,19 +67,26 @@ function convert(args: string[], out: (line: string) => void): number {
   return 0;
 }
 
-export async function main(argv: string[], out: (line: string) => void = (line) => console.log(line)): Promise<number> {
+export interface MainOptions extends CommandOptions {
+  /** The command's name in messages. Default "nadam-reference". */
+  readonly program?: string;
+}
+
+export async function main(argv: string[], out: (line: string) => void = (line) => console.log(line), options: MainOptions = {}): Promise<number> {
+  const program = options.program ?? "nadam-reference";
   const [command, ...rest] = argv;
-  if (command === "validate") return validate(rest, out);
-  if (command === "convert") return convert(rest, out);
+  if (command === "validate") return validate(rest, out, program);
+  if (command === "convert") return convert(rest, out, program);
   const suite = { check, list, record }[command as "check" | "list" | "record"];
   if (suite) {
     try {
-      return await suite(rest, out);
+      return await suite(rest, out, options);
     } catch (error) {
-      out(`nadam ${command}: ${(error as Error).message}`);
+      out(`${program} ${command}: ${(error as Error).message}`);
       return 2;
     }
   }
-  out(USAGE);
+  if (command !== undefined && command !== "help" && command !== "--help") out(`${program}: unknown command ${JSON.stringify(command)}`);
+  out(usage(program));
   return command === undefined || command === "help" || command === "--help" ? 0 : 2;
 }

@@ -6,6 +6,7 @@
 import type { JsonTensor } from "../checkpoint/json.ts";
 import type { GoldenCase, GoldenEvent, GoldenOptions } from "../golden/case.ts";
 import { loadGoldenCorpus } from "../golden/load.ts";
+import { locateCorpus } from "../golden/locate.ts";
 import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
 import type { DType } from "../spec/float/dtype.ts";
 import { hexDigits } from "../spec/float/codec.ts";
@@ -62,12 +63,13 @@ function featuresOf(golden: GoldenCase): string[] {
   return [...features].sort();
 }
 
-let corpus: ConformanceCase[] | undefined;
+const loaded = new Map<string, ConformanceCase[]>();
 
-/** Every case, for both profiles. */
-export function allCases(): ConformanceCase[] {
-  if (corpus) return corpus;
-  const golden: ConformanceCase[] = loadGoldenCorpus()
+/** Every case, for both profiles: the torch 2.x golden cases of a corpus folder (golden/locate.ts), then the closed-loop runs. */
+export function allCases(corpusDir: string = locateCorpus()): ConformanceCase[] {
+  const cached = loaded.get(corpusDir);
+  if (cached) return cached;
+  const golden: ConformanceCase[] = loadGoldenCorpus(corpusDir)
     .filter(({ golden: g }) => g.torch.version.startsWith("2."))
     .map(({ golden: g }) => ({
       id: g.id,
@@ -100,8 +102,9 @@ export function allCases(): ConformanceCase[] {
       }
     }
   }
-  corpus = [...golden, ...closed];
-  return corpus;
+  const cases = [...golden, ...closed];
+  loaded.set(corpusDir, cases);
+  return cases;
 }
 
 export interface CaseFilter {
@@ -123,8 +126,8 @@ function matchesId(id: string, pattern: string): boolean {
   return pattern.includes("*") ? globMatches(pattern, id) : id.includes(pattern);
 }
 
-export function selectCases(filter: CaseFilter = {}): ConformanceCase[] {
-  return allCases().filter(
+export function selectCases(filter: CaseFilter = {}, corpusDir?: string): ConformanceCase[] {
+  return allCases(corpusDir).filter(
     (c) =>
       (!filter.ids?.length || filter.ids.some((p) => matchesId(c.id, p))) &&
       (!filter.tags?.length || filter.tags.some((t) => c.tags.includes(t) || c.id.startsWith(`${t}/`))) &&

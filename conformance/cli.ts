@@ -1,18 +1,20 @@
 /**
- * `nadam check`, `nadam list`, `nadam record`: the conformance suite's commands.
+ * `check`, `list`, `record`: the conformance suite's commands.
  *
- *   nadam check [--port P]... [--offline DIR]... [--builtin] [filters] [--policy exact|default]
- *               [--expectations FILE] [--report DIR]
- *   nadam list [filters]
- *   nadam record --port P --out DIR [filters]
+ *   check [--port P]... [--offline DIR]... [--builtin] [filters] [--policy exact|default]
+ *         [--expectations FILE] [--report DIR] [--corpus DIR]
+ *   list [filters] [--corpus DIR]
+ *   record --port P --out DIR [filters] [--corpus DIR]
  *
  * A port P is `builtin:spec` or `builtin:<backend>` (builtin.ts), a .ts/.js/.mjs
  * module exporting createPort(), or a command line speaking nadam-port/1 on stdin/stdout.
  * Filters: --id PATTERN (substring, or glob with *), --tag T, --dtype D,
  * --path forloop|foreach, --profile default|vectorized (each may repeat).
+ * --corpus: the golden corpus folder (default: golden/locate.ts's search).
  */
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { locateCorpus } from "../golden/locate.ts";
 import { selectCases, type CaseFilter } from "./cases.ts";
 import { offlinePort, recordingPort } from "./offline.ts";
 import { POLICIES } from "./policy.ts";
@@ -22,8 +24,8 @@ import { writeReports } from "./report/write.ts";
 import { BUILTIN_PORTS, builtinPort } from "./builtin.ts";
 import { parseCommand, subprocessPort } from "./subprocess.ts";
 import { conformant, loadExpectations, runSuite, type Expectations } from "./suite.ts";
-import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
-import type { DType } from "../spec/float/dtype.ts";
+import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../spec/nadam/types.ts";
+import { DTYPES, type DType } from "../spec/float/dtype.ts";
 
 
 interface Args {
@@ -31,14 +33,25 @@ interface Args {
   readonly switches: Set<string>;
 }
 
-function parse(argv: readonly string[]): Args {
+const FILTER_FLAGS = ["id", "tag", "dtype", "path", "profile", "corpus"];
+/** The flags each command takes (the rest are refused by name). */
+const FLAGS: Readonly<Record<"check" | "list" | "record", readonly string[]>> = {
+  check: ["port", "offline", "policy", "expectations", "report", ...FILTER_FLAGS],
+  list: FILTER_FLAGS,
+  record: ["port", "out", ...FILTER_FLAGS],
+};
+const SWITCHES = ["builtin"];
+
+function parse(argv: readonly string[], command: keyof typeof FLAGS): Args {
   const flags = new Map<string, string[]>();
   const switches = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
     const [name, inline] = a.slice(2).split(/=(.*)/s) as [string, string | undefined];
-    if (["builtin", "help"].includes(name)) switches.add(name);
+    const known = FLAGS[command];
+    if (command === "check" && SWITCHES.includes(name)) switches.add(name);
+    else if (!known.includes(name)) throw new Error(`unknown flag --${name}: ${command} takes ${[...known, ...(command === "check" ? SWITCHES : [])].map((f) => `--${f}`).join(", ")}`);
     else {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new Error(`--${name} needs a value`);
@@ -48,13 +61,20 @@ function parse(argv: readonly string[]): Args {
   return { flags, switches };
 }
 
+/** A flag's values, each one of a closed vocabulary (a typo would select nothing and pass). */
+function oneOf<T extends string>(args: Args, flag: string, allowed: readonly T[]): T[] | undefined {
+  const values = args.flags.get(flag);
+  for (const v of values ?? []) if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${flag} ${JSON.stringify(v)}: one of ${allowed.join(", ")}`);
+  return values as T[] | undefined;
+}
+
 function filterOf(args: Args): CaseFilter {
   return {
     ids: args.flags.get("id"),
     tags: args.flags.get("tag"),
-    dtypes: args.flags.get("dtype") as DType[] | undefined,
-    paths: args.flags.get("path") as CodePath[] | undefined,
-    profiles: args.flags.get("profile") as RoundingProfile[] | undefined,
+    dtypes: oneOf<DType>(args, "dtype", DTYPES),
+    paths: oneOf<CodePath>(args, "path", CODE_PATHS),
+    profiles: oneOf<RoundingProfile>(args, "profile", ROUNDING_PROFILES),
   };
 }
 
@@ -85,8 +105,19 @@ function progress(out: (line: string) => void): (port: string, done: number, tot
   };
 }
 
-export async function check(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const args = parse(argv);
+/** The corpus a command runs on: --corpus, else the caller's default, else golden/locate.ts's search. */
+function corpusOf(args: Args, fallback: string | undefined): string {
+  return locateCorpus(args.flags.get("corpus")?.at(-1) ?? fallback);
+}
+
+export interface CommandOptions {
+  /** The golden corpus folder when --corpus is not given (the nadam-conformance package passes its own). */
+  readonly corpus?: string;
+}
+
+export async function check(argv: readonly string[], out: (line: string) => void, options: CommandOptions = {}): Promise<number> {
+  const args = parse(argv, "check");
+  const corpus = corpusOf(args, options.corpus);
   const policy = POLICIES[args.flags.get("policy")?.[0] ?? "default"];
   if (!policy) throw new Error(`--policy must be one of ${Object.keys(POLICIES).join(", ")}`);
   const specs = [...(args.switches.has("builtin") ? BUILTIN_PORTS : []), ...(args.flags.get("port") ?? [])];
@@ -97,7 +128,7 @@ export async function check(argv: readonly string[], out: (line: string) => void
     const e = loadExpectations(file);
     expectations.set(e.port ?? "*", e);
   }
-  const report = await runSuite(ports, { filter: filterOf(args), policy, expectations, onProgress: progress(out) });
+  const report = await runSuite(ports, { filter: filterOf(args), corpus, policy, expectations, onProgress: progress(out) });
   out(matrix(report));
   const failed = failures(report);
   if (failed) out(failed);
@@ -108,20 +139,22 @@ export async function check(argv: readonly string[], out: (line: string) => void
   return ok ? 0 : 1;
 }
 
-export function list(argv: readonly string[], out: (line: string) => void): number {
-  const cases = selectCases(filterOf(parse(argv)));
+export function list(argv: readonly string[], out: (line: string) => void, options: CommandOptions = {}): number {
+  const args = parse(argv, "list");
+  const cases = selectCases(filterOf(args), corpusOf(args, options.corpus));
   for (const c of cases) out(`${c.id} [${c.profile}] ${c.tags.join(",")}${c.features.length ? ` (needs ${c.features.join(", ")})` : ""}`);
   out(`${cases.length} cases`);
   return 0;
 }
 
-export async function record(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const args = parse(argv);
+export async function record(argv: readonly string[], out: (line: string) => void, options: CommandOptions = {}): Promise<number> {
+  const args = parse(argv, "record");
+  const corpus = corpusOf(args, options.corpus);
   const [spec] = args.flags.get("port") ?? [];
   const [dir] = args.flags.get("out") ?? [];
-  if (!spec || !dir) throw new Error("usage: nadam record --port P --out DIR [filters]");
+  if (!spec || !dir) throw new Error("usage: record --port P --out DIR [filters]");
   const port = recordingPort(await portFrom(spec), dir);
-  const report = await runSuite([port], { filter: filterOf(args), policy: POLICIES.default!, onProgress: progress(out) });
+  const report = await runSuite([port], { filter: filterOf(args), corpus, policy: POLICIES.default!, onProgress: progress(out) });
   out(`recorded ${report.ports[0]!.results.filter((r) => r.status !== "skip").length} cases of ${port.name} into ${dir}`);
   return 0;
 }

@@ -191,7 +191,7 @@ describe("expectations, reports and the command line", () => {
     expect(page).toContain("looks like eps-inside-sqrt");
   });
 
-  test("nadam check exits 0 when conformant, 1 when not; nadam list lists", async () => {
+  test("nadam-reference check exits 0 when conformant, 1 when not; nadam-reference list lists", async () => {
     const lines: string[] = [];
     expect(await main(["check", "--port", "builtin:typed-array", "--id", "options/defaults/*", "--policy", "exact"], (l) => lines.push(l))).toBe(0);
     expect(lines.at(-1)).toMatch(/^conformant under the exact policy/);

@@ -5,7 +5,7 @@
  *   {"format": "nadam-trajectory/1", "case": id, "profile": p, "steps": [<step reply>...]}
  * where each step reply is the protocol's {"params": [...], "state": [...]}
  * after that step, and <dir>/port.json holds {"name", "capabilities"}.
- * `nadam record --port X --out DIR` writes such a folder from any port.
+ * `nadam-reference record --port X --out DIR` writes such a folder from any port.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -46,6 +46,8 @@ export interface SuiteReport {
 
 export interface SuiteOptions {
   readonly filter?: CaseFilter;
+  /** The golden corpus folder; default: golden/locate.ts's locateCorpus(). */
+  readonly corpus?: string;
   readonly policy: TolerancePolicy;
   readonly expectations?: ReadonlyMap<string, Expectations>;
   onProgress?(port: string, done: number, total: number, last: CaseResult): void;
@@ -54,7 +56,7 @@ export interface SuiteOptions {
 export async function runSuite(ports: readonly Port[], options: SuiteOptions): Promise<SuiteReport> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
-  const cases = selectCases(options.filter);
+  const cases = selectCases(options.filter, options.corpus);
   const reports: PortReport[] = [];
   for (const port of ports) {
     let capabilities: PortCapabilities;

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
 import { train } from "./linear-regression.ts";
@@ -24,4 +25,13 @@ test("the README shows examples/spec-one-step.ts as it is, and it gives torch 2.
   const { f32Hex } = await import("../spec/float/bits.ts");
   // torch 2.6.0, AVX2: p = tensor([0.5, -1.25]); NAdam([p], lr=1e-3); grad [0.1, -0.2]; one step.
   expect(oneStep().data[0]!.map(f32Hex)).toEqual(["3eff7588", "bf9fdd61"]);
+});
+
+test.each([
+  ["linear-regression.ts", /^loss \d+\.\d{4} -> 0\.0{5}\d; weight 2\.0000, bias -1\.0000$/],
+  ["spec-one-step.ts", /^param 0\.498943567276001, -1\.2489434480667114; step 1, mu_product 0\.4500734806060791$/], // torch 2.6's bits
+])("examples/%s prints its result when run", (file, printed) => {
+  const result = spawnSync(process.execPath, ["--import", "tsx", new URL(`./${file}`, import.meta.url).pathname], { encoding: "utf8" });
+  expect(result.stderr).toBe("");
+  expect(result.stdout.trim()).toMatch(printed);
 });

@@ -9,3 +9,8 @@ export function oneStep() {
   // to pass back in (in place of undefined) for the next step.
   return { data, state };
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { data, state } = oneStep();
+  console.log(`param ${data[0]!.join(", ")}; step ${state[0]!.step}, mu_product ${state[0]!.mu_product}`);
+}

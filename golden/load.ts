@@ -1,17 +1,17 @@
 /**
  * Loading the golden corpus: every file checked against golden/schema.json
- * (ajv) and against what a schema cannot say (hex lengths against dtype and
+ * (compiled to schema.validate.js) and against what a schema cannot say (hex lengths against dtype and
  * shape, per-step list lengths, ids), with errors that name the file and the
  * JSON path.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Ajv2020 } from "ajv/dist/2020.js";
-import type { ErrorObject } from "ajv";
 import { hexDigits } from "../spec/float/codec.ts";
 import type { DType } from "../spec/float/dtype.ts";
 import type { GoldenCase } from "./case.ts";
+import validateSchema, { type SchemaError } from "./schema.validate.js";
 
 export const GOLDEN_DIR = dirname(fileURLToPath(import.meta.url));
 export const GOLDEN_DATA_DIR = join(GOLDEN_DIR, "data");
@@ -31,14 +31,12 @@ export interface GoldenManifest {
   readonly files: Readonly<Record<string, string>>;
 }
 
-const schema = JSON.parse(readFileSync(join(GOLDEN_DIR, "schema.json"), "utf8")) as object;
-const validateSchema = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile<GoldenCase>(schema);
 
 export class GoldenFormatError extends Error {
   override readonly name = "GoldenFormatError";
 }
 
-function describe(errors: readonly ErrorObject[]): string {
+function describe(errors: readonly SchemaError[]): string {
   return errors.map((e) => `${e.instancePath || "/"} ${e.message ?? "is invalid"}`).join("; ");
 }
 
@@ -105,17 +103,27 @@ export function parseGoldenCase(text: string, file: string): GoldenCase {
     throw new GoldenFormatError(`${file}: not JSON: ${(error as Error).message}`);
   }
   if (!validateSchema(data)) throw new GoldenFormatError(`${file}: does not match golden/schema.json: ${describe(validateSchema.errors ?? [])}`);
-  const problems = semanticProblems(data);
+  const golden = data as GoldenCase; // what the schema accepts is a GoldenCase (case.ts types it)
+  const problems = semanticProblems(golden);
   if (problems.length > 0) throw new GoldenFormatError(`${file}: ${problems.join("; ")}`);
-  return data;
+  return golden;
 }
 
 export function loadManifest(dataDir = GOLDEN_DATA_DIR): GoldenManifest {
   return JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8")) as GoldenManifest;
 }
 
-/** Every golden case listed in the manifest, checked, in manifest order. */
+/**
+ * Every golden case listed in the manifest, in manifest order: each file's
+ * sha256 checked against the manifest (a damaged or edited corpus is refused),
+ * then its schema and what a schema cannot say.
+ */
 export function loadGoldenCorpus(dataDir = GOLDEN_DATA_DIR): { file: string; golden: GoldenCase }[] {
   const manifest = loadManifest(dataDir);
-  return Object.keys(manifest.files).map((file) => ({ file, golden: parseGoldenCase(readFileSync(join(dataDir, file), "utf8"), file) }));
+  return Object.entries(manifest.files).map(([file, sha256]) => {
+    const bytes = readFileSync(join(dataDir, file));
+    const actual = createHash("sha256").update(bytes).digest("hex");
+    if (actual !== sha256) throw new GoldenFormatError(`${join(dataDir, file)}: sha256 ${actual} is not the manifest's ${sha256}: the corpus was changed or damaged`);
+    return { file, golden: parseGoldenCase(bytes.toString("utf8"), file) };
+  });
 }

@@ -1,7 +1,7 @@
 /**
  * Writes checkpoint/fixtures/hostile/: each hostile or broken state dict file
  * of checkpoint/hostile.ts, and expected.json (file → why, and the message
- * `nadam validate` must answer with). Run: npm run fixtures:hostile
+ * `nadam-reference validate` must answer with). Run: npm run fixtures:hostile
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostileFixtures } from "../checkpoint/hostile.ts";

@@ -18,10 +18,6 @@ export class RemovableHandle {
   remove(): void {
     this.registry.deref()?.delete(this.id);
   }
-
-  [Symbol.dispose](): void {
-    this.remove();
-  }
 }
 
 export class HookRegistry<Hook> {

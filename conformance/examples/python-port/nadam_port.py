@@ -2,7 +2,7 @@
 """An example NAdam port in plain Python (standard library only), speaking the
 suite's subprocess protocol, nadam-port/1 (conformance/PROTOCOL.md):
 
-    nadam check --port "python3 conformance/examples/python-port/nadam_port.py"
+    nadam-reference check --port "python3 conformance/examples/python-port/nadam_port.py"
 
 float32 and float64, both code paths, a tensor lr, state dicts and added
 groups. Its arithmetic is PyTorch's non-vectorized CPU profile: float32 results

@@ -1,0 +1,23 @@
+/** The conformance suite: cases, ports, policies, the runner and its reports. */
+export { runSuite, conformant, judged, counts, groupOf, loadExpectations } from "./suite.ts";
+export type { Expectations, PortReport, SuiteOptions, SuiteReport } from "./suite.ts";
+export { allCases, selectCases, globMatches } from "./cases.ts";
+export type { CaseFilter, ConformanceCase } from "./cases.ts";
+export type { CaseResult, Diagnosis, Status } from "./run.ts";
+export { DEFAULT, EXACT, POLICIES, scaledDistance } from "./policy.ts";
+export type { TensorKind, TolerancePolicy } from "./policy.ts";
+export { PROTOCOL_VERSION } from "./port.ts";
+export type { OpenRequest, Port, PortAvailability, PortCapabilities, PortOptions, PortParam, PortSession, PortState, StepReply } from "./port.ts";
+export { specPort } from "./spec-port.ts";
+export type { SpecPortOptions } from "./spec-port.ts";
+export { BUILTIN_PORTS, backendPort, builtinPort } from "./builtin.ts";
+export { parseCommand, subprocessPort } from "./subprocess.ts";
+export type { SubprocessOptions } from "./subprocess.ts";
+export { offlinePort, recordingPort, TRAJECTORY_FORMAT } from "./offline.ts";
+export { MISTAKES } from "./mistakes.ts";
+export type { Mistake } from "./mistakes.ts";
+export { failures, matrix } from "./report/console.ts";
+export { html } from "./report/html.ts";
+export { junit } from "./report/junit.ts";
+export { writeReports } from "./report/write.ts";
+export { CORPUS_PACKAGE, CorpusNotFoundError, locateCorpus } from "../golden/locate.ts";
