@@ -275,6 +275,19 @@ def catalog():
         c["groups"][0]["params"] = [("w", [4])]
         c["groups"][0]["options"] = {"weight_decay": 0.01}
         cases.append(c)
+    for foreach in (False, True):
+        # Every bit of mu_{t+1} reaches the params: lr * weight_decay = 1 with decoupled decay
+        # zeroes the param before each update, so the param is the update itself. beta1 = 0.5
+        # makes lerp exact and beta2 = 0 makes exp_avg_sq = grad**2 and bias_correction2 = 1, so
+        # both CPU profiles and both paths give the same bits and no pow but 0.96 ** x is
+        # involved; the float32 mu_product is 0 from step ~130, so the exp_avg step size is
+        # -lr * mu_{t+1} itself. Python computes mu_{t+1} from (t + 1) * momentum_decay, which
+        # differs from t * momentum_decay + momentum_decay from t = 959 on.
+        c = base_case("long/mu-next-1200-steps/float64/%s" % path_name(foreach), "1,200 steps whose params show every bit of mu_{t+1} = beta1*(1 - 0.5*0.96**((t+1)*momentum_decay)) at large t", ["long", "mu-next"], "float64", foreach)
+        c["steps"] = 1200
+        c["groups"][0]["params"] = [("w", [2])]
+        c["groups"][0]["options"] = {"lr": 1.0, "betas": (0.5, 0.0), "weight_decay": 1.0, "decoupled_weight_decay": True}
+        cases.append(c)
     return cases
 
 
