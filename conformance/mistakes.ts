@@ -1,7 +1,7 @@
 /**
  * Known porting mistakes, each a deliberately wrong variant of the oracle. When
  * a port fails a case, the diagnosis replays the case with every variant and
- * names the one the port follows (see diagnose.ts).
+ * names the one the port follows (see diagnose() in run.ts).
  */
 import type { NadamHyperParameters, StepConfig } from "../spec/nadam/step.ts";
 import { initialState, nadamStep } from "../spec/nadam/step.ts";

@@ -1,7 +1,7 @@
 /**
  * What the suite asks of an implementation under test (a "port"). The same
  * contract three ways: an in-process object (this interface), a subprocess
- * speaking JSON lines (subprocess.ts, PROTOCOL.md), or files written
+ * speaking JSON lines (subprocess.ts, protocol.schema.json), or files written
  * beforehand (offline.ts). Tensors travel in the state-dict encoding
  * ({dtype, shape, data}: little-endian bytes, base64).
  */

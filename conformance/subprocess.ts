@@ -1,7 +1,7 @@
 /**
  * A port in any language: a command the suite starts and talks to over
- * stdin/stdout, one JSON object per line (conformance/PROTOCOL.md, messages
- * defined by conformance/protocol.schema.json). Requests carry an `id`; the
+ * stdin/stdout, one JSON object per line (messages defined by
+ * conformance/protocol.schema.json, the contract in INTERPRETING.md). Requests carry an `id`; the
  * port answers each with the same `id`, `"ok": true` and the result, or
  * `"ok": false` and `{"error": {"type", "message"}}`.
  */

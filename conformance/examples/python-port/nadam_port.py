@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An example NAdam port in plain Python (standard library only), speaking the
-suite's subprocess protocol, nadam-port/1 (conformance/PROTOCOL.md):
+suite's subprocess protocol, nadam-port/1 (conformance/protocol.schema.json and
+conformance/INTERPRETING.md):
 
     nadam-reference check --port "python3 conformance/examples/python-port/nadam_port.py"
 
