@@ -42,7 +42,7 @@ describe("golden manifest", () => {
   });
 
   test("has at least 200 cases under each CPU profile of torch 2.6", () => {
-    const modern = manifest.runs.filter((r) => r.torch.version.startsWith("2.6"));
+    const modern = manifest.runs.filter((r) => r.torch.version.startsWith("2.6") && r.torch.cpu_capability !== "AVX512");
     expect(modern.map((r) => r.torch.profile).sort()).toEqual(["default", "vectorized"]);
     for (const run of modern) expect(run.written).toBeGreaterThanOrEqual(200);
   });
@@ -53,12 +53,47 @@ describe("golden manifest", () => {
   });
 });
 
+describe("the AVX512 run", () => {
+  // golden.mjs recorded the whole catalog under AVX512 and found it identical to AVX2; it keeps the
+  // cases whose bits would tell a 64-element vector block from a 32-element one.
+  const run = manifest.runs.find((r) => r.torch.cpu_capability === "AVX512");
+  const avx2 = manifest.runs.find((r) => r.torch.version === run?.torch.version && r.torch.cpu_capability === "AVX2");
+
+  test("exists, with the vector-block cases of both 16-bit dtypes and paths", () => {
+    expect(run?.torch.profile).toBe("vectorized");
+    const files = Object.keys(manifest.files).filter((f) => f.startsWith(`${run!.dir}/`));
+    expect(files.map((f) => f.slice(run!.dir.length + 1)).sort()).toEqual(
+      ["bfloat16/foreach", "bfloat16/forloop", "float16/foreach", "float16/forloop"].map((s) => `structure/vector-blocks/${s}.json`),
+    );
+  });
+
+  test("repeats the AVX2 recordings bit for bit", () => {
+    for (const file of Object.keys(manifest.files).filter((f) => f.startsWith(`${run!.dir}/`))) {
+      const own = parseGoldenCase(readFileSync(join(GOLDEN_DATA_DIR, file), "utf8"), file);
+      const twin = file.replace(`${run!.dir}/`, `${avx2!.dir}/`);
+      const other = parseGoldenCase(readFileSync(join(GOLDEN_DATA_DIR, twin), "utf8"), twin);
+      expect(own.torch.cpu_capability).toBe("AVX512");
+      expect(own.steps).toEqual(other.steps);
+    }
+  });
+
+  test("would fail a 64-element AVX512 block: the sizes with n mod 64 >= 32 are there, with a non-power-of-two decay", () => {
+    const file = Object.keys(manifest.files).find((f) => f.startsWith(`${run!.dir}/`))!;
+    const golden = parseGoldenCase(readFileSync(join(GOLDEN_DATA_DIR, file), "utf8"), file);
+    const sizes = golden.params.map((p) => p.init.shape.reduce((a, b) => a * b, 1));
+    expect(sizes.filter((n) => n % 64 >= 32).length).toBeGreaterThanOrEqual(3);
+    const decay = golden.param_groups[0]!.options.weight_decay!;
+    expect(Math.log2(decay) % 1).not.toBe(0);
+  });
+});
+
 describe("golden files", () => {
   test("every file matches golden/schema.json and its own dtypes, shapes and ids", () => {
     let checked = 0;
     for (const file of Object.keys(manifest.files)) {
       const golden = parseGoldenCase(readFileSync(join(GOLDEN_DATA_DIR, file), "utf8"), file);
-      expect(`${golden.torch.version}/${golden.torch.profile}/${golden.id}.json`).toBe(file);
+      const folder = golden.torch.cpu_capability === "AVX512" ? "avx512" : golden.torch.profile; // <version>/<profile>, or <version>/avx512
+      expect(`${golden.torch.version}/${folder}/${golden.id}.json`).toBe(file);
       checked++;
     }
     expect(checked).toBe(Object.keys(manifest.files).length);

@@ -36,7 +36,6 @@ export function configOf(golden: GoldenCase): StepConfig {
     profile: golden.torch.profile,
     formula: formulaOf(golden.torch.version),
     scalarStateDtype: golden.default_dtype,
-    vectorWidth: golden.torch.cpu_capability === "AVX512" ? 512 : 256,
   };
 }
 

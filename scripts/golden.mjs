@@ -137,6 +137,46 @@ async function generate(runner, into) {
   return runs;
 }
 
+/** Whether this machine's CPU has AVX512 (torch then runs its AVX512 kernels when asked). */
+function hasAvx512() {
+  return existsSync("/proc/cpuinfo") && /\bavx512f\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+}
+
+/** A case file without its provenance line, to compare recordings made under two capabilities. */
+function withoutProvenance(path) {
+  return readFileSync(path, "utf8").replace(/^"torch": .*$/m, "");
+}
+
+/**
+ * The AVX512 run: the whole catalog under ATEN_CPU_CAPABILITY=avx512, compared
+ * case by case with the AVX2 run (the spec models both alike), and the cases
+ * that could tell them apart (tag vector-blocks) kept, in <version>/avx512.
+ */
+async function generateAvx512(runner, into, avx2Run) {
+  const out = mkdtempSync(join(tmpdir(), "nadam-golden-avx512-"));
+  try {
+    const result = await runner(generator, { out: join(out, "cases") }, "avx512");
+    const summary = JSON.parse(result.stdout.trim().split("\n").at(-1));
+    if (summary.torch.cpu_capability !== "AVX512") throw new Error(`asked torch for ATEN_CPU_CAPABILITY=avx512 but it ran ${summary.torch.cpu_capability}`);
+    const cases = walk(join(out, "cases")).map((p) => relative(join(out, "cases"), p));
+    const differing = cases.filter((c) => withoutProvenance(join(out, "cases", c)) !== withoutProvenance(join(into, avx2Run.dir, c)));
+    if (differing.length > 0) throw new Error(`torch's AVX512 kernels differ from its AVX2 ones on ${differing.length} cases, e.g. ${differing.slice(0, 3).join(", ")}: the spec models them alike`);
+    const target = join(into, summary.torch.version, "avx512");
+    rmSync(target, { recursive: true, force: true });
+    let kept = 0;
+    for (const c of cases) {
+      if (!JSON.parse(readFileSync(join(out, "cases", c), "utf8")).tags.includes("vector-blocks")) continue;
+      mkdirSync(dirname(join(target, c)), { recursive: true });
+      cpSync(join(out, "cases", c), join(target, c));
+      kept++;
+    }
+    echo(`torch ${summary.torch.version} vectorized (AVX512): all ${cases.length} cases identical to AVX2; ${kept} kept (vector-blocks)`);
+    return { dir: relative(into, target), torch: summary.torch, written: kept, skipped: [], identical_to_avx2: cases.length };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
 /** CPython's pow on the inputs NAdam uses, from the same python as torch 2.6. */
 async function generatePowVectors(runner, into) {
   const out = join(into, "..", "pow-vectors.json");
@@ -224,6 +264,15 @@ const previous = existsSync(join(dataDir, "manifest.json")) ? JSON.parse(readFil
 const torch26 = await torch26Runner();
 const powVectors = await generatePowVectors(torch26, into);
 let runs = await generate(torch26, into);
+if (hasAvx512()) {
+  runs.push(await generateAvx512(torch26, into, runs.find((r) => r.torch.cpu_capability === "AVX2")));
+} else {
+  echo("no AVX512 on this CPU: keeping the committed AVX512 run as it is");
+  for (const run of previous.runs.filter((r) => r.torch.cpu_capability === "AVX512")) {
+    if (into !== dataDir) cpSync(join(dataDir, run.dir), join(into, run.dir), { recursive: true });
+    runs.push(run);
+  }
+}
 const stateDictRuns = [await stateDictFixtures(torch26, stateDictsInto)];
 const legacy = await torch113Runner();
 if (legacy) {

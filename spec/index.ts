@@ -4,7 +4,7 @@ export type { NadamHyperParameters, NadamParamState, SpecParam, StepConfig, Step
 export { NADAM_DEFAULTS, withDefaults } from "./nadam/defaults.ts";
 export { castStateOnLoad } from "./nadam/load-state.ts";
 export { elementOps, inVectorBody, vectorBodyLength } from "./nadam/element-ops.ts";
-export type { ElementOps, VectorWidth } from "./nadam/element-ops.ts";
+export type { ElementOps } from "./nadam/element-ops.ts";
 export { biasCorrection2, decoupledDecayFactor, mu, muNext, stepScalars, stepSizes, tensorLrStepSizes } from "./nadam/scalars.ts";
 export type { ScalarState, StepScalars } from "./nadam/scalars.ts";
 export { CODE_PATHS, FEATURES, ROUNDING_PROFILES } from "./nadam/types.ts";

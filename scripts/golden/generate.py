@@ -190,6 +190,17 @@ def catalog():
             c["groups"][0]["params"] = [("matrix", [5, 13]), ("vector", [100])]
             c["groups"][0]["options"] = {"weight_decay": 0.1}
             cases.append(c)
+    for dtype in ("float16", "bfloat16"):
+        for foreach in (False, True):
+            # 16-bit add(alpha) takes a float32 fma in the vectorized main loop and dtype
+            # arithmetic in the scalar tail, so L2 decay shows where the main loop ends. Sizes
+            # whose n mod 64 >= 32 tell a 32-element block (AVX2, and AVX512 if it falls back to
+            # the AVX2 kernel) from a 64-element one; a non-power-of-two weight_decay keeps
+            # alpha * param inexact. Recorded under AVX512 too where the CPU has it.
+            c = base_case("structure/vector-blocks/%s/%s" % (dtype, path_name(foreach)), "params of 32, 33, 63, 96, 100 and 127 elements with L2 decay: where the vectorized main loop of add(alpha) ends", ["structure", "shapes", "vector-blocks"], dtype, foreach)
+            c["groups"][0]["params"] = [("n%d" % n, [n]) for n in (32, 33, 63, 96, 100, 127)]
+            c["groups"][0]["options"] = {"weight_decay": 0.1}
+            cases.append(c)
 
     for dtype in ("float32", "float64"):
         for foreach in (False, True):

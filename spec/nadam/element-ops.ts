@@ -115,23 +115,22 @@ export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
   };
 }
 
-/** Width of the CPU's vector registers under the vectorized profile: AVX2 256, AVX512 512. */
-export type VectorWidth = 256 | 512;
-
 /**
  * How many leading elements of an `numel`-element contiguous tensor the
  * vectorized main loop of PyTorch's CPU kernels computes (ATen/native/cpu/Loops.h,
- * `vectorized_loop`): it takes blocks of two vector registers; the remaining
- * numel mod block elements run the scalar code. Measured for float16/bfloat16
- * add(alpha) under AVX2 (blocks of 32 elements); the AVX512 block (64) follows
- * from the register width and has not been measured.
+ * `vectorized_loop`): it takes blocks of two 256-bit vector registers (32
+ * float16 / bfloat16 elements); the remaining numel mod block elements run the
+ * scalar code. The same under AVX512: measured with torch 2.6 on an AVX512 CPU,
+ * ATEN_CPU_CAPABILITY=avx512 and =avx2 give identical bits (PyTorch dispatches
+ * this kernel's AVX512 build to the AVX2 one), and the golden corpus holds
+ * AVX512 recordings of the cases that would tell (`structure/vector-blocks`).
  */
-export function vectorBodyLength(numel: number, dtype: DType, width: VectorWidth): number {
-  const block = (2 * width) / 8 / DTYPE[dtype].itemSize;
+export function vectorBodyLength(numel: number, dtype: DType): number {
+  const block = (2 * 256) / 8 / DTYPE[dtype].itemSize;
   return numel - (numel % block);
 }
 
 /** Whether element `index` is computed by the vectorized main loop (see vectorBodyLength). */
-export function inVectorBody(index: number, numel: number, dtype: DType, width: VectorWidth): boolean {
-  return index < vectorBodyLength(numel, dtype, width);
+export function inVectorBody(index: number, numel: number, dtype: DType): boolean {
+  return index < vectorBodyLength(numel, dtype);
 }

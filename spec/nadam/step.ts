@@ -45,7 +45,7 @@
  * m with mul + add instead of lerp.
  */
 import type { DType } from "../float/dtype.ts";
-import { elementOps, inVectorBody, type ElementOps, type VectorWidth } from "./element-ops.ts";
+import { elementOps, inVectorBody, type ElementOps } from "./element-ops.ts";
 import { stepScalars, type StepScalars } from "./scalars.ts";
 import type { CodePath, Formula, RoundingProfile } from "./types.ts";
 
@@ -87,8 +87,6 @@ export interface StepConfig {
   readonly formula?: Formula;
   /** dtype of new `step` / `mu_product` tensors: torch's default dtype rule. Default "float32". */
   readonly scalarStateDtype?: "float32" | "float64";
-  /** Vector register width of the vectorized profile (AVX2: 256, AVX512: 512). Default 256. */
-  readonly vectorWidth?: VectorWidth;
 }
 
 export interface StepResult {
@@ -139,10 +137,9 @@ export function nadamStep(
       throw new RangeError(`param ${i}: grad has ${param.grad.length} elements, param has ${param.data.length}`);
     }
     const s = state[i] ?? initialState(param.dtype, param.data.length, config.scalarStateDtype);
-    const width = config.vectorWidth ?? 256;
     return {
       ops: elementOps(param.dtype, config.profile),
-      inBody: param.data.map((_, k) => inVectorBody(k, param.data.length, param.dtype, width)),
+      inBody: param.data.map((_, k) => inVectorBody(k, param.data.length, param.dtype)),
       data: [...param.data],
       grad: [...param.grad],
       step: s.step,

@@ -15,8 +15,6 @@ import { updateElements } from "./kernels.ts";
 export interface TypedArrayBackendOptions {
   /** PyTorch's CPU rounding profile to reproduce. Default "vectorized" (AVX2/AVX512 machines). */
   readonly profile?: RoundingProfile;
-  /** Vector register width of the vectorized profile: 256 (AVX2, default) or 512 (AVX512). */
-  readonly vectorWidth?: 256 | 512;
 }
 
 export const TYPED_ARRAY_SUPPORT: BackendSupport = {
@@ -41,7 +39,6 @@ function storeBack(t: Tensor, values: Float64Array | Float32Array): void {
 
 export function typedArrayBackend(options: TypedArrayBackendOptions = {}): SyncBackend<Tensor> {
   const profile = options.profile ?? "vectorized";
-  const width = options.vectorWidth ?? 256;
   return {
     name: `typed-array (${profile})`,
     device: "cpu",
@@ -68,7 +65,7 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): SyncB
         const m = workingValues(state.exp_avg);
         const v = workingValues(state.exp_avg_sq);
         const g = workingValues(grad);
-        updateElements(p, g, m, v, hyper, scalars, { dtype: param.dtype, profile, path, vectorBody: vectorBodyLength(param.numel, param.dtype, width) });
+        updateElements(p, g, m, v, hyper, scalars, { dtype: param.dtype, profile, path, vectorBody: vectorBodyLength(param.numel, param.dtype) });
         storeBack(param, p);
         storeBack(state.exp_avg, m);
         storeBack(state.exp_avg_sq, v);
