@@ -29,7 +29,9 @@ export function backendPort(entry: BackendEntry): Port {
       return { dtypes, paths, profiles, features: [...features, "state-dict", "add-param-group"] };
     },
     async open(request: OpenRequest): Promise<PortSession> {
-      const backend = await entry.create({ profile: request.profile });
+      // A backend with one profile runs its own; the default policy judges it on the other's recordings too.
+      const profiles = entry.supports.profiles;
+      const backend = await entry.create({ profile: profiles.includes(request.profile) ? request.profile : profiles[0] });
       const params = request.params.map((p) => tensor(p.value));
       const groups = request.param_groups.map((g) => ({ params: g.params.map((id) => params[id]!), ...options(g.options) }));
       const optimizer = new NAdam(groups, { foreach: request.foreach }, { backend, defaultDtype: request.default_dtype });

@@ -18,7 +18,8 @@ import { html } from "./report/html.ts";
 import { specPort } from "./spec-port.ts";
 import { subprocessPort } from "./subprocess.ts";
 import { conformant, runSuite } from "./suite.ts";
-import { MISTAKES } from "./mistakes.ts";
+import { MISTAKES, type MistakeName } from "./mistakes.ts";
+import type { RoundingProfile } from "../spec/nadam/types.ts";
 import { backendPort, builtinPort } from "./builtin.ts";
 import { matrix } from "./report/console.ts";
 import { BACKENDS } from "../impl/backends/index.ts";
@@ -87,11 +88,24 @@ describe("the default policy's claims (conformance/TOLERANCE.md)", () => {
     for (const p of report.ports) expect(p.results.some((r) => r.comparison?.bitIdentical === false)).toBe(true);
   });
 
-  test("the old torch 1.13 mu_product_next formula fails, and is named", async () => {
-    const report = await runSuite([specPort({ formula: "torch-1.13", name: "torch 1.13 formula" })], { policy: DEFAULT, filter: { ids: ["options/defaults/float32/forloop", "options/lr-1e-3/float64/forloop", "long/2000-steps/float32/forloop"] } });
+  test("torch 1.13's formula fails, and each path is named for what it does differently", async () => {
+    const ids = ["options/defaults/float32/*", "options/lr-1e-3/float64/*", "long/2000-steps/float32/forloop", "edge/inf-grads/float32/*"];
+    const report = await runSuite([specPort({ formula: "torch-1.13", name: "torch 1.13 formula" })], { policy: EXACT, filter: { ids, profiles: ["default"] } });
     const results = report.ports[0]!.results;
+    expect(results.length).toBe(7);
     expect(results.every((r) => r.status === "fail")).toBe(true);
-    expect(results.map((r) => r.diagnosis?.mistake)).toEqual(results.map(() => "old-mu-product-next"));
+    // The for-loop path applies mu twice and updates exp_avg with mul + add; the foreach path only the latter.
+    for (const r of results) {
+      expect(r.diagnosis?.mistakes, r.id).toEqual(r.path === "forloop" ? ["old-mu-product-next", "exp-avg-mul-add-instead-of-lerp"] : ["exp-avg-mul-add-instead-of-lerp"]);
+      expect(r.diagnosis?.distance, r.id).toBe(0);
+    }
+  });
+
+  test("torch 2.6 under the other CPU profile is named profiles-swapped, nothing else", async () => {
+    const report = await runSuite([specPort({ profile: "default", name: "always NO AVX" })], { policy: EXACT, filter: { tags: ["options"], dtypes: ["float32"], profiles: ["vectorized"] } });
+    const failed = report.ports[0]!.results.filter((r) => r.status === "fail");
+    expect(failed.length).toBeGreaterThan(10);
+    expect(new Set(failed.map((r) => r.diagnosis?.mistake))).toEqual(new Set(["profiles-swapped"]));
   });
 });
 
@@ -109,23 +123,26 @@ describe.each([
     expect(skipped.every((r) => /does not support|lacks/.test(r.reason ?? ""))).toBe(true);
   });
 
-  // Each mistake on a case that shows it; paths-swapped is only visible under `exact`.
-  const showcase: Record<string, [string, "exact" | "default"]> = {
-    "old-mu-product-next": ["options/defaults/float32/forloop", "default"],
-    "weight-decay-mode-swapped": ["options/weight-decay/float32/forloop", "default"],
-    "maximize-sign": ["options/maximize/float32/forloop", "default"],
-    "bias-correction-off-by-one": ["options/defaults/float32/forloop", "default"],
-    "step-counted-from-zero": ["options/defaults/float32/forloop", "default"],
-    "eps-inside-sqrt": ["options/eps-1e-3/float32/forloop", "default"],
-    "mu-product-in-float64": ["options/defaults/float64/forloop", "default"],
-    "keras-optax-formula": ["options/defaults/float32/forloop", "default"],
-    "paths-swapped": ["structure/large-params/float32/forloop", "exact"],
+  // Each mistake on a case that shows it, under the policy and profile it shows under (the
+  // rounding-sized ones only under `exact`; profiles-swapped declares vectorized, computes NO AVX).
+  const showcase: Record<MistakeName, [string, "exact" | "default", RoundingProfile]> = {
+    "old-mu-product-next": ["options/defaults/float32/forloop", "default", "default"],
+    "exp-avg-mul-add-instead-of-lerp": ["options/defaults/float64/forloop", "exact", "default"],
+    "weight-decay-mode-swapped": ["options/weight-decay/float32/forloop", "default", "default"],
+    "maximize-sign": ["options/maximize/float32/forloop", "default", "default"],
+    "bias-correction-off-by-one": ["options/defaults/float32/forloop", "default", "default"],
+    "step-counted-from-zero": ["options/defaults/float32/forloop", "default", "default"],
+    "eps-inside-sqrt": ["options/eps-1e-3/float32/forloop", "default", "default"],
+    "mu-product-in-float64": ["options/defaults/float64/forloop", "default", "default"],
+    "keras-optax-formula": ["options/defaults/float32/forloop", "default", "default"],
+    "paths-swapped": ["structure/large-params/float32/forloop", "exact", "default"],
+    "profiles-swapped": ["options/defaults/float32/forloop", "exact", "vectorized"],
   };
   test("covers every known mistake", () => {
     expect(Object.keys(showcase).sort()).toEqual(MISTAKES.map((m) => m.name).sort());
   });
-  test.each(Object.entries(showcase))("with the mistake %s, it fails with that diagnosis", async (mistake, [id, policy]) => {
-    const report = await runSuite([subprocessPort([...command, "--mistake", mistake])], { policy: policy === "exact" ? EXACT : DEFAULT, filter: { ids: [id], profiles: ["default"] } });
+  test.each(Object.entries(showcase))("with the mistake %s, it fails with that diagnosis", async (mistake, [id, policy, profile]) => {
+    const report = await runSuite([subprocessPort([...command, "--mistake", mistake])], { policy: policy === "exact" ? EXACT : DEFAULT, filter: { ids: [id], profiles: [profile] } });
     const [result] = report.ports[0]!.results;
     expect(result?.status).toBe("fail");
     expect(result?.firstDivergence).toMatch(/^step \d+: /);

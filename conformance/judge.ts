@@ -4,13 +4,16 @@
  * distance statistics a porter needs to tell rounding noise from a wrong formula.
  */
 import type { TrajectoryStep } from "../golden/simulate.ts";
-import type { DType } from "../spec/float/dtype.ts";
-import { scaledDistance, type TensorKind, type TolerancePolicy } from "./policy.ts";
+import { elementBits } from "../spec/float/codec.ts";
+import { DTYPE, type DType } from "../spec/float/dtype.ts";
+import { scaledDistance, type CaseSource, type TensorKind, type TolerancePolicy } from "./policy.ts";
 
 export interface Divergence {
   readonly step: number; // 1-based
   readonly param: number;
   readonly kind: TensorKind;
+  /** The dtype the value was expected in. */
+  readonly dtype: DType;
   readonly index: number;
   readonly expected: number;
   readonly actual: number;
@@ -36,7 +39,7 @@ function same(a: number, b: number): boolean {
   return Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
 }
 
-export function compareTrajectories(dtype: DType, expected: readonly TrajectoryStep[], actual: readonly TrajectoryStep[], policy: TolerancePolicy): Comparison {
+export function compareTrajectories(dtype: DType, expected: readonly TrajectoryStep[], actual: readonly TrajectoryStep[], policy: TolerancePolicy, source: CaseSource = "golden"): Comparison {
   let first: Divergence | null = null;
   let values = 0;
   let bitIdentical = expected.length === actual.length;
@@ -44,21 +47,30 @@ export function compareTrajectories(dtype: DType, expected: readonly TrajectoryS
   const paramDistanceByStep: number[] = [];
   expected.forEach((want, s) => {
     const got = actual[s];
+    const before = s > 0 ? expected[s - 1] : undefined;
     let stepMax = 0;
+    /** The tensor's expected values one step earlier: the update's own operand, for the scale. */
+    const previous = (param: number, kind: TensorKind): readonly number[] => {
+      if (before === undefined) return [];
+      if (kind === "param") return before.params[param] ?? [];
+      const st = before.state[param];
+      if (st === undefined || st === null) return [];
+      return kind === "step" ? [st.step] : kind === "mu_product" ? [st.mu_product] : st[kind];
+    };
     const consider = (param: number, kind: TensorKind, tensorDtype: DType, w: readonly number[], g: readonly number[] | undefined, gotDtype: DType = tensorDtype): void => {
       values += w.length;
       const gotValues = g ?? [];
       // A state tensor of another dtype (a float64 mu_product where torch keeps float32) is a divergence of its own.
       const exact = gotDtype === tensorDtype && w.length === gotValues.length && w.every((x, i) => same(x, gotValues[i]!));
       if (!exact) bitIdentical = false;
-      const { distance, index } = exact ? { distance: 0, index: -1 } : gotDtype !== tensorDtype ? { distance: Infinity, index: 0 } : scaledDistance(tensorDtype, w, gotValues);
+      const { distance, index } = exact ? { distance: 0, index: -1 } : gotDtype !== tensorDtype ? { distance: Infinity, index: 0 } : scaledDistance(tensorDtype, w, gotValues, previous(param, kind));
       maxDistance[kind] = Math.max(maxDistance[kind] ?? 0, distance);
       if (kind === "param") stepMax = Math.max(stepMax, distance);
-      const budget = policy.budget(dtype, kind);
+      const budget = policy.budget(dtype, kind, source);
       const over = budget === 0 ? !exact : distance > budget;
       if (over && first === null) {
         const i = Math.max(0, index);
-        first = { step: s + 1, param, kind, index: i, expected: w[i] ?? NaN, actual: gotValues[i] ?? NaN, distance, budget };
+        first = { step: s + 1, param, kind, dtype: tensorDtype, index: i, expected: w[i] ?? NaN, actual: gotValues[i] ?? NaN, distance, budget };
       }
     };
     const checks: [number, TensorKind, () => void][] = [];
@@ -81,8 +93,47 @@ export function compareTrajectories(dtype: DType, expected: readonly TrajectoryS
   return { first, paramDistanceByStep, maxDistance, values, bitIdentical };
 }
 
+/** How many representable values of the dtype lie from a to b (0 for -0 and +0); undefined for NaN. */
+export function ulpsApart(dtype: DType, a: number, b: number): bigint | undefined {
+  if (Number.isNaN(a) || Number.isNaN(b)) return undefined;
+  const ordered = (x: number): bigint => {
+    const bits = elementBits(dtype, x);
+    const sign = 1n << BigInt(8 * DTYPE[dtype].itemSize - 1);
+    return bits & sign ? -(bits & (sign - 1n)) : bits;
+  };
+  const d = ordered(a) - ordered(b);
+  return d < 0n ? -d : d;
+}
+
+function representable(dtype: DType, x: number): boolean {
+  try {
+    elementBits(dtype, x);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A value with its bits: 0.5 (0x3f000000). */
+function withBits(dtype: DType, x: number): string {
+  if (Number.isNaN(x) || !representable(dtype, x)) return String(x);
+  return `${x} (0x${elementBits(dtype, x).toString(16).padStart(2 * DTYPE[dtype].itemSize, "0")})`;
+}
+
 export function describeDivergence(d: Divergence, names: readonly string[]): string {
   const where = d.kind === "param" ? `param ${d.param} (${names[d.param] ?? "?"})[${d.index}]` : `state[${d.param}].${d.kind}${d.kind === "step" || d.kind === "mu_product" ? "" : `[${d.index}]`}`;
+  if (d.budget === 0) {
+    // Under `exact` only the bits count: how many values of the dtype lie between, not a scaled figure.
+    const apart = representable(d.dtype, d.actual) ? ulpsApart(d.dtype, d.actual, d.expected) : undefined;
+    const how = !representable(d.dtype, d.actual)
+      ? `not a ${d.dtype} value`
+      : apart === undefined
+        ? "NaN against a number"
+        : apart === 0n
+          ? "-0 against +0"
+          : `${apart} ${d.dtype} ULP${apart === 1n ? "" : "s"} apart`;
+    return `step ${d.step}: ${where} = ${withBits(d.dtype, d.actual)}, expected ${withBits(d.dtype, d.expected)} (${how}; policy exact)`;
+  }
   const distance = Number.isFinite(d.distance) ? `${d.distance.toPrecision(3)} ULPs at scale` : "not comparable";
   return `step ${d.step}: ${where} = ${d.actual}, expected ${d.expected} (${distance}; budget ${d.budget})`;
 }

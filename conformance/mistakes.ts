@@ -1,19 +1,44 @@
 /**
- * Known porting mistakes, each a deliberately wrong variant of the oracle. When
- * a port fails a case, the diagnosis replays the case with every variant and
- * names the one the port follows (see diagnose() in run.ts).
+ * Known porting mistakes, each a single, deliberately wrong change to the
+ * oracle, made on the case's own code path. When a port fails a case,
+ * the diagnosis replays the case with every variant (and, failing an exact
+ * match, pairs of them) and names the one the port follows (see diagnose() in
+ * run.ts).
  */
 import type { NadamHyperParameters, StepConfig } from "../spec/nadam/step.ts";
 import { initialState, nadamStep } from "../spec/nadam/step.ts";
+import type { Quirk } from "../spec/nadam/types.ts";
 import type { Stepper } from "../golden/simulate.ts";
 import { sloppyStepper } from "./sloppy.ts";
 
-export interface Mistake {
-  readonly name: string;
-  readonly explanation: string;
+export type MistakeName =
+  | "old-mu-product-next"
+  | "exp-avg-mul-add-instead-of-lerp"
+  | "weight-decay-mode-swapped"
+  | "maximize-sign"
+  | "bias-correction-off-by-one"
+  | "step-counted-from-zero"
+  | "eps-inside-sqrt"
+  | "mu-product-in-float64"
+  | "keras-optax-formula"
+  | "paths-swapped"
+  | "profiles-swapped";
+
+/** A variant of the oracle: another stepper, configuration or reading of the options. */
+export interface Variant {
   readonly stepper: Stepper;
   readonly config?: (config: StepConfig) => StepConfig;
   readonly hyper?: (hyper: NadamHyperParameters) => NadamHyperParameters;
+}
+
+export interface Mistake extends Variant {
+  readonly name: MistakeName;
+  readonly explanation: string;
+}
+
+/** The oracle with one of the spec's quirks (spec/nadam/types.ts) added. */
+function withQuirk(quirk: Quirk): (config: StepConfig) => StepConfig {
+  return (c) => ({ ...c, quirks: [...(c.quirks ?? []), quirk] });
 }
 
 export const MISTAKES: readonly Mistake[] = [
@@ -21,7 +46,13 @@ export const MISTAKES: readonly Mistake[] = [
     name: "old-mu-product-next",
     explanation: "mu_product_next = mu_product * mu * mu_next: torch <= 1.13's for-loop path applied mu twice (fixed in PyTorch PR #92699); use mu_product * mu_next, with mu_product already updated",
     stepper: nadamStep,
-    config: (c) => ({ ...c, formula: "torch-1.13" }),
+    config: withQuirk("mu-product-next-twice"),
+  },
+  {
+    name: "exp-avg-mul-add-instead-of-lerp",
+    explanation: "exp_avg = exp_avg * beta1 + (1 - beta1) * grad, a multiply then an add (torch <= 1.13's mul_ + add_): torch 2 updates it with exp_avg.lerp_(grad, 1 - beta1), one kernel that rounds once (with an fma on AVX2/AVX512)",
+    stepper: nadamStep,
+    config: withQuirk("exp-avg-mul-add"),
   },
   {
     name: "weight-decay-mode-swapped",
@@ -68,4 +99,21 @@ export const MISTAKES: readonly Mistake[] = [
     stepper: nadamStep,
     config: (c) => ({ ...c, path: c.path === "forloop" ? "foreach" : "forloop" }),
   },
+  {
+    name: "profiles-swapped",
+    explanation: "the rounding of PyTorch's other CPU profile: AVX2/AVX512 (`vectorized`) fuse the multiply-add of add(alpha), addcmul and lerp, NO AVX (`default`) rounds each operation; declare the profile your arithmetic follows",
+    stepper: nadamStep,
+    config: (c) => ({ ...c, profile: c.profile === "default" ? "vectorized" : "default" }),
+  },
 ];
+
+/** Two mistakes made at once (torch 1.13's paths each make two), or undefined when both replace the stepper. */
+export function combined(a: Mistake, b: Mistake): (Variant & { explanation: string }) | undefined {
+  if (a.stepper !== nadamStep && b.stepper !== nadamStep) return undefined;
+  return {
+    explanation: `${a.explanation}; and ${b.explanation}`,
+    stepper: a.stepper !== nadamStep ? a.stepper : b.stepper,
+    config: (c) => (b.config ? b.config(a.config ? a.config(c) : c) : a.config ? a.config(c) : c),
+    hyper: (h) => (b.hyper ? b.hyper(a.hyper ? a.hyper(h) : h) : a.hyper ? a.hyper(h) : h),
+  };
+}

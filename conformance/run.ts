@@ -11,16 +11,18 @@ import { nadamStep, type NadamHyperParameters, type NadamParamState, type StepCo
 import type { GoldenOptions } from "../golden/case.ts";
 import { hexToTensor, wireOptions, type ConformanceCase } from "./cases.ts";
 import { compareTrajectories, describeDivergence, type Comparison } from "./judge.ts";
-import { MISTAKES, type Mistake } from "./mistakes.ts";
+import { combined, MISTAKES, type Mistake, type MistakeName, type Variant } from "./mistakes.ts";
 import type { Objective } from "./objectives.ts";
-import { EXACT, type TolerancePolicy } from "./policy.ts";
+import { DEFAULT, type TolerancePolicy } from "./policy.ts";
 import type { OpenRequest, Port, PortCapabilities, PortParam, PortSession, PortState, StepReply } from "./port.ts";
 import { decodeTensor, encodeTensor } from "./wire.ts";
 
 export type Status = "pass" | "fail" | "skip" | "error" | "expected-fail" | "unexpected-pass";
 
 export interface Diagnosis {
+  /** The mistake's name, or two joined with " + " when only the pair reproduces the port. */
   readonly mistake: string;
+  readonly mistakes: readonly MistakeName[];
   readonly explanation: string;
   /** Largest distance between the port and the mistaken variant, and between the port and torch. */
   readonly distance: number;
@@ -154,7 +156,7 @@ function caseConfig(c: ConformanceCase): StepConfig {
  * under each, as the golden tests show); recordings of the other path cannot be
  * used directly, since each path's golden case has inputs of its own.
  */
-export function alternatives(c: ConformanceCase): { label: string; variant: Mistake }[] {
+export function alternatives(c: ConformanceCase): { label: string; variant: Variant }[] {
   const profile = c.profile === "default" ? "vectorized" : "default";
   const path = c.path === "forloop" ? "foreach" : "forloop";
   const changes: { label: string; change: Partial<StepConfig> }[] = [{ label: `torch's ${profile} profile`, change: { profile } }];
@@ -162,11 +164,11 @@ export function alternatives(c: ConformanceCase): { label: string; variant: Mist
     // foreach refuses differentiable groups
     changes.push({ label: `torch's ${path} path`, change: { path } }, { label: `torch's ${profile} profile and ${path} path`, change: { profile, path } });
   }
-  return changes.map(({ label, change }) => ({ label, variant: { name: label, explanation: label, stepper: nadamStep, config: (config: StepConfig) => ({ ...config, ...change }) } }));
+  return changes.map(({ label, change }) => ({ label, variant: { stepper: nadamStep, config: (config: StepConfig) => ({ ...config, ...change }) } }));
 }
 
 /** torch's recording (golden) or the oracle's run (closed loop), optionally through a variant of the oracle. */
-export function expected(c: ConformanceCase, mistake?: Mistake): TrajectoryStep[] {
+export function expected(c: ConformanceCase, mistake?: Variant): TrajectoryStep[] {
   const config = mistake?.config ? mistake.config(caseConfig(c)) : caseConfig(c);
   const hyperOf = (o: GoldenOptions) => (mistake?.hyper ? mistake.hyper(hyperFrom(o)) : hyperFrom(o));
   if (c.source.kind === "closed-loop") return closedLoop(c, c.source.objective, c.source.steps, mistake?.stepper ?? nadamStep, config, hyperOf);
@@ -181,33 +183,78 @@ function largest(comparison: Comparison): number {
   return Math.max(0, ...Object.values(comparison.maxDistance).map((d) => d ?? 0));
 }
 
-/** The known mistake the port's trajectory follows, if one explains it far better than torch does. */
-export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison): Diagnosis | undefined {
-  const correctDistance = largest(correct);
-  let best: Diagnosis | undefined;
-  for (const mistake of MISTAKES) {
-    if (mistake.name === "paths-swapped" && c.tags.includes("differentiable")) continue;
-    let variant: TrajectoryStep[];
-    try {
-      variant = expected(c, mistake);
-    } catch {
-      continue; // a variant that cannot run this case (e.g. foreach with differentiable)
-    }
-    const distance = largest(compareTrajectories(c.dtype, variant, actual, EXACT));
-    if (best === undefined || distance < best.distance) best = { mistake: mistake.name, explanation: mistake.explanation, distance, correctDistance };
+/** Whether a mistake can be made on this case: swapping paths cannot where the case is differentiable. */
+function applies(mistake: Mistake, c: ConformanceCase): boolean {
+  return !(mistake.name === "paths-swapped" && c.tags.includes("differentiable")); // foreach refuses differentiable groups
+}
+
+/** How closely a variant of the oracle reproduces the port. */
+interface Fit {
+  readonly bitIdentical: boolean;
+  /** Within the default policy's budgets: rounding noise apart. */
+  readonly withinNoise: boolean;
+  readonly distance: number;
+  /** The step of the first value beyond the default budgets (later is closer); Infinity when none. */
+  readonly firstStep: number;
+}
+
+function fit(c: ConformanceCase, variant: Variant | undefined, actual: readonly TrajectoryStep[]): Fit {
+  let trajectory: TrajectoryStep[];
+  try {
+    trajectory = expected(c, variant);
+  } catch {
+    return { bitIdentical: false, withinNoise: false, distance: Infinity, firstStep: 0 }; // a variant that cannot run the case
   }
-  // It must explain the failure: the port is much closer to the variant than to torch.
-  if (best === undefined || !Number.isFinite(best.distance) || !(best.distance * 8 <= correctDistance || (best.distance === 0 && correctDistance > 0))) return undefined;
-  return best;
+  const comparison = compareTrajectories(c.dtype, trajectory, actual, DEFAULT, c.source.kind);
+  return { bitIdentical: comparison.bitIdentical, withinNoise: comparison.first === null, distance: largest(comparison), firstStep: comparison.first?.step ?? Infinity };
+}
+
+/** Closer fits first: bit-identical, then within noise, then by distance, then by how long they agree. */
+function closer(a: Fit, b: Fit): number {
+  const tier = (f: Fit) => (f.bitIdentical ? 0 : f.withinNoise ? 1 : 2);
+  return tier(a) - tier(b) || a.distance - b.distance || b.firstStep - a.firstStep;
+}
+
+/**
+ * The known mistake the port's trajectory follows, if one explains it: the
+ * oracle with that mistake reproduces the port bit for bit, or within rounding
+ * noise (the default policy's budgets) where the oracle itself does not. When
+ * no single mistake is bit-identical, pairs are tried too.
+ */
+export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison): Diagnosis | undefined {
+  const oracle = fit(c, undefined, actual);
+  const singles = MISTAKES.filter((m) => applies(m, c))
+    .map((m) => ({ names: [m.name], explanation: m.explanation, fit: fit(c, m, actual) }))
+    .sort((a, b) => closer(a.fit, b.fit));
+  let best = singles[0];
+  if (best !== undefined && !best.fit.bitIdentical) {
+    // Pairs of the five closest singles; of all of them when none is even within noise (NaN and Inf hide closeness).
+    const near = singles
+      .slice(0, best.fit.withinNoise ? 5 : singles.length)
+      .map((s) => MISTAKES.find((m) => m.name === s.names[0])!)
+      .sort((a, b) => MISTAKES.indexOf(a) - MISTAKES.indexOf(b)); // a pair is named in MISTAKES' order
+    for (const [i, a] of near.entries()) {
+      for (const b of near.slice(i + 1)) {
+        const pair = combined(a, b);
+        if (pair === undefined) continue;
+        const f = fit(c, pair, actual);
+        if (closer(f, best.fit) < 0) best = { names: [a.name, b.name], explanation: pair.explanation, fit: f };
+      }
+    }
+  }
+  if (best === undefined) return undefined;
+  const explains = best.fit.bitIdentical || (best.fit.withinNoise && !oracle.withinNoise);
+  if (!explains) return undefined;
+  return { mistake: best.names.join(" + "), mistakes: best.names, explanation: best.explanation, distance: best.fit.distance, correctDistance: largest(correct) };
 }
 
 export function judge(c: ConformanceCase, actual: readonly TrajectoryStep[], policy: TolerancePolicy): Omit<CaseResult, "milliseconds" | "status"> & { status: "pass" | "fail" } {
   const base = { id: c.id, profile: c.profile, dtype: c.dtype, path: c.path, tags: c.tags };
-  const own = compareTrajectories(c.dtype, expected(c), actual, policy);
+  const own = compareTrajectories(c.dtype, expected(c), actual, policy, c.source.kind);
   if (own.first === null) return { ...base, status: "pass", comparison: own };
   if (policy.acceptSiblings) {
     for (const { label, variant } of alternatives(c)) {
-      const other = compareTrajectories(c.dtype, expected(c, variant), actual, policy);
+      const other = compareTrajectories(c.dtype, expected(c, variant), actual, policy, c.source.kind);
       if (other.first === null) return { ...base, status: "pass", comparison: own, matched: label };
     }
   }
@@ -215,10 +262,15 @@ export function judge(c: ConformanceCase, actual: readonly TrajectoryStep[], pol
   return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis: diagnose(c, actual, own) };
 }
 
-export function unsupported(c: ConformanceCase, caps: PortCapabilities): string | undefined {
+/**
+ * Why the port cannot be judged on the case, if it cannot. A port following one
+ * CPU profile is judged on the other profile's recordings too when the policy
+ * accepts torch's other profiles (`default`); under `exact` they are skipped.
+ */
+export function unsupported(c: ConformanceCase, caps: PortCapabilities, policy: TolerancePolicy): string | undefined {
   if (!caps.dtypes.includes(c.dtype)) return `the port does not support ${c.dtype}`;
   if (!caps.paths.includes(c.path)) return `the port does not implement the ${c.path} path`;
-  if (!caps.profiles.includes(c.profile)) return `the port follows the ${caps.profiles.join("/")} profile`;
+  if (!caps.profiles.includes(c.profile) && !policy.acceptSiblings) return `the port follows the ${caps.profiles.join("/")} profile`;
   const missing = c.features.filter((f) => !caps.features.includes(f));
   return missing.length > 0 ? `the port lacks ${missing.join(", ")}` : undefined;
 }
@@ -226,7 +278,7 @@ export function unsupported(c: ConformanceCase, caps: PortCapabilities): string 
 export async function runCase(port: Port, caps: PortCapabilities, c: ConformanceCase, policy: TolerancePolicy): Promise<CaseResult> {
   const started = performance.now();
   const base = { id: c.id, profile: c.profile, dtype: c.dtype, path: c.path, tags: c.tags };
-  const skip = unsupported(c, caps);
+  const skip = unsupported(c, caps, policy);
   if (skip !== undefined) return { ...base, status: "skip", reason: skip, milliseconds: 0 };
   let actual: TrajectoryStep[];
   try {

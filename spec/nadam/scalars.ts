@@ -9,7 +9,7 @@ import type { DType } from "../float/dtype.ts";
 import { glibcPow } from "../float/pow.ts";
 import { elementOps, type ElementOps } from "./element-ops.ts";
 import type { NadamHyperParameters } from "./step.ts";
-import type { CodePath, Formula } from "./types.ts";
+import type { CodePath, Quirk } from "./types.ts";
 
 /** Python's `a ** b` for floats on glibc x86-64. */
 export const pyPow = glibcPow;
@@ -116,12 +116,14 @@ export interface StepScalars {
   readonly expAvgStepSize: number;
 }
 
+const NO_QUIRKS: ReadonlySet<Quirk> = new Set();
+
 /**
  * One param's host-side scalars for a step on `path`, from its state before the
- * step. torch 1.13's for-loop path multiplied mu_t into mu_product twice for
- * the exp_avg step size (`formula`), and computed the foreach divisor with math.sqrt.
+ * step; `quirks` (types.ts) changes `mu-product-next-twice` and
+ * `bias-correction-math-sqrt` here.
  */
-export function stepScalars(h: NadamHyperParameters, path: CodePath, before: ScalarState, formula: Formula = "torch-2"): StepScalars {
+export function stepScalars(h: NadamHyperParameters, path: CodePath, before: ScalarState, quirks: ReadonlySet<Quirk> = NO_QUIRKS): StepScalars {
   const [beta1, beta2] = h.betas;
   const mp = scalarOps(before.mu_product_dtype);
   const step = scalarOps(before.step_dtype).add(before.step, 1);
@@ -130,15 +132,16 @@ export function stepScalars(h: NadamHyperParameters, path: CodePath, before: Sca
   // Tensor.mul_ keeps the float in opmath; _foreach_mul_ rounds it to a 16-bit dtype first.
   const muProduct = path === "foreach" ? mp.foreachMul(before.mu_product, muT) : mp.mul(before.mu_product, muT);
   const bc2 = biasCorrection2(beta2, step);
+  // mu_product·mu_{t+1}: a float64 product; torch 1.13's for-loop multiplied 0-d tensors, mu twice.
+  const next = quirks.has("mu-product-next-twice") ? mp.mul(mp.mul(muProduct, muT), muNextT) : muProduct * muNextT;
   let sizes: [number, number];
   if (path === "forloop" && h.differentiable) {
     sizes = differentiableScales(h, mp, muT, muNextT, muProduct);
   } else if (path === "forloop") {
-    const next = formula === "torch-1.13" ? mp.mul(mp.mul(muProduct, muT), muNextT) : muProduct * muNextT;
     sizes = (h.lr_is_tensor ? tensorLrStepSizes : stepSizes)(h.lr, muT, muNextT, muProduct, next);
   } else {
     // `.item()` of a tensor lr: float64 step sizes from the float32 value.
-    sizes = stepSizes(h.lr, muT, muNextT, muProduct, muProduct * muNextT);
+    sizes = stepSizes(h.lr, muT, muNextT, muProduct, next);
   }
   return {
     step,
@@ -146,7 +149,7 @@ export function stepScalars(h: NadamHyperParameters, path: CodePath, before: Sca
     mu: muT,
     muNext: muNextT,
     biasCorrection2: bc2,
-    biasCorrection2Sqrt: formula === "torch-1.13" ? Math.sqrt(bc2) : pyPow(bc2, 0.5),
+    biasCorrection2Sqrt: quirks.has("bias-correction-math-sqrt") ? Math.sqrt(bc2) : pyPow(bc2, 0.5),
     decayFactor: decoupledDecayFactor(h),
     gradStepSize: sizes[0],
     expAvgStepSize: sizes[1],

@@ -47,7 +47,7 @@
 import type { DType } from "../float/dtype.ts";
 import { elementOps, inVectorBody, type ElementOps } from "./element-ops.ts";
 import { stepScalars, type StepScalars } from "./scalars.ts";
-import type { CodePath, Formula, RoundingProfile } from "./types.ts";
+import { FORMULA_QUIRKS, type CodePath, type Formula, type Quirk, type RoundingProfile } from "./types.ts";
 
 export interface NadamHyperParameters {
   /** A Python float, or the value of a 0-d float32 tensor when `lr_is_tensor`. */
@@ -85,6 +85,8 @@ export interface StepConfig {
   readonly profile: RoundingProfile;
   /** Default "torch-2". */
   readonly formula?: Formula;
+  /** Departures from the formula, one change each (types.ts): how a known porting mistake is modelled. */
+  readonly quirks?: readonly Quirk[];
   /** dtype of new `step` / `mu_product` tensors: torch's default dtype rule. Default "float32". */
   readonly scalarStateDtype?: "float32" | "float64";
 }
@@ -151,9 +153,9 @@ export function nadamStep(
     };
   });
   const active = slots.filter((s): s is Slot => s !== null);
-  const formula = config.formula ?? "torch-2";
-  if (config.path === "forloop") for (const slot of active) singleTensor(slot, hyper, formula);
-  else multiTensor(active, hyper, formula);
+  const quirks = new Set<Quirk>([...FORMULA_QUIRKS[config.formula ?? "torch-2"][config.path], ...(config.quirks ?? [])]);
+  if (config.path === "forloop") for (const slot of active) singleTensor(slot, hyper, quirks);
+  else multiTensor(active, hyper, quirks);
 
   return {
     data: slots.map((slot, i) => (slot === null ? [...params[i]!.data] : slot.data)),
@@ -185,8 +187,8 @@ function negateGrad(s: Slot): void {
  * (scalars.ts). PyTorch interleaves them with the tensor ops below; none of
  * them reads a tensor's values, so the order does not change a bit.
  */
-function advance(s: Slot, h: NadamHyperParameters, path: CodePath, formula: Formula): StepScalars {
-  const scalars = stepScalars(h, path, { step: s.step, step_dtype: s.stepDtype, mu_product: s.muProduct, mu_product_dtype: s.muProductDtype }, formula);
+function advance(s: Slot, h: NadamHyperParameters, path: CodePath, quirks: ReadonlySet<Quirk>): StepScalars {
+  const scalars = stepScalars(h, path, { step: s.step, step_dtype: s.stepDtype, mu_product: s.muProduct, mu_product_dtype: s.muProductDtype }, quirks);
   s.step = scalars.step;
   s.muProduct = scalars.muProduct;
   return scalars;
@@ -204,8 +206,8 @@ function applyWeightDecay(s: Slot, h: NadamHyperParameters, path: CodePath, deca
 }
 
 /** exp_avg.lerp_(grad, 1 - beta1); torch 1.13: exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1). */
-function updateExpAvg(s: Slot, beta1: number, formula: Formula, path: CodePath): void {
-  if (formula === "torch-1.13") {
+function updateExpAvg(s: Slot, beta1: number, quirks: ReadonlySet<Quirk>, path: CodePath): void {
+  if (quirks.has("exp-avg-mul-add")) {
     const mul = path === "foreach" ? s.ops.foreachMul : s.ops.mul;
     s.expAvg = s.expAvg.map((m, i) => s.ops.addAlpha(mul(m, beta1), s.grad[i]!, 1 - beta1, s.inBody[i]!));
   } else {
@@ -248,12 +250,12 @@ function applyDifferentiableUpdate(s: Slot, denom: readonly number[], gradScale:
 }
 
 /** _single_tensor_nadam, for one param. */
-function singleTensor(s: Slot, h: NadamHyperParameters, formula: Formula): void {
+function singleTensor(s: Slot, h: NadamHyperParameters, quirks: ReadonlySet<Quirk>): void {
   const [beta1, beta2] = h.betas;
   if (h.maximize) negateGrad(s);
-  const scalars = advance(s, h, "forloop", formula);
+  const scalars = advance(s, h, "forloop", quirks);
   applyWeightDecay(s, h, "forloop", scalars.decayFactor);
-  updateExpAvg(s, beta1, formula, "forloop");
+  updateExpAvg(s, beta1, quirks, "forloop");
   updateExpAvgSq(s, beta2, "forloop");
   const denom = denomForloop(s, scalars.biasCorrection2, h.eps);
   if (h.differentiable) applyDifferentiableUpdate(s, denom, scalars.gradStepSize, scalars.expAvgStepSize);
@@ -261,13 +263,13 @@ function singleTensor(s: Slot, h: NadamHyperParameters, formula: Formula): void 
 }
 
 /** _multi_tensor_nadam, over every param of the group that has a grad. */
-function multiTensor(slots: readonly Slot[], h: NadamHyperParameters, formula: Formula): void {
+function multiTensor(slots: readonly Slot[], h: NadamHyperParameters, quirks: ReadonlySet<Quirk>): void {
   if (h.differentiable) throw new Error("_foreach ops don't support autograd"); // PyTorch's assert
   const [beta1, beta2] = h.betas;
   if (h.maximize) slots.forEach(negateGrad);
-  const scalars = slots.map((s) => advance(s, h, "foreach", formula));
+  const scalars = slots.map((s) => advance(s, h, "foreach", quirks));
   slots.forEach((s, i) => applyWeightDecay(s, h, "foreach", scalars[i]!.decayFactor));
-  slots.forEach((s) => updateExpAvg(s, beta1, formula, "foreach"));
+  slots.forEach((s) => updateExpAvg(s, beta1, quirks, "foreach"));
   slots.forEach((s) => updateExpAvgSq(s, beta2, "foreach"));
   const denoms = slots.map((s, i) => denomForeach(s, scalars[i]!.biasCorrection2Sqrt, h.eps));
   slots.forEach((s, i) => applyUpdate(s, denoms[i]!, scalars[i]!.gradStepSize, scalars[i]!.expAvgStepSize));

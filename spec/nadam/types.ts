@@ -22,10 +22,31 @@ export const CODE_PATHS: readonly CodePath[] = ["forloop", "foreach"];
 
 /**
  * Which PyTorch's formula to follow. `torch-2` is every release since 2.1 (the
- * spec's default); `torch-1.13` is the old single-tensor path with the
- * `mu_product_next` mistake, kept to recognise ports that copied it.
+ * spec's default); `torch-1.13` is the old one (history, and the ports that
+ * copied it): its quirks below, per path.
  */
 export type Formula = "torch-2" | "torch-1.13";
+
+/**
+ * Single departures from torch 2's NAdam, each one change, so that a port that
+ * makes one can be told which (the suite's known mistakes build on them):
+ * - `mu-product-next-twice`: the exp_avg step size divides by
+ *   1 - mu_product·mu_t·mu_{t+1}, mu applied twice (torch 1.13's for-loop
+ *   path; fixed in PyTorch PR #92699);
+ * - `exp-avg-mul-add`: exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1), two
+ *   roundings, instead of lerp_ (torch 1.13, both paths);
+ * - `bias-correction-math-sqrt`: the foreach denominator divides by
+ *   math.sqrt(bias_correction2), correctly rounded, instead of Python's
+ *   bias_correction2 ** 0.5, glibc's pow (torch 1.13's foreach path).
+ */
+export type Quirk = "mu-product-next-twice" | "exp-avg-mul-add" | "bias-correction-math-sqrt";
+export const QUIRKS: readonly Quirk[] = ["mu-product-next-twice", "exp-avg-mul-add", "bias-correction-math-sqrt"];
+
+/** Each formula's quirks, per code path. */
+export const FORMULA_QUIRKS: Readonly<Record<Formula, Readonly<Record<CodePath, readonly Quirk[]>>>> = {
+  "torch-2": { forloop: [], foreach: [] },
+  "torch-1.13": { forloop: ["mu-product-next-twice", "exp-avg-mul-add"], foreach: ["exp-avg-mul-add", "bias-correction-math-sqrt"] },
+};
 
 /**
  * The parts of torch.optim.NAdam's API an implementation may lack, so that a

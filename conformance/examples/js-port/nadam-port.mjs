@@ -98,7 +98,8 @@ class NAdam {
       }
       let m = s.expAvg[i];
       const d = r(grad - m);
-      m = Math.abs(w) < 0.5 ? r(m + r(w * d)) : r(grad - r(d * r(1 - w)));
+      if (broken("exp-avg-mul-add-instead-of-lerp")) m = r(r(m * r(beta1)) + r(r(1 - beta1) * grad));
+      else m = Math.abs(w) < 0.5 ? r(m + r(w * d)) : r(grad - r(d * r(1 - w)));
       let v = r(s.expAvgSq[i] * r(beta2));
       v = r(v + r(r(r(1 - beta2) * grad) * grad));
       let den;
@@ -151,7 +152,8 @@ class NAdam {
 const sessions = new Map();
 let nextSession = 1;
 const handlers = {
-  hello: () => ({ protocol: "nadam-port/1", name: `plain JavaScript example${MISTAKE ? ` (with mistake ${MISTAKE})` : ""}`, capabilities: { dtypes: ["float32", "float64"], paths: ["forloop", "foreach"], profiles: ["default", "vectorized"], features: ["tensor-lr", "state-dict", "add-param-group"] } }),
+  // Its arithmetic rounds every operation: PyTorch's NO AVX ("default") profile.
+  hello: () => ({ protocol: "nadam-port/1", name: `plain JavaScript example${MISTAKE ? ` (with mistake ${MISTAKE})` : ""}`, capabilities: { dtypes: ["float32", "float64"], paths: ["forloop", "foreach"], profiles: broken("profiles-swapped") ? ["vectorized"] : ["default"], features: ["tensor-lr", "state-dict", "add-param-group"] } }),
   open: (m) => {
     sessions.set(nextSession, new NAdam(m.request));
     return { session: nextSession++ };

@@ -132,7 +132,10 @@ class NAdam:
                     grad = r(grad + r(r(g["weight_decay"]) * x))
             m = s["exp_avg"][i]
             d = r(grad - m)
-            m = r(m + r(w * d)) if abs(w) < 0.5 else r(grad - r(d * r(1 - w)))
+            if broken("exp-avg-mul-add-instead-of-lerp"):
+                m = r(r(m * r(beta1)) + r(r(1 - beta1) * grad))
+            else:
+                m = r(m + r(w * d)) if abs(w) < 0.5 else r(grad - r(d * r(1 - w)))
             v = r(s["exp_avg_sq"][i] * r(beta2))
             v = r(v + r(r(r(1 - beta2) * grad) * grad))
             if broken("eps-inside-sqrt"):
@@ -188,7 +191,9 @@ def main():
 
     def hello(m):
         name = "plain Python example" + (" (with mistake %s)" % MISTAKE if MISTAKE else "")
-        return {"protocol": "nadam-port/1", "name": name, "capabilities": {"dtypes": ["float32", "float64"], "paths": ["forloop", "foreach"], "profiles": ["default", "vectorized"], "features": ["tensor-lr", "state-dict", "add-param-group"]}}
+        # Its arithmetic rounds every operation: PyTorch's NO AVX ("default") profile.
+        profiles = ["vectorized"] if broken("profiles-swapped") else ["default"]
+        return {"protocol": "nadam-port/1", "name": name, "capabilities": {"dtypes": ["float32", "float64"], "paths": ["forloop", "foreach"], "profiles": profiles, "features": ["tensor-lr", "state-dict", "add-param-group"]}}
 
     def open_(m):
         sessions[next_session[0]] = NAdam(m["request"])
