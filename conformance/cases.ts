@@ -7,11 +7,12 @@ import type { JsonTensor } from "../checkpoint/json.ts";
 import type { GoldenCase, GoldenEvent, GoldenOptions } from "../golden/case.ts";
 import { loadGoldenCorpus } from "../golden/load.ts";
 import { locateCorpus } from "../golden/locate.ts";
-import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
+import { NADAM_DEFAULTS } from "../spec/nadam/defaults.ts";
+import type { CodePath, Feature, RoundingProfile } from "../spec/nadam/types.ts";
 import type { DType } from "../spec/float/dtype.ts";
 import { hexDigits } from "../spec/float/codec.ts";
 import { OBJECTIVES, type Objective } from "./objectives.ts";
-import type { PortOptions } from "./port.ts";
+import { OPTION_NAMES, type OptionName, type PortOptions } from "./port.ts";
 
 export interface ConformanceCase {
   /** Stable id: the golden id, or closed-loop/<objective>/<dtype>/<path>. */
@@ -22,8 +23,10 @@ export interface ConformanceCase {
   readonly path: CodePath;
   readonly profile: RoundingProfile;
   readonly default_dtype: "float32" | "float64";
-  /** Features a port must have: "tensor-lr", "differentiable", "state-dict", "add-param-group". */
-  readonly features: readonly string[];
+  /** Features a port must have (spec/nadam/types.ts). */
+  readonly features: readonly Feature[];
+  /** Options the case gives a value other than torch's default, anywhere in its schedule. */
+  readonly options: readonly OptionName[];
   readonly source: { readonly kind: "golden"; readonly golden: GoldenCase } | { readonly kind: "closed-loop"; readonly objective: Objective; readonly steps: number };
 }
 
@@ -51,8 +54,8 @@ export function wireOptions(options: GoldenOptions): PortOptions {
   return out;
 }
 
-function featuresOf(golden: GoldenCase): string[] {
-  const features = new Set<string>();
+function featuresOf(golden: GoldenCase): Feature[] {
+  const features = new Set<Feature>();
   const options = [...golden.param_groups.map((g) => g.options), ...golden.steps.flatMap((s) => (s.events ?? []).flatMap((e: GoldenEvent) => (e.kind === "add_param_group" ? [e.options] : [])))];
   if (options.some((o) => o.lr_is_tensor)) features.add("tensor-lr");
   if (options.some((o) => o.differentiable)) features.add("differentiable");
@@ -61,6 +64,33 @@ function featuresOf(golden: GoldenCase): string[] {
     if (e.kind === "add_param_group") features.add("add-param-group");
   }
   return [...features].sort();
+}
+
+/** torch's defaults of the options (differentiable: False). */
+const DEFAULT_OPTIONS: Readonly<Record<OptionName, unknown>> = { ...NADAM_DEFAULTS, differentiable: false };
+
+function isDefault(key: OptionName, value: unknown): boolean {
+  const d = DEFAULT_OPTIONS[key];
+  return Array.isArray(d) ? JSON.stringify(d) === JSON.stringify(value) : d === value;
+}
+
+/** The options a schedule sets away from torch's defaults: in its groups, added groups and `set` events. */
+function optionsOf(groups: readonly Record<string, unknown>[], sets: readonly { key: string; value: unknown }[] = []): OptionName[] {
+  const used = new Set<OptionName>();
+  const note = (key: string, value: unknown) => {
+    const name = OPTION_NAMES.find((n) => n === key);
+    if (name !== undefined && !isDefault(name, value)) used.add(name);
+  };
+  for (const g of groups) for (const [k, v] of Object.entries(g)) note(k, v);
+  for (const e of sets) note(e.key, e.value);
+  return OPTION_NAMES.filter((n) => used.has(n));
+}
+
+function goldenOptionsOf(golden: GoldenCase): OptionName[] {
+  const events = golden.steps.flatMap((s) => s.events ?? []);
+  const groups = [...golden.param_groups.map((g) => g.options), ...events.flatMap((e: GoldenEvent) => (e.kind === "add_param_group" ? [e.options] : []))];
+  const sets = events.flatMap((e: GoldenEvent) => (e.kind === "set" ? [{ key: e.key, value: e.value }] : []));
+  return optionsOf(groups as Record<string, unknown>[], sets);
 }
 
 const loaded = new Map<string, ConformanceCase[]>();
@@ -85,6 +115,7 @@ export function allCases(corpusDir: string = locateCorpus()): ConformanceCase[] 
       profile: g.torch.profile,
       default_dtype: g.default_dtype,
       features: featuresOf(g),
+      options: goldenOptionsOf(g),
       source: { kind: "golden", golden: g },
     }));
   const closed: ConformanceCase[] = [];
@@ -101,6 +132,7 @@ export function allCases(corpusDir: string = locateCorpus()): ConformanceCase[] 
             profile,
             default_dtype: "float32",
             features: [],
+            options: optionsOf([objective.options]),
             source: { kind: "closed-loop", objective, steps: 200 },
           });
         }

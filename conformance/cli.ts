@@ -7,7 +7,7 @@
  *   record --port P --out DIR [filters] [--corpus DIR]
  *
  * A port P is `builtin:spec` or `builtin:<backend>` (builtin.ts), a .ts/.js/.mjs
- * module exporting createPort(), or a command line speaking nadam-port/1 on stdin/stdout.
+ * module exporting createPort(), or a command line speaking nadam-port/2 (or /1) on stdin/stdout.
  * Filters: --id PATTERN (substring, or glob with *), --tag T, --dtype D,
  * --path forloop|foreach, --profile default|vectorized (each may repeat).
  * --corpus: the golden corpus folder (default: golden/locate.ts's search).

@@ -17,6 +17,7 @@ import { junit } from "./report/junit.ts";
 import { html } from "./report/html.ts";
 import { specPort } from "./spec-port.ts";
 import { subprocessPort } from "./subprocess.ts";
+import { UnsupportedError, type Port } from "./port.ts";
 import { conformant, runSuite } from "./suite.ts";
 import { MISTAKES, type MistakeName } from "./mistakes.ts";
 import type { RoundingProfile } from "../spec/nadam/types.ts";
@@ -71,6 +72,49 @@ describe("the registry's backends as ports", () => {
     const alone = await runSuite([backendPort(unavailable)], { policy: EXACT, filter });
     expect(conformant(alone)).toBe(false);
     expect(matrix(alone)).toContain("no case was judged");
+  });
+});
+
+describe("nadam-port/2", () => {
+  const filter = { ids: ["options/maximize/float32/forloop", "options/decoupled-weight-decay/float32/forloop", "options/defaults/float32/forloop"], profiles: ["default" as const] };
+
+  test("a port declares the options it lacks, or answers `unsupported` when asked: both are skips with the reason", async () => {
+    const spec = specPort();
+    const lacking: Port = {
+      name: "lacks maximize and decoupled_weight_decay",
+      capabilities: async () => ({ ...(await spec.capabilities()), unsupported_options: ["maximize"] }),
+      async open(request) {
+        if (request.param_groups.some((g) => g.options.decoupled_weight_decay === true)) throw new UnsupportedError("no decoupled_weight_decay here");
+        return spec.open(request);
+      },
+    };
+    const results = (await runSuite([lacking], { policy: EXACT, filter })).ports[0]!.results;
+    const by = Object.fromEntries(results.map((r) => [r.id, r]));
+    expect(by["options/maximize/float32/forloop"]).toMatchObject({ status: "skip", reason: "the port has no maximize option" });
+    expect(by["options/decoupled-weight-decay/float32/forloop"]).toMatchObject({ status: "skip", reason: "no decoupled_weight_decay here" });
+    expect(by["options/defaults/float32/forloop"]?.status).toBe("pass");
+  });
+
+  test("over the subprocess protocol too; a nadam-port/1 hello is accepted, another version refused by name", async () => {
+    const fake = (protocol: string) =>
+      `const rl = require("readline").createInterface({ input: process.stdin });
+       rl.on("line", (line) => {
+         const m = JSON.parse(line);
+         const answer = (fields) => console.log(JSON.stringify({ id: m.id, ...fields }));
+         if (m.op === "hello") answer({ ok: true, protocol: ${JSON.stringify(protocol)}, name: "fake", capabilities: { dtypes: ["float32"], paths: ["forloop"], profiles: ["default"], features: [], unsupported_options: ["maximize"] } });
+         else if (m.op === "open") answer({ ok: false, error: { type: "unsupported", message: "this fake runs nothing" } });
+         else { answer({ ok: true }); if (m.op === "bye") process.exit(0); }
+       });`;
+    const v2 = await runSuite([subprocessPort(["node", "-e", fake("nadam-port/2")])], { policy: EXACT, filter });
+    expect(v2.ports[0]!.results.map((r) => [r.id, r.status, r.reason])).toEqual([
+      ["options/decoupled-weight-decay/float32/forloop", "skip", "this fake runs nothing"],
+      ["options/defaults/float32/forloop", "skip", "this fake runs nothing"],
+      ["options/maximize/float32/forloop", "skip", "the port has no maximize option"],
+    ]);
+    const v1 = await runSuite([subprocessPort(["node", "-e", fake("nadam-port/1")])], { policy: EXACT, filter });
+    expect(v1.ports[0]!.error).toBeUndefined();
+    const v9 = await runSuite([subprocessPort(["node", "-e", fake("nadam-port/9")])], { policy: EXACT, filter });
+    expect(v9.ports[0]!.error).toBe('the port speaks "nadam-port/9"; the suite speaks nadam-port/2 and accepts nadam-port/1, nadam-port/2');
   });
 });
 

@@ -107,13 +107,15 @@ export const MISTAKES: readonly Mistake[] = [
   },
 ];
 
-/** Two mistakes made at once (torch 1.13's paths each make two), or undefined when both replace the stepper. */
-export function combined(a: Mistake, b: Mistake): (Variant & { explanation: string }) | undefined {
+/** Two variants at once (a mistake on top of another, or of a legitimate sibling), or undefined when both replace the stepper. */
+export function compose(a: Variant, b: Variant): Variant | undefined {
   if (a.stepper !== nadamStep && b.stepper !== nadamStep) return undefined;
   return {
-    explanation: `${a.explanation}; and ${b.explanation}`,
     stepper: a.stepper !== nadamStep ? a.stepper : b.stepper,
     config: (c) => (b.config ? b.config(a.config ? a.config(c) : c) : a.config ? a.config(c) : c),
     hyper: (h) => (b.hyper ? b.hyper(a.hyper ? a.hyper(h) : h) : a.hyper ? a.hyper(h) : h),
   };
 }
+
+/** The mistakes a policy that accepts torch's other profiles and paths does not count as mistakes. */
+export const SIBLING_MISTAKES: readonly MistakeName[] = ["paths-swapped", "profiles-swapped"];

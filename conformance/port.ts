@@ -6,10 +6,30 @@
  * ({dtype, shape, data}: little-endian bytes, base64).
  */
 import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
-import type { CodePath, RoundingProfile } from "../spec/nadam/types.ts";
+import type { CodePath, Feature, RoundingProfile } from "../spec/nadam/types.ts";
 import type { DType } from "../spec/float/dtype.ts";
 
-export const PROTOCOL_VERSION = "nadam-port/1";
+/** The protocol the suite speaks. */
+export const PROTOCOL_VERSION = "nadam-port/2";
+/**
+ * The versions it accepts in a port's hello. nadam-port/2 added, all optional
+ * for a port: `unsupported_options`, the `unsupported` error type, and the
+ * complex dtypes; a nadam-port/1 port is judged as before.
+ */
+export const ACCEPTED_PROTOCOLS: readonly string[] = ["nadam-port/1", PROTOCOL_VERSION];
+
+/** NAdam's options under PyTorch's names (the keys of a param group). */
+export type OptionName = "lr" | "betas" | "eps" | "weight_decay" | "momentum_decay" | "decoupled_weight_decay" | "maximize" | "differentiable";
+export const OPTION_NAMES: readonly OptionName[] = ["lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize", "differentiable"];
+
+/**
+ * Thrown (in process) or answered as `{"ok": false, "error": {"type": "unsupported", ...}}`
+ * (subprocess) by a port asked for something it does not have: the case is
+ * skipped with the message as its reason, not failed.
+ */
+export class UnsupportedError extends Error {
+  override readonly name = "UnsupportedError";
+}
 
 /** NAdam options as PyTorch names them; lr may be a 0-d float32 tensor. */
 export type PortOptions = Record<string, number | boolean | null | number[] | JsonTensor>;
@@ -65,8 +85,10 @@ export interface PortCapabilities {
   readonly paths: readonly CodePath[];
   /** The profiles the port can follow; a port with one fixed arithmetic lists the one it matches best. */
   readonly profiles: readonly RoundingProfile[];
-  /** Optional features the port has: "tensor-lr", "differentiable", "state-dict", "add-param-group". */
-  readonly features: readonly string[];
+  /** Optional features the port has (spec/nadam/types.ts). */
+  readonly features: readonly Feature[];
+  /** Options the port lacks (nadam-port/2): a case that gives one a value other than torch's default is skipped. */
+  readonly unsupported_options?: readonly OptionName[];
 }
 
 /** Whether a port can run on this machine; when not, why. */

@@ -11,10 +11,13 @@ import { nadamStep, type NadamHyperParameters, type NadamParamState, type StepCo
 import type { GoldenOptions } from "../golden/case.ts";
 import { hexToTensor, wireOptions, type ConformanceCase } from "./cases.ts";
 import { compareTrajectories, describeDivergence, type Comparison } from "./judge.ts";
-import { combined, MISTAKES, type Mistake, type MistakeName, type Variant } from "./mistakes.ts";
+import { compose, MISTAKES, SIBLING_MISTAKES, type Mistake, type MistakeName, type Variant } from "./mistakes.ts";
+
+/** The oracle as it is: the base of a diagnosis when the port is nearest torch's own configuration. */
+const IDENTITY: Variant = { stepper: nadamStep };
 import type { Objective } from "./objectives.ts";
 import { DEFAULT, type TolerancePolicy } from "./policy.ts";
-import type { OpenRequest, Port, PortCapabilities, PortParam, PortSession, PortState, StepReply } from "./port.ts";
+import { UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortParam, type PortSession, type PortState, type StepReply } from "./port.ts";
 import { decodeTensor, encodeTensor } from "./wire.ts";
 
 export type Status = "pass" | "fail" | "skip" | "error" | "expected-fail" | "unexpected-pass";
@@ -219,12 +222,17 @@ function closer(a: Fit, b: Fit): number {
  * The known mistake the port's trajectory follows, if one explains it: the
  * oracle with that mistake reproduces the port bit for bit, or within rounding
  * noise (the default policy's budgets) where the oracle itself does not. When
- * no single mistake is bit-identical, pairs are tried too.
+ * no single mistake is bit-identical, pairs are tried too. `sibling`: under a
+ * policy that accepts torch's other profiles and paths, the one the port is
+ * closest to; the mistakes are made on top of it, and swapping profiles or
+ * paths is not one.
  */
-export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison): Diagnosis | undefined {
-  const oracle = fit(c, undefined, actual);
-  const singles = MISTAKES.filter((m) => applies(m, c))
-    .map((m) => ({ names: [m.name], explanation: m.explanation, fit: fit(c, m, actual) }))
+export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison, sibling?: Variant): Diagnosis | undefined {
+  const on = (v: Variant | undefined): Variant | undefined => (sibling === undefined || v === undefined ? (v ?? sibling) : compose(sibling, v));
+  const candidates = MISTAKES.filter((m) => applies(m, c) && !(sibling !== undefined && SIBLING_MISTAKES.includes(m.name)));
+  const oracle = fit(c, on(undefined), actual);
+  const singles = candidates
+    .map((m) => ({ names: [m.name], explanation: m.explanation, fit: fit(c, on(m), actual) }))
     .sort((a, b) => closer(a.fit, b.fit));
   let best = singles[0];
   if (best !== undefined && !best.fit.bitIdentical) {
@@ -235,10 +243,10 @@ export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], 
       .sort((a, b) => MISTAKES.indexOf(a) - MISTAKES.indexOf(b)); // a pair is named in MISTAKES' order
     for (const [i, a] of near.entries()) {
       for (const b of near.slice(i + 1)) {
-        const pair = combined(a, b);
+        const pair = compose(a, b);
         if (pair === undefined) continue;
-        const f = fit(c, pair, actual);
-        if (closer(f, best.fit) < 0) best = { names: [a.name, b.name], explanation: pair.explanation, fit: f };
+        const f = fit(c, on(pair), actual);
+        if (closer(f, best.fit) < 0) best = { names: [a.name, b.name], explanation: `${a.explanation}; and ${b.explanation}`, fit: f };
       }
     }
   }
@@ -252,14 +260,19 @@ export function judge(c: ConformanceCase, actual: readonly TrajectoryStep[], pol
   const base = { id: c.id, profile: c.profile, dtype: c.dtype, path: c.path, tags: c.tags };
   const own = compareTrajectories(c.dtype, expected(c), actual, policy, c.source.kind);
   if (own.first === null) return { ...base, status: "pass", comparison: own };
+  // Under a policy that accepts torch's siblings, the nearest one is the base a mistake is made on.
+  let sibling: { variant: Variant; comparison: Comparison } | undefined;
   if (policy.acceptSiblings) {
     for (const { label, variant } of alternatives(c)) {
       const other = compareTrajectories(c.dtype, expected(c, variant), actual, policy, c.source.kind);
       if (other.first === null) return { ...base, status: "pass", comparison: own, matched: label };
+      if (sibling === undefined || largest(other) < largest(sibling.comparison)) sibling = { variant, comparison: other };
     }
+    if (sibling !== undefined && largest(sibling.comparison) >= largest(own)) sibling = undefined;
   }
   const names = c.source.kind === "golden" ? c.source.golden.params.map((p) => p.name) : c.source.objective.params.map((p) => p.name);
-  return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis: diagnose(c, actual, own) };
+  const diagnosis = policy.acceptSiblings ? diagnose(c, actual, own, sibling?.variant ?? IDENTITY) : diagnose(c, actual, own);
+  return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis };
 }
 
 /**
@@ -272,7 +285,9 @@ export function unsupported(c: ConformanceCase, caps: PortCapabilities, policy: 
   if (!caps.paths.includes(c.path)) return `the port does not implement the ${c.path} path`;
   if (!caps.profiles.includes(c.profile) && !policy.acceptSiblings) return `the port follows the ${caps.profiles.join("/")} profile`;
   const missing = c.features.filter((f) => !caps.features.includes(f));
-  return missing.length > 0 ? `the port lacks ${missing.join(", ")}` : undefined;
+  if (missing.length > 0) return `the port lacks ${missing.join(", ")}`;
+  const options = c.options.filter((o) => caps.unsupported_options?.includes(o));
+  return options.length > 0 ? `the port has no ${options.join(", ")} option` : undefined;
 }
 
 export async function runCase(port: Port, caps: PortCapabilities, c: ConformanceCase, policy: TolerancePolicy): Promise<CaseResult> {
@@ -284,7 +299,9 @@ export async function runCase(port: Port, caps: PortCapabilities, c: Conformance
   try {
     actual = await drive(port, c);
   } catch (error) {
-    return { ...base, status: "error", reason: (error as Error).message, milliseconds: performance.now() - started };
+    // A port may say, when asked, that it lacks what the case needs: a skip with its reason.
+    const status = error instanceof UnsupportedError ? "skip" : "error";
+    return { ...base, status, reason: (error as Error).message, milliseconds: performance.now() - started };
   }
   return { ...judge(c, actual, policy), milliseconds: performance.now() - started };
 }

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
-import { PROTOCOL_VERSION, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
+import { ACCEPTED_PROTOCOLS, PROTOCOL_VERSION, UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
 
 export interface SubprocessOptions {
   /** Seconds to wait for any one answer. */
@@ -49,7 +49,8 @@ export function subprocessPort(command: readonly string[], options: SubprocessOp
       if (message.ok === true) waiter.resolve(message);
       else {
         const error = (message.error ?? {}) as { type?: string; message?: string };
-        waiter.reject(new Error(`${error.type ?? "Error"}: ${error.message ?? "the port reported an error"}`));
+        if (error.type === "unsupported") waiter.reject(new UnsupportedError(error.message ?? "the port does not support this"));
+        else waiter.reject(new Error(`${error.type ?? "Error"}: ${error.message ?? "the port reported an error"}`));
       }
     });
     proc.on("exit", (code) => {
@@ -86,7 +87,9 @@ export function subprocessPort(command: readonly string[], options: SubprocessOp
   let hello: Promise<Record<string, unknown>> | undefined;
   let greetedName: string | undefined;
   const greet = () => (hello ??= call("hello", { protocol: PROTOCOL_VERSION }).then((reply) => {
-    if (reply.protocol !== PROTOCOL_VERSION) throw new Error(`the port speaks ${String(reply.protocol)}, the suite ${PROTOCOL_VERSION}`);
+    if (!ACCEPTED_PROTOCOLS.includes(reply.protocol as string)) {
+      throw new Error(`the port speaks ${JSON.stringify(reply.protocol)}; the suite speaks ${PROTOCOL_VERSION} and accepts ${ACCEPTED_PROTOCOLS.join(", ")}`);
+    }
     if (typeof reply.name === "string") greetedName = reply.name;
     return reply;
   }));

@@ -1,6 +1,6 @@
 /**
  * The torch port (examples/torch-port/nadam_port.py, real torch.optim.NAdam over
- * nadam-port/1) judged `exact` on a few cases: every dtype and both paths with
+ * nadam-port/2) judged `exact` on a few cases: every dtype and both paths with
  * default options, and a state_dict reload, under both CPU profiles. It needs
  * torch >= 2.6: the python named by NADAM_TORCH_PYTHON, or (as root) the Debian 13
  * root that scripts/golden.mjs makes. Without one the test is skipped, saying so.

@@ -1,28 +1,27 @@
 /**
- * The HTML report in a real browser (Debian's chromium, headless): it renders,
- * its matrix and plots have data, and the page logs no error.
+ * The HTML report in a real browser (headless Chromium: CHROMIUM_PATH, else
+ * Debian's chromium, else the one in the @sparticuz/chromium devDependency; see
+ * test/support/browser.ts): it renders, its matrix and plots have data, and the
+ * page logs no error.
  */
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { expect, test } from "vitest";
+import { testBrowser } from "../../test/support/browser.ts";
 import { DEFAULT } from "../policy.ts";
 import { specPort } from "../spec-port.ts";
 import { runSuite } from "../suite.ts";
 import { writeReports } from "./write.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
 test("the HTML report renders in headless Chromium, with a matrix, plots with data and no console error", async () => {
-  expect(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`).toBe(true);
+  const { source, options } = await testBrowser();
+  expect(existsSync(options.executablePath), `no browser at ${source}`).toBe(true);
   const report = await runSuite([specPort(), specPort({ formula: "torch-1.13", name: "torch 1.13 formula" })], { policy: DEFAULT, filter: { tags: ["options"], dtypes: ["float32"] } });
   const dir = mkdtempSync(join(tmpdir(), "nadam-report-"));
   writeReports(report, dir);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await chromium.launch(options);
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // An example NAdam port in plain JavaScript (no dependencies), speaking the
-// suite's subprocess protocol, nadam-port/1 (conformance/protocol.schema.json and
-// conformance/INTERPRETING.md):
+// suite's subprocess protocol as first published, nadam-port/1, which the suite
+// still accepts (conformance/protocol.schema.json and conformance/INTERPRETING.md):
 //   nadam-reference check --port "node conformance/examples/js-port/nadam-port.mjs"
 // float32 and float64, both code paths, a tensor lr, state dicts and added
 // groups. Its arithmetic is PyTorch's non-vectorized CPU profile, except that

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An example NAdam port in plain Python (standard library only), speaking the
-suite's subprocess protocol, nadam-port/1 (conformance/protocol.schema.json and
+suite's subprocess protocol, nadam-port/2 (conformance/protocol.schema.json and
 conformance/INTERPRETING.md):
 
     nadam-reference check --port "python3 conformance/examples/python-port/nadam_port.py"
@@ -193,7 +193,7 @@ def main():
         name = "plain Python example" + (" (with mistake %s)" % MISTAKE if MISTAKE else "")
         # Its arithmetic rounds every operation: PyTorch's NO AVX ("default") profile.
         profiles = ["vectorized"] if broken("profiles-swapped") else ["default"]
-        return {"protocol": "nadam-port/1", "name": name, "capabilities": {"dtypes": ["float32", "float64"], "paths": ["forloop", "foreach"], "profiles": profiles, "features": ["tensor-lr", "state-dict", "add-param-group"]}}
+        return {"protocol": "nadam-port/2", "name": name, "capabilities": {"dtypes": ["float32", "float64"], "paths": ["forloop", "foreach"], "profiles": profiles, "features": ["tensor-lr", "state-dict", "add-param-group"]}}
 
     def open_(m):
         sessions[next_session[0]] = NAdam(m["request"])

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A port that wraps real torch.optim.NAdam, speaking the suite's subprocess
-protocol, nadam-port/1 (conformance/protocol.schema.json and
+protocol, nadam-port/2 (conformance/protocol.schema.json and
 conformance/INTERPRETING.md). Its only dependency besides the standard library
 is torch:
 
@@ -11,8 +11,10 @@ CPU NAdam steps, both code paths (foreach), the one CPU rounding profile torch
 runs (ATEN_CPU_CAPABILITY=default: "default"; AVX2 / AVX512: "vectorized"; the
 suite skips the other profile's cases), a Tensor lr on torch >= 2.2,
 differentiable groups where NAdam has the option, state dicts and added
-groups. An option this torch's NAdam lacks (torch 1.13: maximize,
-decoupled_weight_decay, differentiable) makes the request fail, naming it.
+groups. The options this torch's NAdam lacks (torch 1.13: maximize,
+decoupled_weight_decay, differentiable) are declared up front
+(`unsupported_options`), and a request that uses one anyway is answered with
+an `unsupported` error naming it: the suite skips such cases, with the reason.
 torch 2.6 is bit-exact to the suite's golden corpus; torch 1.13 is not.
 """
 
@@ -27,6 +29,8 @@ import sys
 import torch
 
 NADAM_ARGS = set(inspect.signature(torch.optim.NAdam.__init__).parameters) - {"self", "params"}
+# The options a case may set (nadam-port/2's optionName).
+OPTION_NAMES = ["lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize", "differentiable"]
 VERSION = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", torch.__version__).groups())
 PATHS = ["forloop", "foreach"] if "foreach" in NADAM_ARGS else ["forloop"]
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -129,10 +133,15 @@ def capabilities():
         features.append("tensor-lr")
     if "differentiable" in NADAM_ARGS:
         features.append("differentiable")
+    unsupported = sorted(o for o in OPTION_NAMES if o not in NADAM_ARGS)
     return {
         "name": "torch %s NAdam (%s)" % (torch.__version__, capability),
-        "capabilities": {"dtypes": [n for n, d in DTYPES.items() if steps_in(d)], "paths": PATHS, "profiles": [PROFILES[capability]], "features": features},
+        "capabilities": {"dtypes": [n for n, d in DTYPES.items() if steps_in(d)], "paths": PATHS, "profiles": [PROFILES[capability]], "features": features, "unsupported_options": unsupported},
     }
+
+
+class Unsupported(Exception):
+    """Answered as {"type": "unsupported"}: the suite skips the case instead of failing it."""
 
 
 def options(raw):
@@ -140,9 +149,9 @@ def options(raw):
     opts = from_json(raw)
     for key, value in opts.items():
         if key not in NADAM_ARGS:
-            raise NotImplementedError("torch %s's NAdam has no %r option" % (torch.__version__, key))
+            raise Unsupported("torch %s's NAdam has no %r option" % (torch.__version__, key))
         if key == "lr" and torch.is_tensor(value) and VERSION < (2, 2):
-            raise NotImplementedError("torch %s's NAdam takes no Tensor lr (torch >= 2.2 does)" % torch.__version__)
+            raise Unsupported("torch %s's NAdam takes no Tensor lr (torch >= 2.2 does)" % torch.__version__)
     return opts
 
 
@@ -180,7 +189,7 @@ class Session:
 
     def set(self, group, key, value):
         if key not in NADAM_ARGS:
-            raise NotImplementedError("torch %s's NAdam has no %r option" % (torch.__version__, key))
+            raise Unsupported("torch %s's NAdam has no %r option" % (torch.__version__, key))
         self.opt.param_groups[group][key] = from_json(value, key)
 
     def add_param_group(self, opts, params):
@@ -206,9 +215,9 @@ def main():
     numbers = itertools.count(1)
 
     def hello(m):
-        if m.get("protocol") != "nadam-port/1":
-            raise ValueError("this port speaks nadam-port/1, not %s" % m.get("protocol"))
-        return dict(protocol="nadam-port/1", **capabilities())
+        if m.get("protocol") != "nadam-port/2":
+            raise ValueError("this port speaks nadam-port/2, not %s" % m.get("protocol"))
+        return dict(protocol="nadam-port/2", **capabilities())
 
     def open_(m):
         number = next(numbers)
@@ -244,8 +253,9 @@ def main():
             if handler is None:
                 raise ValueError("unknown op %s" % message["op"])
             reply = dict(handler(message), id=message["id"], ok=True)
-        except Exception as error:  # reported to the suite, which shows it (a case errors, the run goes on)
-            reply = {"id": message["id"], "ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
+        except Exception as error:  # reported to the suite, which shows it (a case errors or is skipped; the run goes on)
+            kind = "unsupported" if isinstance(error, Unsupported) else type(error).__name__
+            reply = {"id": message["id"], "ok": False, "error": {"type": kind, "message": str(error)}}
         out.write(json.dumps(reply, allow_nan=False) + "\n")  # allow_nan=False: never write non-JSON
         out.flush()
         if message["op"] == "bye":
