@@ -10,18 +10,47 @@
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
 import { BUILTIN_PORTS } from "../conformance/builtin.ts";
-import { check, list, record, type CommandOptions } from "../conformance/cli.ts";
+import { createRequire } from "node:module";
+import { check, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
+
+type Command = "check" | "list" | "record" | "validate" | "convert";
+
+/** Each command's usage line(s). */
+function commandUsage(program: string, command: Command): string {
+  const pad = "    ";
+  switch (command) {
+    case "check":
+      return `${program} check [--builtin] [--port P]... [--offline DIR]... [filters] [--policy exact|default]
+${pad}[--expectations FILE] [--report DIR] [--corpus DIR]
+  Runs the conformance suite over the ports; exit 0 only if conformant, 1 if not, 2 on a usage error.
+  A port P: ${BUILTIN_PORTS.join(", ")} (--builtin: all of them), a .js/.mjs/.cjs/.ts/.mts/.cts module
+  exporting createPort(), or a command speaking nadam-port/2 (or /1) on stdin/stdout.
+  filters: --id PATTERN (substring, or glob with *), --tag T, --dtype float64|float32|float16|bfloat16,
+           --path forloop|foreach, --profile default|vectorized (each may repeat).`;
+    case "list":
+      return `${program} list [filters] [--corpus DIR]
+  Lists the cases the filters select (the filters of check).`;
+    case "record":
+      return `${program} record --port P --out DIR [filters] [--corpus DIR]
+  Writes a port's answers into DIR, to be judged later with check --offline DIR.`;
+    case "validate":
+      return `${program} validate FILE...
+  Checks each .json or .pt NAdam state dict: valid, or every problem found; exit 0 only if all are valid.`;
+    case "convert":
+      return `${program} convert IN OUT
+  Converts a state dict between .pt and .json (by extension), refusing an invalid input.`;
+  }
+}
+
+const COMMANDS: readonly Command[] = ["check", "list", "record", "validate", "convert"];
 
 function usage(program: string): string {
-  const pad = " ".repeat(program.length);
-  return `usage: ${program} check [--builtin] [--port P]... [--offline DIR]... [--id PATTERN] [--tag T] [--dtype D]
-       ${pad}       [--path forloop|foreach] [--profile default|vectorized] [--policy exact|default]
-       ${pad}       [--expectations FILE] [--report DIR] [--corpus DIR]
-       ${program} list [filters] [--corpus DIR]
-       ${program} record --port P --out DIR [filters] [--corpus DIR]
-       ${program} validate FILE...
-       ${program} convert IN OUT      (.pt <-> .json, by extension)
-A port P: ${BUILTIN_PORTS.join(", ")}, a module exporting createPort(), or a command speaking nadam-port/1.`;
+  return `usage:\n${COMMANDS.map((c) => `  ${commandUsage(program, c).replace(/\n/g, "\n  ")}`).join("\n")}\n  ${program} --version`;
+}
+
+/** This package's version, from its package.json (found through the package's own exports). */
+function version(): string {
+  return (createRequire(import.meta.url)("nadam-reference/package.json") as { version: string }).version;
 }
 
 function describe(json: NonNullable<ReturnType<typeof checkFile>["json"]>): string {
@@ -32,7 +61,7 @@ function describe(json: NonNullable<ReturnType<typeof checkFile>["json"]>): stri
 
 function validate(files: string[], out: (line: string) => void, program: string): number {
   if (files.length === 0) {
-    out(usage(program));
+    out(`usage: ${commandUsage(program, "validate")}`);
     return 2;
   }
   let invalid = 0;
@@ -52,7 +81,7 @@ function validate(files: string[], out: (line: string) => void, program: string)
 
 function convert(args: string[], out: (line: string) => void, program: string): number {
   if (args.length !== 2) {
-    out(usage(program));
+    out(`usage: ${commandUsage(program, "convert")}`);
     return 2;
   }
   const [input, output] = args as [string, string];
@@ -75,18 +104,34 @@ export interface MainOptions extends CommandOptions {
 export async function main(argv: string[], out: (line: string) => void = (line) => console.log(line), options: MainOptions = {}): Promise<number> {
   const program = options.program ?? "nadam-reference";
   const [command, ...rest] = argv;
-  if (command === "validate") return validate(rest, out, program);
-  if (command === "convert") return convert(rest, out, program);
-  const suite = { check, list, record }[command as "check" | "list" | "record"];
-  if (suite) {
-    try {
-      return await suite(rest, out, options);
-    } catch (error) {
-      out(`${program} ${command}: ${(error as Error).message}`);
-      return 2;
-    }
+  if (command === "--version" || command === "-V") {
+    out(`${program} ${version()}`);
+    return 0;
   }
-  if (command !== undefined && command !== "help" && command !== "--help") out(`${program}: unknown command ${JSON.stringify(command)}`);
-  out(usage(program));
-  return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    out(usage(program));
+    return 0;
+  }
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    out(`${program}: unknown command ${JSON.stringify(command)}`);
+    out(usage(program));
+    return 2;
+  }
+  const name = command as Command;
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out(`usage: ${commandUsage(program, name)}`);
+    return 0;
+  }
+  if (name === "validate") return validate(rest, out, program);
+  if (name === "convert") return convert(rest, out, program);
+  try {
+    return await { check, list, record }[name](rest, out, options);
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      out(`usage: ${commandUsage(program, name)}`);
+      return 0;
+    }
+    out(`${program} ${command}: ${(error as Error).message}`);
+    return 2;
+  }
 }

@@ -15,7 +15,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { locateCorpus } from "../golden/locate.ts";
-import { selectCases, type CaseFilter } from "./cases.ts";
+import { allCases, selectCases, type CaseFilter, type ConformanceCase } from "./cases.ts";
 import { offlinePort, recordingPort } from "./offline.ts";
 import { POLICIES } from "./policy.ts";
 import type { Port } from "./port.ts";
@@ -42,11 +42,17 @@ const FLAGS: Readonly<Record<"check" | "list" | "record", readonly string[]>> = 
 };
 const SWITCHES = ["builtin"];
 
+/** Thrown for --help / -h: the caller prints the command's usage and exits 0. */
+export class HelpRequested extends Error {
+  override readonly name = "HelpRequested";
+}
+
 function parse(argv: readonly string[], command: keyof typeof FLAGS): Args {
   const flags = new Map<string, string[]>();
   const switches = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (a === "--help" || a === "-h") throw new HelpRequested(command);
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
     const [name, inline] = a.slice(2).split(/=(.*)/s) as [string, string | undefined];
     const known = FLAGS[command];
@@ -68,20 +74,45 @@ function oneOf<T extends string>(args: Args, flag: string, allowed: readonly T[]
   return values as T[] | undefined;
 }
 
-function filterOf(args: Args): CaseFilter {
-  return {
+/**
+ * The cases the filters select; refused when a tag names nothing in the corpus
+ * or when nothing at all is selected (a run that judges nothing is not a pass).
+ */
+function selected(args: Args, corpus: string): ConformanceCase[] {
+  const filter: CaseFilter = {
     ids: args.flags.get("id"),
     tags: args.flags.get("tag"),
     dtypes: oneOf<DType>(args, "dtype", DTYPES),
     paths: oneOf<CodePath>(args, "path", CODE_PATHS),
     profiles: oneOf<RoundingProfile>(args, "profile", ROUNDING_PROFILES),
   };
+  const all = allCases(corpus);
+  const known = [...new Set(all.flatMap((c) => [...c.tags, c.id.split("/")[0]!]))].sort();
+  for (const tag of filter.tags ?? []) if (!known.includes(tag)) throw new Error(`--tag ${JSON.stringify(tag)}: one of ${known.join(", ")}`);
+  const cases = selectCases(filter, corpus);
+  if (cases.length === 0) throw new Error(`no case matches the filters (${argsText(args)}); the corpus has ${all.length}`);
+  return cases;
 }
+
+function argsText(args: Args): string {
+  return [...args.flags].filter(([k]) => k !== "corpus").flatMap(([k, vs]) => vs.map((v) => `--${k} ${v}`)).join(" ");
+}
+
+/** A port module's file: JavaScript or TypeScript, ESM or CommonJS. */
+const MODULE = /\.(js|mjs|cjs|ts|mts|cts)$/;
 
 export async function portFrom(spec: string): Promise<Port> {
   if (spec.startsWith("builtin:")) return builtinPort(spec);
-  if (/\.(ts|js|mjs)$/.test(spec) && !spec.includes(" ")) {
-    const module = (await import(pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href)) as { createPort?: () => Port | Promise<Port> };
+  if (MODULE.test(spec) && !spec.includes(" ")) {
+    let module: { createPort?: () => Port | Promise<Port> };
+    try {
+      module = (await import(pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href)) as typeof module;
+    } catch (error) {
+      if ((error as { code?: string }).code === "ERR_UNKNOWN_FILE_EXTENSION") {
+        throw new Error(`${spec}: this Node (${process.version}) cannot load TypeScript; use Node >= 22.18, compile the port to .js, or run the command through a loader (node --import tsx …)`);
+      }
+      throw error;
+    }
     if (typeof module.createPort !== "function") throw new Error(`${spec} does not export createPort()`);
     return module.createPort();
   }
@@ -128,7 +159,8 @@ export async function check(argv: readonly string[], out: (line: string) => void
     const e = loadExpectations(file);
     expectations.set(e.port ?? "*", e);
   }
-  const report = await runSuite(ports, { filter: filterOf(args), corpus, policy, expectations, onProgress: progress(out) });
+  const cases = selected(args, corpus);
+  const report = await runSuite(ports, { cases, policy, expectations, onProgress: progress(out) });
   out(matrix(report));
   const failed = failures(report);
   if (failed) out(failed);
@@ -141,7 +173,7 @@ export async function check(argv: readonly string[], out: (line: string) => void
 
 export function list(argv: readonly string[], out: (line: string) => void, options: CommandOptions = {}): number {
   const args = parse(argv, "list");
-  const cases = selectCases(filterOf(args), corpusOf(args, options.corpus));
+  const cases = selected(args, corpusOf(args, options.corpus));
   for (const c of cases) out(`${c.id} [${c.profile}] ${c.tags.join(",")}${c.features.length ? ` (needs ${c.features.join(", ")})` : ""}`);
   out(`${cases.length} cases`);
   return 0;
@@ -154,7 +186,7 @@ export async function record(argv: readonly string[], out: (line: string) => voi
   const [dir] = args.flags.get("out") ?? [];
   if (!spec || !dir) throw new Error("usage: record --port P --out DIR [filters]");
   const port = recordingPort(await portFrom(spec), dir);
-  const report = await runSuite([port], { filter: filterOf(args), corpus, policy: POLICIES.default!, onProgress: progress(out) });
+  const report = await runSuite([port], { cases: selected(args, corpus), policy: POLICIES.default!, onProgress: progress(out) });
   out(`recorded ${report.ports[0]!.results.filter((r) => r.status !== "skip").length} cases of ${port.name} into ${dir}`);
   return 0;
 }

@@ -22,6 +22,7 @@ import { conformant, runSuite } from "./suite.ts";
 import { MISTAKES, type MistakeName } from "./mistakes.ts";
 import type { RoundingProfile } from "../spec/nadam/types.ts";
 import { backendPort, builtinPort } from "./builtin.ts";
+import { portFrom } from "./cli.ts";
 import { matrix } from "./report/console.ts";
 import { BACKENDS } from "../impl/backends/index.ts";
 import type { BackendEntry } from "../impl/backend.ts";
@@ -226,6 +227,57 @@ test("offline: answers recorded from a port are judged the same as the port live
   const statuses = (r: typeof live) => r.ports[0]!.results.map((x) => `${x.id}/${x.profile}: ${x.status}`);
   expect(statuses(offline)).toEqual(statuses(live));
   expect(live.ports[0]!.results.filter((r) => r.status === "pass").length).toBeGreaterThan(10);
+});
+
+test("offline: what was recorded is judged, and what was not is skipped as not recorded", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nadam-offline-part-"));
+  await runSuite([recordingPort(subprocessPort(JS_PORT), dir)], { policy: DEFAULT, filter: { ids: ["options/defaults/float32/forloop"] } });
+  const report = await runSuite([offlinePort(dir)], { policy: DEFAULT, filter: { ids: ["options/defaults/float32/*"] } });
+  const by = Object.fromEntries(report.ports[0]!.results.map((r) => [`${r.id} ${r.profile}`, r]));
+  expect(by["options/defaults/float32/forloop default"]?.status).toBe("pass");
+  expect(by["options/defaults/float32/foreach default"]).toMatchObject({ status: "skip", reason: `not recorded in ${dir}` });
+  expect(conformant(report)).toBe(true);
+});
+
+describe("the command line listens", () => {
+  const run = async (...argv: string[]) => {
+    const lines: string[] = [];
+    const code = await main(argv, (l) => lines.push(l));
+    return { code, text: lines.join("\n") };
+  };
+
+  test.each([
+    [["check", "--builtin", "--path", "forlop"], '--path "forlop": one of forloop, foreach'],
+    [["check", "--builtin", "--dtype", "float8"], '--dtype "float8": one of float64, float32, float16, bfloat16'],
+    [["check", "--builtin", "--tag", "nosuchtag"], '--tag "nosuchtag": one of add-param-group,'],
+    [["check", "--builtin", "--id", "no-such-case"], "no case matches the filters (--id no-such-case); the corpus has"],
+    [["check", "--builtin", "--bogus", "x"], "unknown flag --bogus: check takes --port,"],
+    [["list", "--tags", "edge"], "unknown flag --tags: list takes --id,"],
+    [["check", "-x"], 'unexpected argument "-x"'],
+    [["frobnicate"], 'unknown command "frobnicate"'],
+  ])("%j is refused (exit 2), naming what is valid", async (argv, message) => {
+    const { code, text } = await run(...argv);
+    expect(code).toBe(2);
+    expect(text).toContain(message);
+  });
+
+  test.each([["check"], ["list"], ["record"], ["validate"], ["convert"]])("%s --help and -h print its usage (exit 0)", async (command) => {
+    for (const flag of ["--help", "-h"]) {
+      const { code, text } = await run(command, flag);
+      expect(code).toBe(0);
+      expect(text).toMatch(new RegExp(`^usage: nadam-reference ${command}\\b`));
+    }
+  });
+
+  test("--version prints the package's version", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(await run("--version")).toEqual({ code: 0, text: `nadam-reference ${version}` });
+  });
+
+  test.each(["cjs-port.cjs", "mts-port.mts"])("a port module %s is loaded as a module, not run as a command", async (file) => {
+    const port = await portFrom(join(here, "fixtures", file));
+    expect(port.name).toBe(`module port from ${file}`);
+  });
 });
 
 describe("expectations, reports and the command line", () => {

@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { OpenRequest, Port, PortCapabilities, PortSession, StepReply } from "./port.ts";
+import { UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
 
 export const TRAJECTORY_FORMAT = "nadam-trajectory/1";
 
@@ -36,17 +36,18 @@ export function recordingPort(inner: Port, dir: string): Port {
         ...session,
         step: async (grads) => {
           const reply = await session.step(grads);
-          if (key) {
-            recorded.get(key)!.push(reply);
-            writeFileSync(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
-          }
+          if (key) recorded.get(key)!.push(reply);
           return reply;
         },
         set: (g, k, v) => session.set(g, k, v),
         addParamGroup: (o, p) => session.addParamGroup(o, p),
         stateDict: () => session.stateDict(),
         loadStateDict: (sd) => session.loadStateDict(sd),
-        close: () => session.close(),
+        // Written when a session ends (once more after a reload's second session), not at every step.
+        close: async () => {
+          await session.close();
+          if (key) writeFileSync(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
+        },
       };
     },
     dispose: () => inner.dispose?.() ?? Promise.resolve(),
@@ -65,7 +66,8 @@ export function offlinePort(dir: string): Port {
     async open(request: OpenRequest): Promise<PortSession> {
       if (!request.case) throw new Error("an offline port needs the case id");
       const file = fileOf(dir, request.case.id, request.case.profile);
-      if (!existsSync(file)) throw new Error(`no recorded answers for ${request.case.id} [${request.case.profile}] (${file})`);
+      // Judge what was recorded; a case that was not is a skip that says so, not an error.
+      if (!existsSync(file)) throw new UnsupportedError(`not recorded in ${dir}`);
       const doc = JSON.parse(readFileSync(file, "utf8")) as { format: string; steps: StepReply[] };
       if (doc.format !== TRAJECTORY_FORMAT) throw new Error(`${file}: format ${doc.format}, expected ${TRAJECTORY_FORMAT}`);
       // A reload opens a second session on the same case: it continues where the first stopped.

@@ -4,7 +4,7 @@
  * the totals a report shows.
  */
 import { readFileSync } from "node:fs";
-import { globMatches, selectCases, type CaseFilter } from "./cases.ts";
+import { globMatches, selectCases, type CaseFilter, type ConformanceCase } from "./cases.ts";
 import type { TolerancePolicy } from "./policy.ts";
 import type { Port, PortCapabilities } from "./port.ts";
 import { runCase, type CaseResult, type Status } from "./run.ts";
@@ -46,6 +46,8 @@ export interface SuiteReport {
 
 export interface SuiteOptions {
   readonly filter?: CaseFilter;
+  /** The cases to run, already selected (then `filter` and `corpus` are not used). */
+  readonly cases?: readonly ConformanceCase[];
   /** The golden corpus folder; default: golden/locate.ts's locateCorpus(). */
   readonly corpus?: string;
   readonly policy: TolerancePolicy;
@@ -56,7 +58,7 @@ export interface SuiteOptions {
 export async function runSuite(ports: readonly Port[], options: SuiteOptions): Promise<SuiteReport> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
-  const cases = selectCases(options.filter, options.corpus);
+  const cases = options.cases ?? selectCases(options.filter, options.corpus);
   const reports: PortReport[] = [];
   for (const port of ports) {
     let capabilities: PortCapabilities;
