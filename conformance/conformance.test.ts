@@ -18,7 +18,7 @@ import { html } from "./report/html.ts";
 import { specPort } from "./spec-port.ts";
 import { subprocessPort } from "./subprocess.ts";
 import { UnsupportedError, type Port } from "./port.ts";
-import { conformant, runSuite } from "./suite.ts";
+import { conformant, counts, runSuite } from "./suite.ts";
 import { MISTAKES, type MistakeName } from "./mistakes.ts";
 import type { RoundingProfile } from "../spec/nadam/types.ts";
 import { backendPort, builtinPort } from "./builtin.ts";
@@ -302,6 +302,36 @@ describe("expectations, reports and the command line", () => {
     expect(page).toContain('id="matrix"');
     expect(page).toMatch(/<svg class="plot" data-points="12"/);
     expect(page).toContain("looks like eps-inside-sqrt");
+  });
+
+  test("matrix cells and the HTML report show passes, failures, errors, expected failures and skips apart; every failure is in the page", async () => {
+    // torch 1.13's formula fails 60 float32/float64 option cases; two are expected, the float16 ones are skipped.
+    const spec = specPort({ formula: "torch-1.13", name: "torch 1.13 formula" });
+    const failing: Port = { ...spec, name: spec.name, capabilities: async () => ({ ...(await spec.capabilities()), dtypes: ["float32", "float64", "bfloat16"] }) };
+    const expectations = new Map([["*", { expected_failures: [{ id: "options/defaults/float32/*", reason: "known: 1.13" }] }]]);
+    const report = await runSuite([failing], { policy: EXACT, expectations, filter: { tags: ["options"], profiles: ["default"], dtypes: ["float32", "float64", "float16"] } });
+    const c = counts(report.ports[0]!.results);
+    expect(c["expected-fail"]).toBe(2);
+    expect(c.skip).toBe(40);
+    expect(c.fail).toBeGreaterThan(50);
+    const row = matrix(report).split("\n").find((l) => l.startsWith("torch 1.13 formula"))!;
+    expect(row).toMatch(new RegExp(` ${c.pass}/${c.pass + c.fail + 2} F${c.fail} XF2 S40$`));
+    const page = html(report);
+    expect(page).toContain(`F${c.fail} XF2 S40</td>`);
+    expect(page).toContain("2 expected-fail cases (listed in an expectation file)");
+    expect(page).toContain(`${c.fail - 50} more failing cases`);
+    expect((page.match(/<div class="case fail"/g) ?? []).length).toBe(c.fail);
+  });
+
+  test("a failure in the state alone is plotted for the tensor that failed", async () => {
+    // torch 1.13's foreach path differs from torch 2's in exp_avg first (mul + add for lerp).
+    const report = await runSuite([specPort({ formula: "torch-1.13" })], { policy: EXACT, filter: { ids: ["options/defaults/float32/foreach"], profiles: ["default"] } });
+    const result = report.ports[0]!.results[0]!;
+    expect(result.comparison?.first?.kind).toBe("exp_avg");
+    const page = html(report);
+    const svg = page.match(/<svg class="plot" data-points="12" data-tensor="exp_avg"[^]*?<\/svg>/)?.[0];
+    expect(svg).toBeDefined();
+    expect(result.comparison!.distanceByStep.exp_avg.some((d) => d > 0)).toBe(true);
   });
 
   test("nadam-reference check exits 0 when conformant, 1 when not; nadam-reference list lists", async () => {

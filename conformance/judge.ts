@@ -25,8 +25,8 @@ export interface Divergence {
 export interface Comparison {
   /** The first value beyond its budget, in step order and, within a step, in the order step, mu_product, exp_avg, exp_avg_sq, param. */
   readonly first: Divergence | null;
-  /** Per step, the largest param distance (for plots). */
-  readonly paramDistanceByStep: readonly number[];
+  /** Per tensor kind, per step, the largest distance (for plots). */
+  readonly distanceByStep: Readonly<Record<TensorKind, readonly number[]>>;
   readonly maxDistance: Readonly<Partial<Record<TensorKind, number>>>;
   readonly values: number;
   readonly bitIdentical: boolean;
@@ -44,11 +44,11 @@ export function compareTrajectories(dtype: DType, expected: readonly TrajectoryS
   let values = 0;
   let bitIdentical = expected.length === actual.length;
   const maxDistance: Partial<Record<TensorKind, number>> = {};
-  const paramDistanceByStep: number[] = [];
+  const distanceByStep: Record<TensorKind, number[]> = { step: [], mu_product: [], exp_avg: [], exp_avg_sq: [], param: [] };
   expected.forEach((want, s) => {
     const got = actual[s];
     const before = s > 0 ? expected[s - 1] : undefined;
-    let stepMax = 0;
+    const stepMax: Record<TensorKind, number> = { step: 0, mu_product: 0, exp_avg: 0, exp_avg_sq: 0, param: 0 };
     /** The tensor's expected values one step earlier: the update's own operand, for the scale. */
     const previous = (param: number, kind: TensorKind): readonly number[] => {
       if (before === undefined) return [];
@@ -65,7 +65,7 @@ export function compareTrajectories(dtype: DType, expected: readonly TrajectoryS
       if (!exact) bitIdentical = false;
       const { distance, index } = exact ? { distance: 0, index: -1 } : gotDtype !== tensorDtype ? { distance: Infinity, index: 0 } : scaledDistance(tensorDtype, w, gotValues, previous(param, kind));
       maxDistance[kind] = Math.max(maxDistance[kind] ?? 0, distance);
-      if (kind === "param") stepMax = Math.max(stepMax, distance);
+      stepMax[kind] = Math.max(stepMax[kind], distance);
       const budget = policy.budget(dtype, kind, source);
       const over = budget === 0 ? !exact : distance > budget;
       if (over && first === null) {
@@ -88,9 +88,9 @@ export function compareTrajectories(dtype: DType, expected: readonly TrajectoryS
     // Within a step, report the entry that diverged first in the update's own order.
     checks.sort((a, b) => ORDER.indexOf(a[1]) - ORDER.indexOf(b[1]) || a[0] - b[0]);
     for (const [, , check] of checks) check();
-    paramDistanceByStep.push(stepMax);
+    for (const kind of ORDER) distanceByStep[kind].push(stepMax[kind]);
   });
-  return { first, paramDistanceByStep, maxDistance, values, bitIdentical };
+  return { first, distanceByStep, maxDistance, values, bitIdentical };
 }
 
 /** How many representable values of the dtype lie from a to b (0 for -0 and +0); undefined for NaN. */

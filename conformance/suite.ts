@@ -102,6 +102,18 @@ export function counts(results: readonly CaseResult[]): Record<Status, number> {
   return c;
 }
 
+/** A matrix cell: passed / judged, then each other outcome that occurred (LEGEND). */
+export function cell(results: readonly CaseResult[]): string {
+  if (results.length === 0) return "-";
+  const c = counts(results);
+  const judgedCount = results.length - c.skip;
+  const others: [string, number][] = [["F", c.fail], ["E", c.error], ["XF", c["expected-fail"]], ["UP", c["unexpected-pass"]], ["S", c.skip]];
+  const tail = others.filter(([, n]) => n > 0).map(([k, n]) => `${k}${n}`);
+  return [`${c.pass}/${judgedCount}`, ...tail].join(" ");
+}
+
+export const LEGEND = "cells: passed/judged; F failed, E errors, XF expected failures, UP unexpected passes, S skipped";
+
 /** Whether a case was judged (passed or failed, as expected or not), as opposed to skipped. */
 export function judged(result: CaseResult): boolean {
   return result.status !== "skip";

@@ -1,15 +1,5 @@
 /** The console summary: ports × case groups, as test262 dashboards show engines × features. */
-import type { CaseResult } from "../run.ts";
-import { counts, groupOf, judged, type SuiteReport } from "../suite.ts";
-
-function cell(results: readonly CaseResult[]): string {
-  const c = counts(results);
-  const run = results.length - c.skip;
-  if (results.length === 0) return "-";
-  if (run === 0) return "skipped";
-  const bad = c.fail + c.error + c["unexpected-pass"];
-  return `${c.pass + c["expected-fail"]}/${run}${bad > 0 ? ` (${bad} FAIL)` : ""}`;
-}
+import { cell, groupOf, judged, LEGEND, type SuiteReport } from "../suite.ts";
 
 export function matrix(report: SuiteReport): string {
   const groups = [...new Set(report.ports.flatMap((p) => p.results.map((r) => groupOf(r.id))))];
@@ -28,7 +18,7 @@ export function matrix(report: SuiteReport): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   const lines = rows.map((r) => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
   const nothing = report.ports.some((p) => p.results.some(judged)) ? [] : ["no case was judged: every port was skipped, or had nothing the selected cases need"];
-  return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines, ...nothing].join("\n");
+  return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines, LEGEND, ...nothing].join("\n");
 }
 
 /** The failures, each with its first divergence and diagnosis: what a porter reads first. */
