@@ -28,27 +28,32 @@ export interface JsonStateDict {
 
 const LITTLE_ENDIAN_HOST = endianness() === "LE";
 
-/** The tensor's elements as little-endian bytes. */
+/** Bytes per number of the storage: a complex element's parts are each their real dtype's. */
+function componentSize(dtype: DType): number {
+  return DTYPE[DTYPE[dtype].real].itemSize;
+}
+
+/** Reverse the byte order of each number (for a big-endian host). */
+function swap(bytes: Buffer, size: number): void {
+  if (size === 8) bytes.swap64();
+  else if (size === 4) bytes.swap32();
+  else bytes.swap16();
+}
+
+/** The tensor's elements as little-endian bytes (a complex element: real part, then imaginary part). */
 export function tensorBytes(t: Tensor): Buffer {
   const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   if (LITTLE_ENDIAN_HOST) return Buffer.from(bytes); // a copy, detached from the tensor
   const copy = Buffer.from(bytes);
-  const size = DTYPE[t.dtype].itemSize;
-  if (size === 8) copy.swap64();
-  else if (size === 4) copy.swap32();
-  else copy.swap16();
+  swap(copy, componentSize(t.dtype));
   return copy;
 }
 
 /** A tensor from little-endian bytes; the caller has checked the length. */
 export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
-  const size = DTYPE[dtype].itemSize;
+  const size = componentSize(dtype);
   const copy = Buffer.from(bytes); // own, aligned memory
-  if (!LITTLE_ENDIAN_HOST) {
-    if (size === 8) copy.swap64();
-    else if (size === 4) copy.swap32();
-    else copy.swap16();
-  }
+  if (!LITTLE_ENDIAN_HOST) swap(copy, size);
   const n = copy.length / size;
   const buffer = copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.length);
   const data = new DTYPE[dtype].storage(buffer, 0, n);

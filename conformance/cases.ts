@@ -9,7 +9,7 @@ import { loadGoldenCorpus } from "../golden/load.ts";
 import { locateCorpus } from "../golden/locate.ts";
 import { NADAM_DEFAULTS } from "../spec/nadam/defaults.ts";
 import type { CodePath, Feature, RoundingProfile } from "../spec/nadam/types.ts";
-import type { DType } from "../spec/float/dtype.ts";
+import { DTYPE, type DType } from "../spec/float/dtype.ts";
 import { hexDigits } from "../spec/float/codec.ts";
 import { OBJECTIVES, type Objective } from "./objectives.ts";
 import { OPTION_NAMES, type OptionName, type PortOptions } from "./port.ts";
@@ -30,9 +30,9 @@ export interface ConformanceCase {
   readonly source: { readonly kind: "golden"; readonly golden: GoldenCase } | { readonly kind: "closed-loop"; readonly objective: Objective; readonly steps: number };
 }
 
-/** Golden hex (big-endian per element) to the wire encoding (little-endian bytes, base64). */
+/** Golden hex (big-endian per element; per part of a complex one) to the wire encoding (little-endian bytes, base64). */
 export function hexToTensor(dtype: DType, shape: readonly number[], hex: string): JsonTensor {
-  const digits = hexDigits(dtype);
+  const digits = hexDigits(DTYPE[dtype].real);
   const bytes = Buffer.alloc(hex.length / 2);
   for (let e = 0; e * digits < hex.length; e++) {
     const element = Buffer.from(hex.slice(e * digits, (e + 1) * digits), "hex").reverse();

@@ -60,6 +60,8 @@ export const DEFAULT_BUDGETS: Readonly<Record<CaseSource, Readonly<Partial<Recor
     float32: { param: 8, exp_avg: 32, exp_avg_sq: 8, mu_product: 4, step: 0 },
     float16: { param: 4, exp_avg: 8, exp_avg_sq: 16, mu_product: 4, step: 0 },
     bfloat16: { param: 4, exp_avg: 8, exp_avg_sq: 16, mu_product: 4, step: 0 },
+    complex64: { param: 4, exp_avg: 16, exp_avg_sq: 8, mu_product: 4, step: 0 },
+    complex128: { param: 4, exp_avg: 8, exp_avg_sq: 8, mu_product: 4, step: 0 },
   },
   "closed-loop": {
     float64: { param: 4, exp_avg: 2048, exp_avg_sq: 8, mu_product: 4, step: 0 },

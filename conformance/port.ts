@@ -13,8 +13,8 @@ import type { DType } from "../spec/float/dtype.ts";
 export const PROTOCOL_VERSION = "nadam-port/2";
 /**
  * The versions it accepts in a port's hello. nadam-port/2 added, all optional
- * for a port: `unsupported_options` and the `unsupported` error type; a
- * nadam-port/1 port is judged as before.
+ * for a port: `unsupported_options`, the `unsupported` error type and the
+ * complex dtypes; a nadam-port/1 port is judged as before.
  */
 export const ACCEPTED_PROTOCOLS: readonly string[] = ["nadam-port/1", PROTOCOL_VERSION];
 

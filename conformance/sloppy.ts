@@ -4,7 +4,8 @@
  * diagnosis only asks whether a port is much closer to one of these mistaken
  * formulas than to the right one, and the mistakes are far larger than rounding.
  */
-import { FORMATS, roundToFormat } from "../spec/float/format.ts";
+import { DTYPE } from "../spec/float/dtype.ts";
+import { roundToFormat } from "../spec/float/format.ts";
 import type { NadamParamState, StepResult } from "../spec/nadam/step.ts";
 import { initialState } from "../spec/nadam/step.ts";
 import type { Stepper } from "../golden/simulate.ts";
@@ -24,7 +25,7 @@ export function sloppyStepper(knobs: SloppyKnobs): Stepper {
   return (params, states, h, config) => {
     const result: StepResult = { data: [], state: [] };
     params.forEach((p, i) => {
-      const round = (x: number) => roundToFormat(x, FORMATS[p.dtype]);
+      const round = (x: number) => roundToFormat(x, DTYPE[p.dtype].format);
       if (p.grad === null) {
         result.data.push([...p.data]);
         result.state.push(states[i]);
@@ -55,7 +56,7 @@ export function sloppyStepper(knobs: SloppyKnobs): Stepper {
         return x - (h.lr * (1 - mu) * grad[k]!) / ((1 - muProduct) * den) - (h.lr * muNext * m[k]!) / ((1 - muProduct * muNext) * den);
       });
       result.data.push(data.map(round));
-      result.state.push({ ...s, step: t, mu_product: roundToFormat(muProduct, FORMATS[s.mu_product_dtype]), exp_avg: m.map(round), exp_avg_sq: v.map(round) });
+      result.state.push({ ...s, step: t, mu_product: roundToFormat(muProduct, DTYPE[s.mu_product_dtype].format), exp_avg: m.map(round), exp_avg_sq: v.map(round) });
     });
     return result;
   };

@@ -1,4 +1,7 @@
-/** Tensors on the wire ({dtype, shape, data}: little-endian bytes, base64) to and from numbers. */
+/**
+ * Tensors on the wire ({dtype, shape, data}: little-endian bytes, base64) to
+ * and from numbers; a complex tensor's numbers are its (real, imaginary) pairs.
+ */
 import type { JsonTensor } from "../checkpoint/json.ts";
 import { elementBits, elementFromBits } from "../spec/float/codec.ts";
 import { DTYPE, type DType } from "../spec/float/dtype.ts";
@@ -6,8 +9,8 @@ import { roundToFormat } from "../spec/float/format.ts";
 
 export function decodeTensor(t: JsonTensor): number[] {
   const bytes = Buffer.from(t.data, "base64");
-  const size = DTYPE[t.dtype].itemSize;
-  if (bytes.length % size !== 0) throw new Error(`a ${t.dtype} tensor of ${bytes.length} bytes`);
+  const size = DTYPE[DTYPE[t.dtype].real].itemSize;
+  if (bytes.length % DTYPE[t.dtype].itemSize !== 0) throw new Error(`a ${t.dtype} tensor of ${bytes.length} bytes`);
   const out: number[] = [];
   for (let i = 0; i < bytes.length; i += size) {
     const bits = size === 8 ? bytes.readBigUInt64LE(i) : BigInt(size === 4 ? bytes.readUInt32LE(i) : bytes.readUInt16LE(i));
@@ -18,7 +21,7 @@ export function decodeTensor(t: JsonTensor): number[] {
 
 /** Values of the dtype (or any numbers, rounded to it) as a wire tensor. */
 export function encodeTensor(dtype: DType, shape: readonly number[], values: readonly number[]): JsonTensor {
-  const size = DTYPE[dtype].itemSize;
+  const size = DTYPE[DTYPE[dtype].real].itemSize;
   const bytes = Buffer.alloc(values.length * size);
   values.forEach((x, i) => {
     const bits = elementBits(dtype, roundToFormat(x, DTYPE[dtype].format));

@@ -9,7 +9,7 @@
  */
 import type { StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
-import { DTYPE, DTYPES, type DType } from "../../spec/float/dtype.ts";
+import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
 import { tensorBytes, tensorFromBytes } from "../json.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
@@ -37,10 +37,6 @@ export interface ReadLimits extends ZipLimits, UnpickleLimits {
 }
 
 export const DEFAULT_READ_LIMITS: ReadLimits = { ...DEFAULT_ZIP_LIMITS, ...DEFAULT_UNPICKLE_LIMITS, maxDepth: 64 };
-
-function isDType(x: string): x is DType {
-  return x === "float64" || x === "float32" || x === "float16" || x === "bfloat16";
-}
 
 function nonNegativeInts(x: unknown, what: string): number[] {
   if (!(x instanceof PyTuple) || x.items.some((d) => typeof d !== "number" || !Number.isSafeInteger(d) || d < 0)) {
@@ -89,8 +85,9 @@ function rebuildTensor(args: unknown[], swap: boolean): Tensor {
     }
   }
   if (swap) {
-    if (item === 8) out.swap64();
-    else if (item === 4) out.swap32();
+    const part = DTYPE[DTYPE[s.dtype].real].itemSize; // a complex element's parts are swapped each on its own
+    if (part === 8) out.swap64();
+    else if (part === 4) out.swap32();
     else out.swap16();
   }
   return tensorFromBytes(s.dtype, size, out);
@@ -138,7 +135,7 @@ export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMIT
           throw new CheckpointError("a storage reference with a malformed type, key or size");
         }
         const dtype = STORAGE_DTYPES[type.toString()];
-        if (dtype === undefined || !isDType(dtype)) throw new CheckpointError(`a tensor of dtype ${dtype ?? type.toString()}: a NAdam state holds float64, float32, float16 or bfloat16 only`);
+        if (dtype === undefined || !isDType(dtype)) throw new CheckpointError(`a tensor of dtype ${dtype ?? type.toString()}: a NAdam state holds ${DTYPES.join(", ")} only`);
         const cached = storages.get(key);
         if (cached !== undefined) return cached;
         const bytes = entries.get(`${prefix}/data/${key}`);

@@ -41,7 +41,7 @@ export interface UnpickleHooks {
   rebuildTensor(args: unknown[]): unknown;
 }
 
-const ALLOWED_GLOBALS = new Set(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage", "torch.LongStorage", "torch.IntStorage", "torch.BoolStorage", "torch.ByteStorage"]);
+const ALLOWED_GLOBALS = new Set(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage", "torch.ComplexFloatStorage", "torch.ComplexDoubleStorage", "torch.LongStorage", "torch.IntStorage", "torch.BoolStorage", "torch.ByteStorage"]);
 
 const OPCODE_NAMES: Record<number, string> = {
   0x28: "MARK", 0x2e: "STOP", 0x30: "POP", 0x31: "POP_MARK", 0x32: "DUP", 0x46: "FLOAT", 0x49: "INT", 0x4a: "BININT", 0x4b: "BININT1", 0x4c: "LONG",

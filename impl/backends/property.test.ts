@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { sameValue } from "../../golden/compare.ts";
-import { DTYPE, type DType } from "../../spec/float/dtype.ts";
+import { componentsOf, DTYPE, type DType } from "../../spec/float/dtype.ts";
 import { glibcPow } from "../../spec/float/pow.ts";
 import { roundToFormat } from "../../spec/float/format.ts";
 import { NADAM_DEFAULTS } from "../../spec/nadam/defaults.ts";
@@ -88,7 +88,8 @@ function scenarioFor(entry: BackendEntry): fc.Arbitrary<Scenario> {
       stepCount: fc.integer({ min: 1, max: 5 }),
     })
     .chain(({ dtype, defaultDtype, groups, stepCount }) => {
-      const sizes = groups.flatMap((g) => g.shapes.map((s) => s.reduce((a, b) => a * b, 1)));
+      // numbers per param: a complex param's are its (real, imaginary) pairs
+      const sizes = groups.flatMap((g) => g.shapes.map((s) => s.reduce((a, b) => a * b, 1) * componentsOf(dtype)));
       const grad = (n: number) => fc.option(fc.array(value, { minLength: n, maxLength: n }), { freq: 6, nil: null });
       return fc.record({
         dtype: fc.constant(dtype),

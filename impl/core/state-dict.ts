@@ -4,6 +4,7 @@
  * functions: packing reads the optimizer, unpacking builds the new groups and
  * state without touching it, so that a load either applies whole or not at all.
  */
+import { DTYPE } from "../../spec/float/dtype.ts";
 import { deepCopy, type PackedGroup, type ParamState, type StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { KeyError, ValueError } from "./errors.ts";
@@ -34,10 +35,14 @@ export function packStateDict(groups: readonly ParamGroup[], state: ReadonlyMap<
   return { state: packedState, param_groups };
 }
 
-/** _process_value_according_to_param_policy: every floating tensor but `step` follows the param's dtype. */
+/**
+ * _process_value_according_to_param_policy: every tensor but `step` follows a
+ * floating-point param's dtype; a complex param's state is not cast.
+ */
 function castValue(param: Tensor, value: unknown, groupIsCapturable: boolean, key?: string): unknown {
   if (value instanceof Tensor) {
     if (key === "step") return groupIsCapturable ? value.to("float32") : value;
+    if (DTYPE[param.dtype].complex) return value;
     return value.to(param.dtype); // the same object when the dtype already matches (aliased, as in PyTorch)
   }
   if (Array.isArray(value)) return value.map((v) => castValue(param, v, groupIsCapturable));

@@ -43,7 +43,13 @@ BIT_VIEWS = {
     torch.float16: (torch.int16, 4),
     torch.bfloat16: (torch.int16, 4),
 }
-DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+# Complex params: NAdam steps their view_as_real (real and imaginary parts as a real tensor).
+COMPLEX_DTYPES = {
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+}
+REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+DTYPE_NAMES = {v: k for k, v in {**DTYPES, **COMPLEX_DTYPES}.items()}
 
 NADAM_PARAMS = set(inspect.signature(torch.optim.NAdam.__init__).parameters)
 
@@ -53,7 +59,9 @@ NADAM_PARAMS = set(inspect.signature(torch.optim.NAdam.__init__).parameters)
 
 
 def tensor_hex(t):
-    """All elements' bit patterns, big-endian hex, concatenated in row-major order."""
+    """All elements' bit patterns, big-endian hex, concatenated in row-major order (a complex element: real part, imaginary part)."""
+    if t.is_complex():
+        t = torch.view_as_real(t)
     int_dtype, digits = BIT_VIEWS[t.dtype]
     flat = t.detach().contiguous().reshape(-1).view(int_dtype).tolist()
     mask = (1 << (4 * digits)) - 1
@@ -286,6 +294,27 @@ def catalog():
         c["groups"][0]["params"] = [("w", [4])]
         c["groups"][0]["options"] = {"weight_decay": 0.01}
         cases.append(c)
+    for dtype in COMPLEX_DTYPES:
+        for foreach in (False, True):
+            path = path_name(foreach)
+            for name, options in (
+                ("defaults", {}),
+                ("weight-decay", {"weight_decay": 0.1}),
+                ("decoupled-weight-decay", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+                ("maximize", {"maximize": True, "weight_decay": 0.05}),
+                ("tensor-lr", {"lr": ("tensor", 1e-3)}),
+            ):
+                c = base_case("complex/%s/%s/%s" % (name, dtype, path), "complex params, stepped as their real and imaginary parts: " + name, ["complex", name], dtype, foreach)
+                c["groups"][0]["options"] = dict(options)
+                cases.append(c)
+            # load_state_dict casts nothing of a complex param's state: mu_product stays float32.
+            c = base_case("complex/state-dict-reload/%s/%s" % (dtype, path), "complex params, state_dict taken after 6 steps and loaded into a fresh optimizer", ["complex", "state-dict"], dtype, foreach)
+            c["events"] = {6: [{"kind": "reload"}]}
+            cases.append(c)
+        c = base_case("complex/differentiable/%s/forloop" % dtype, "complex params, differentiable=True on the group", ["complex", "differentiable"], dtype, False)
+        c["groups"][0]["options"] = {"differentiable": True}
+        cases.append(c)
+
     for foreach in (False, True):
         # Every bit of mu_{t+1} reaches the params: lr * weight_decay = 1 with decoupled decay
         # zeroes the param before each update, so the param is the update itself. beta1 = 0.5
@@ -326,6 +355,8 @@ def unsupported_reason(case):
     legacy = torch.__version__.startswith("1.")
     if "tensor-lr" in needed and legacy:
         return "a Tensor lr needs torch >= 2.2"
+    if legacy and case["dtype"].startswith("complex"):
+        return "torch 1.x is not modelled for complex params"
     if legacy and case["dtype"] == "bfloat16":
         # Its bfloat16 CPU kernels round differently from 2.x's; the spec models 2.x only.
         return "torch 1.x bfloat16 kernels are not modelled by the spec"
@@ -358,10 +389,17 @@ def json_options(options):
     return out
 
 
+def from_values(values, dtype):
+    """A 1-d tensor of `dtype` from numbers; a complex one from (real, imaginary) pairs."""
+    if dtype.is_complex:
+        return torch.view_as_complex(torch.tensor(values, dtype=REAL_OF[dtype]).reshape(-1, 2))
+    return torch.tensor(values, dtype=dtype)
+
+
 def make_grad(case, inputs, param_index, step, n, dtype):
     pattern = case["grad_pattern"]
     scale = case["grad_scale"]
-    values = inputs.values(n, scale)
+    values = inputs.values(n * (2 if dtype.is_complex else 1), scale)
     if pattern == "some-none":
         # param 1 has no grad on odd steps, param 2 only from step 4 on
         if (param_index == 1 and step % 2 == 1) or (param_index == 2 and step < 4):
@@ -386,7 +424,7 @@ def make_grad(case, inputs, param_index, step, n, dtype):
         values = [v * 2e-39 for v in values]
     elif pattern == "mixed":
         values = [v * 10.0 ** (-20 + 40 * (i % 5) // 4) for i, v in enumerate(values)]
-    return torch.tensor(values, dtype=dtype)
+    return from_values(values, dtype)
 
 
 def encode_state(opt, p):
@@ -413,13 +451,13 @@ def run_case(case):
 
 
 def _run_case(case):
-    dtype = DTYPES[case["dtype"]]
+    dtype = {**DTYPES, **COMPLEX_DTYPES}[case["dtype"]]
     inputs = Inputs(case["seed"])
     params = []  # (name, tensor) in id order
     record_params = []
 
     def new_param(name, shape):
-        t = torch.tensor(inputs.values(numel(shape), case["param_scale"]), dtype=dtype).reshape(shape)
+        t = from_values(inputs.values(numel(shape) * (2 if dtype.is_complex else 1), case["param_scale"]), dtype).reshape(shape)
         t.requires_grad_(True)
         params.append((name, t))
         record_params.append({"name": name, "init": encode_tensor(t)})

@@ -16,7 +16,7 @@ import sys
 import torch
 
 LEGACY = torch.__version__.startswith("1.")
-DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.complex64: "complex64", torch.complex128: "complex128"}
 
 # name -> (param specs [(name, shape, dtype)], groups [(param indices, options)], ctor options, steps, extra)
 RECIPES = {
@@ -30,6 +30,7 @@ RECIPES = {
     "half-precision": ([("h", [4], "float16"), ("b", [3], "bfloat16")], [([0, 1], {})], {"foreach": False}, 2, {}),
     "scheduler-initial-lr": ([("w", [3], "float32")], [([0], {})], {"foreach": False}, 3, {"scheduler": True}),
     "some-params-without-state": ([("used", [2], "float32"), ("unused", [2], "float32")], [([0, 1], {})], {"foreach": False}, 2, {"grad_only": [0]}),
+    "complex-params": ([("z", [2, 2], "complex64"), ("w", [3], "complex128")], [([0, 1], {"weight_decay": 0.1})], {"foreach": True}, 3, {}),
 }
 
 
@@ -40,8 +41,18 @@ def needs(recipe):
         return False
     if LEGACY and any(d == "float16" for _, _, d in params):
         return False  # torch 1.13 has no float16 addcmul on CPU
+    if LEGACY and any(d.startswith("complex") for _, _, d in params):
+        return False  # complex params are modelled for torch 2 only
     signature = torch.optim.NAdam.__init__.__code__.co_varnames
     return all(k in signature for k in keys)
+
+
+def random_tensor(shape, dtype, gen, scale):
+    """Uniform values in float64, then the dtype; a complex tensor gets a random real and imaginary part."""
+    if dtype.is_complex:
+        parts = scale(torch.rand(list(shape) + [2], generator=gen, dtype=torch.float64))
+        return torch.view_as_complex(parts).to(dtype)
+    return scale(torch.rand(shape, generator=gen, dtype=torch.float64)).to(dtype)
 
 
 def build(recipe):
@@ -49,7 +60,7 @@ def build(recipe):
     gen = torch.Generator().manual_seed(0)
     tensors = []
     for name, shape, dtype in params:
-        t = (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1).to(getattr(torch, dtype)).requires_grad_(True)
+        t = random_tensor(shape, getattr(torch, dtype), gen, lambda r: r * 2 - 1).requires_grad_(True)
         tensors.append((name, t))
     torch_groups = []
     for indices, options in groups:
@@ -66,7 +77,7 @@ def grads_for(tensors, step, extra):
         if "grad_only" in extra and i not in extra["grad_only"]:
             t.grad = None
             continue
-        t.grad = (torch.rand(t.shape, generator=gen, dtype=torch.float64) - 0.5).to(t.dtype)
+        t.grad = random_tensor(t.shape, t.dtype, gen, lambda r: r - 0.5)
 
 
 def run(recipe, steps):

@@ -8,7 +8,7 @@ import { bitsToF32, bitsToF64, f32ToBits, f64ToBits } from "./bits.ts";
 import { FORMATS, roundToFormat } from "./format.ts";
 import { DTYPE, type DType } from "./dtype.ts";
 
-/** Hex digits per element of a dtype. */
+/** Hex digits per element of a dtype (a complex element: its real part's, then its imaginary part's). */
 export function hexDigits(dtype: DType): number {
   return 2 * DTYPE[dtype].itemSize;
 }
@@ -34,9 +34,9 @@ function numberToHalfBits(x: number): number {
   return sign | ((((bits32 >>> 23) - 127 + 15) << 10) | ((bits32 >>> 13) & 0x3ff));
 }
 
-/** The bits of one element of `dtype` (value must be representable in it). */
+/** The bits of one element of a real dtype, or one component of a complex one (value must be representable in it). */
 export function elementBits(dtype: DType, x: number): bigint {
-  switch (dtype) {
+  switch (DTYPE[dtype].real) {
     case "float64":
       return f64ToBits(x);
     case "float32":
@@ -51,8 +51,9 @@ export function elementBits(dtype: DType, x: number): bigint {
   }
 }
 
+/** The value of one element of a real dtype, or one component of a complex one, from its bits. */
 export function elementFromBits(dtype: DType, bits: bigint): number {
-  switch (dtype) {
+  switch (DTYPE[dtype].real) {
     case "float64":
       return bitsToF64(bits);
     case "float32":
@@ -64,7 +65,9 @@ export function elementFromBits(dtype: DType, bits: bigint): number {
   }
 }
 
+/** A tensor's values from its hex; a complex tensor's as (real, imaginary) pairs, each part its own element. */
 export function decodeHex(dtype: DType, hex: string): number[] {
+  if (DTYPE[dtype].complex) return decodeHex(DTYPE[dtype].real, hex);
   const digits = hexDigits(dtype);
   if (hex.length % digits !== 0) throw new RangeError(`hex length ${hex.length} is not a multiple of ${digits} (${dtype})`);
   const out: number[] = [];
@@ -73,6 +76,7 @@ export function decodeHex(dtype: DType, hex: string): number[] {
 }
 
 export function encodeHex(dtype: DType, values: readonly number[]): string {
+  if (DTYPE[dtype].complex) return encodeHex(DTYPE[dtype].real, values);
   const digits = hexDigits(dtype);
   return values.map((x) => elementBits(dtype, x).toString(16).padStart(digits, "0")).join("");
 }

@@ -64,7 +64,9 @@ export interface ElementOps {
   lerp(a: number, b: number, weight: number): number;
 }
 
+/** The kernels of a dtype; a complex dtype's are its real dtype's (PyTorch steps its view_as_real). */
 export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
+  if (DTYPE[dtype].complex) return elementOps(DTYPE[dtype].real, profile);
   const { format, opmath } = DTYPE[dtype];
   const wide = opmath === "float64";
   // r: round to opmath; fma: fused multiply-add in opmath; out: round opmath to the dtype.
@@ -126,6 +128,7 @@ export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
  * AVX512 recordings of the cases that would tell (`structure/vector-blocks`).
  */
 export function vectorBodyLength(numel: number, dtype: DType): number {
+  // (a complex tensor's count is of its real view's elements: only 16-bit dtypes depend on it)
   const block = (2 * 256) / 8 / DTYPE[dtype].itemSize;
   return numel - (numel % block);
 }

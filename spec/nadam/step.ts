@@ -75,6 +75,7 @@ export interface NadamParamState {
 
 export interface SpecParam {
   readonly dtype: DType;
+  /** The values; a complex param's as its real view: (real, imaginary) pairs. */
   readonly data: readonly number[];
   /** null: the param has no grad this step, and PyTorch skips it entirely. */
   readonly grad: readonly number[] | null;

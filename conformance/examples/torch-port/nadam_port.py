@@ -33,7 +33,7 @@ NADAM_ARGS = set(inspect.signature(torch.optim.NAdam.__init__).parameters) - {"s
 OPTION_NAMES = ["lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize", "differentiable"]
 VERSION = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", torch.__version__).groups())
 PATHS = ["forloop", "foreach"] if "foreach" in NADAM_ARGS else ["forloop"]
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "complex64": torch.complex64, "complex128": torch.complex128}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 # Options that are Python floats in PyTorch. JSON has one number type and the suite (JavaScript)
 # writes 0.0 as 0, which Python reads as an int: make them floats again, as torch's users pass them.
@@ -50,8 +50,14 @@ def decode(t):
     raw = bytearray(base64.b64decode(t["data"]))
     flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
     if sys.byteorder == "big":
-        flat = flat.reshape(-1, torch.empty((), dtype=dtype).element_size()).flip(-1).reshape(-1)
+        flat = flat.reshape(-1, part_size(dtype)).flip(-1).reshape(-1)
     return flat.view(dtype).reshape(t["shape"]).clone()  # clone: own memory, not the buffer's
+
+
+def part_size(dtype):
+    """Bytes per number: a complex element's real and imaginary parts are each little-endian on their own."""
+    size = torch.empty((), dtype=dtype).element_size()
+    return size // 2 if dtype.is_complex else size
 
 
 def encode(t):
@@ -59,7 +65,7 @@ def encode(t):
     t = t.detach().cpu().contiguous()
     raw = t.reshape(-1).view(torch.uint8)
     if sys.byteorder == "big":
-        raw = raw.reshape(-1, t.element_size()).flip(-1).reshape(-1)
+        raw = raw.reshape(-1, part_size(t.dtype)).flip(-1).reshape(-1)
     return {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape), "data": base64.b64encode(bytes(raw.tolist())).decode()}
 
 
@@ -109,7 +115,10 @@ PROFILES = {"NO AVX": "default", "DEFAULT": "default", "AVX2": "vectorized", "AV
 
 
 def steps_in(dtype):
-    """Whether torch's CPU NAdam steps this dtype on every path (torch 1.13 has no float16 addcmul)."""
+    """Whether torch's CPU NAdam steps this dtype on every path (torch 1.13 has no float16 addcmul).
+    Complex params only from torch 2: the suite's corpus models torch 2's complex NAdam."""
+    if dtype.is_complex and VERSION < (2, 0):
+        return False
     try:
         for path in PATHS:
             p = torch.ones(3, dtype=dtype, requires_grad=True)

@@ -24,10 +24,10 @@ export const TYPED_ARRAY_SUPPORT: BackendSupport = {
   features: ["tensor-lr", "differentiable"],
 };
 
-/** Opmath working copies of a tensor's values: the storage itself for float32/float64. */
+/** Opmath working copies of a tensor's values: the storage itself for float32/float64 and the complex dtypes' real views. */
 function workingValues(t: Tensor): Float64Array | Float32Array {
   if (t.data instanceof Float64Array || t.data instanceof Float32Array) return t.data;
-  const values = new Float32Array(t.numel);
+  const values = new Float32Array(t.data.length);
   for (let i = 0; i < values.length; i++) values[i] = t.get(i);
   return values;
 }
@@ -65,7 +65,7 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): SyncB
         const m = workingValues(state.exp_avg);
         const v = workingValues(state.exp_avg_sq);
         const g = workingValues(grad);
-        updateElements(p, g, m, v, hyper, scalars, { dtype: param.dtype, profile, path, vectorBody: vectorBodyLength(param.numel, param.dtype) });
+        updateElements(p, g, m, v, hyper, scalars, { dtype: param.dtype, profile, path, vectorBody: vectorBodyLength(p.length, param.dtype) });
         storeBack(param, p);
         storeBack(state.exp_avg, m);
         storeBack(state.exp_avg_sq, v);

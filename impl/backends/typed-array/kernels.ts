@@ -38,7 +38,8 @@ function fma(x: number, y: number, z: number, kind: Kind): number {
   return kind === F64 ? fma64(x, y, z) : fma32(x, y, z);
 }
 
-const KINDS: Readonly<Record<DType, Kind>> = { float64: F64, float32: F32, float16: F16, bfloat16: BF16 };
+// A complex param is stepped through its real view: its real dtype's kernel over twice the numbers.
+const KINDS: Readonly<Record<DType, Kind>> = { float64: F64, float32: F32, float16: F16, bfloat16: BF16, complex64: F32, complex128: F64 };
 
 export interface ElementKernelConfig {
   readonly dtype: DType;
