@@ -153,6 +153,15 @@ describe("the default policy's claims (conformance/TOLERANCE.md)", () => {
     expect(message).not.toContain("at scale");
   });
 
+  test("under default, a mistake is named on top of the torch sibling the port is nearest, even when NaN and Inf tie them all", async () => {
+    // torch 1.13's foreach path under AVX2, judged on the NO AVX recording: its exp_avg turns Inf where torch 2's is NaN.
+    const port = specPort({ formula: "torch-1.13", profile: "vectorized", name: "torch 1.13 formula, AVX2" });
+    const report = await runSuite([port], { policy: DEFAULT, filter: { ids: ["edge/inf-grads/float32/foreach", "options/defaults/float64/forloop"], profiles: ["default"] } });
+    const by = Object.fromEntries(report.ports[0]!.results.map((r) => [r.id, r]));
+    expect(by["edge/inf-grads/float32/foreach"]?.diagnosis?.mistakes).toEqual(["exp-avg-mul-add-instead-of-lerp"]);
+    expect(by["options/defaults/float64/forloop"]?.diagnosis?.mistakes).toEqual(["old-mu-product-next", "exp-avg-mul-add-instead-of-lerp"]);
+  });
+
   test("torch 2.6 under the other CPU profile is named profiles-swapped, nothing else", async () => {
     const report = await runSuite([specPort({ profile: "default", name: "always NO AVX" })], { policy: EXACT, filter: { tags: ["options"], dtypes: ["float32"], profiles: ["vectorized"] } });
     const failed = report.ports[0]!.results.filter((r) => r.status === "fail");

@@ -12,15 +12,15 @@ import type { GoldenOptions } from "../golden/case.ts";
 import { hexToTensor, wireOptions, type ConformanceCase } from "./cases.ts";
 import { compareTrajectories, describeDivergence, type Comparison } from "./judge.ts";
 import { compose, MISTAKES, SIBLING_MISTAKES, type Mistake, type MistakeName, type Variant } from "./mistakes.ts";
-
-/** The oracle as it is: the base of a diagnosis when the port is nearest torch's own configuration. */
-const IDENTITY: Variant = { stepper: nadamStep };
 import type { Objective } from "./objectives.ts";
 import { DEFAULT, type TolerancePolicy } from "./policy.ts";
 import { UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortParam, type PortSession, type PortState, type StepReply } from "./port.ts";
 import { decodeTensor, encodeTensor } from "./wire.ts";
 
 export type Status = "pass" | "fail" | "skip" | "error" | "expected-fail" | "unexpected-pass";
+
+/** The oracle as it is: the base of a diagnosis when the port is nearest torch's own configuration. */
+const IDENTITY: Variant = { stepper: nadamStep };
 
 export interface Diagnosis {
   /** The mistake's name, or two joined with " + " when only the pair reproduces the port. */
@@ -212,28 +212,28 @@ function fit(c: ConformanceCase, variant: Variant | undefined, actual: readonly 
   return { bitIdentical: comparison.bitIdentical, withinNoise: comparison.first === null, distance: largest(comparison), firstStep: comparison.first?.step ?? Infinity };
 }
 
+/** -1, 0 or 1; infinities equal to themselves (where a subtraction gives NaN). */
+function compare(a: number, b: number): number {
+  return a === b ? 0 : a < b ? -1 : 1;
+}
+
 /** Closer fits first: bit-identical, then within noise, then by distance, then by how long they agree. */
 function closer(a: Fit, b: Fit): number {
   const tier = (f: Fit) => (f.bitIdentical ? 0 : f.withinNoise ? 1 : 2);
-  return tier(a) - tier(b) || a.distance - b.distance || b.firstStep - a.firstStep;
+  return compare(tier(a), tier(b)) || compare(a.distance, b.distance) || compare(b.firstStep, a.firstStep);
 }
 
-/**
- * The known mistake the port's trajectory follows, if one explains it: the
- * oracle with that mistake reproduces the port bit for bit, or within rounding
- * noise (the default policy's budgets) where the oracle itself does not. When
- * no single mistake is bit-identical, pairs are tried too. `sibling`: under a
- * policy that accepts torch's other profiles and paths, the one the port is
- * closest to; the mistakes are made on top of it, and swapping profiles or
- * paths is not one.
- */
-export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison, sibling?: Variant): Diagnosis | undefined {
+interface Candidate {
+  readonly names: readonly MistakeName[];
+  readonly explanation: string;
+  readonly fit: Fit;
+}
+
+/** The mistake (or pair) that best explains the port on top of `sibling`, with how well the sibling alone fits. */
+function bestMistake(c: ConformanceCase, actual: readonly TrajectoryStep[], sibling: Variant | undefined): { best: Candidate | undefined; alone: Fit } {
   const on = (v: Variant | undefined): Variant | undefined => (sibling === undefined || v === undefined ? (v ?? sibling) : compose(sibling, v));
   const candidates = MISTAKES.filter((m) => applies(m, c) && !(sibling !== undefined && SIBLING_MISTAKES.includes(m.name)));
-  const oracle = fit(c, on(undefined), actual);
-  const singles = candidates
-    .map((m) => ({ names: [m.name], explanation: m.explanation, fit: fit(c, on(m), actual) }))
-    .sort((a, b) => closer(a.fit, b.fit));
+  const singles: Candidate[] = candidates.map((m) => ({ names: [m.name], explanation: m.explanation, fit: fit(c, on(m), actual) })).sort((a, b) => closer(a.fit, b.fit));
   let best = singles[0];
   if (best !== undefined && !best.fit.bitIdentical) {
     // Pairs of the five closest singles; of all of them when none is even within noise (NaN and Inf hide closeness).
@@ -250,9 +250,28 @@ export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], 
       }
     }
   }
-  if (best === undefined) return undefined;
-  const explains = best.fit.bitIdentical || (best.fit.withinNoise && !oracle.withinNoise);
-  if (!explains) return undefined;
+  return { best, alone: fit(c, on(undefined), actual) };
+}
+
+/**
+ * The known mistake the port's trajectory follows, if one explains it: the
+ * oracle with that mistake reproduces the port bit for bit, or within rounding
+ * noise (the default policy's budgets) where the oracle itself does not. When
+ * no single mistake is bit-identical, pairs are tried too. `siblings`: under a
+ * policy that accepts torch's other profiles and paths, the ones the port is
+ * nearest to; the mistakes are made on top of each, the best explanation
+ * wins, and swapping profiles or paths is not a mistake there.
+ */
+export function diagnose(c: ConformanceCase, actual: readonly TrajectoryStep[], correct: Comparison, siblings?: readonly Variant[]): Diagnosis | undefined {
+  let chosen: { best: Candidate; alone: Fit } | undefined;
+  for (const sibling of siblings ?? [undefined]) {
+    const { best, alone } = bestMistake(c, actual, sibling);
+    if (best === undefined) continue;
+    const explains = best.fit.bitIdentical || (best.fit.withinNoise && !alone.withinNoise);
+    if (explains && (chosen === undefined || closer(best.fit, chosen.best.fit) < 0)) chosen = { best, alone };
+  }
+  if (chosen === undefined) return undefined;
+  const { best } = chosen;
   return { mistake: best.names.join(" + "), mistakes: best.names, explanation: best.explanation, distance: best.fit.distance, correctDistance: largest(correct) };
 }
 
@@ -260,26 +279,23 @@ export function judge(c: ConformanceCase, actual: readonly TrajectoryStep[], pol
   const base = { id: c.id, profile: c.profile, dtype: c.dtype, path: c.path, tags: c.tags };
   const own = compareTrajectories(c.dtype, expected(c), actual, policy, c.source.kind);
   if (own.first === null) return { ...base, status: "pass", comparison: own };
-  // Under a policy that accepts torch's siblings, the nearest one is the base a mistake is made on.
-  let sibling: { variant: Variant; comparison: Comparison } | undefined;
-  if (policy.acceptSiblings) {
-    for (const { label, variant } of alternatives(c)) {
-      const other = compareTrajectories(c.dtype, expected(c, variant), actual, policy, c.source.kind);
-      if (other.first === null) return { ...base, status: "pass", comparison: own, matched: label };
-      if (sibling === undefined || largest(other) < largest(sibling.comparison)) sibling = { variant, comparison: other };
-    }
-    if (sibling !== undefined && largest(sibling.comparison) >= largest(own)) sibling = undefined;
-  }
   const names = c.source.kind === "golden" ? c.source.golden.params.map((p) => p.name) : c.source.objective.params.map((p) => p.name);
-  const diagnosis = policy.acceptSiblings ? diagnose(c, actual, own, sibling?.variant ?? IDENTITY) : diagnose(c, actual, own);
-  return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis };
+  if (!policy.acceptSiblings) return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis: diagnose(c, actual, own) };
+  // Under a policy that accepts torch's siblings, the nearest of them (those that agree with
+  // the port longest, then closest) are the bases a mistake is made on.
+  const siblings: { variant: Variant; comparison: Comparison }[] = [{ variant: IDENTITY, comparison: own }];
+  for (const { label, variant } of alternatives(c)) {
+    const other = compareTrajectories(c.dtype, expected(c, variant), actual, policy, c.source.kind);
+    if (other.first === null) return { ...base, status: "pass", comparison: own, matched: label };
+    siblings.push({ variant, comparison: other });
+  }
+  const rank = (x: Comparison): [number, number] => [-(x.first?.step ?? Infinity), largest(x)];
+  const better = (a: [number, number], b: [number, number]) => compare(a[0], b[0]) || compare(a[1], b[1]);
+  const nearest = siblings.reduce((a, b) => (better(rank(b.comparison), rank(a.comparison)) < 0 ? b : a));
+  const tied = siblings.filter((x) => better(rank(x.comparison), rank(nearest.comparison)) === 0).map((x) => x.variant);
+  return { ...base, status: "fail", comparison: own, firstDivergence: describeDivergence(own.first, names), diagnosis: diagnose(c, actual, own, tied) };
 }
 
-/**
- * Why the port cannot be judged on the case, if it cannot. A port following one
- * CPU profile is judged on the other profile's recordings too when the policy
- * accepts torch's other profiles (`default`); under `exact` they are skipped.
- */
 export function unsupported(c: ConformanceCase, caps: PortCapabilities, policy: TolerancePolicy): string | undefined {
   if (!caps.dtypes.includes(c.dtype)) return `the port does not support ${c.dtype}`;
   if (!caps.paths.includes(c.path)) return `the port does not implement the ${c.path} path`;
