@@ -7,8 +7,8 @@ import type { GoldenOptions } from "../golden/case.ts";
 import { hyperFrom } from "../golden/simulate.ts";
 import { castStateOnLoad } from "../spec/nadam/load-state.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState } from "../spec/nadam/step.ts";
-import type { Formula, RoundingProfile } from "../spec/nadam/types.ts";
-import type { DType } from "../spec/float/dtype.ts";
+import { CODE_PATHS, FEATURES, ROUNDING_PROFILES, type Formula, type RoundingProfile } from "../spec/nadam/types.ts";
+import { DTYPES, type DType } from "../spec/float/dtype.ts";
 import type { OpenRequest, Port, PortOptions, PortParam, PortSession, PortState, StepReply } from "./port.ts";
 import { decodeTensor, encodeTensor } from "./wire.ts";
 
@@ -43,7 +43,7 @@ export function specPort(options: SpecPortOptions = {}): Port {
   return {
     name: options.name ?? "spec (the oracle)",
     async capabilities() {
-      return { dtypes: ["float64", "float32", "float16", "bfloat16"], paths: ["forloop", "foreach"], profiles: ["vectorized", "default"] as RoundingProfile[], features: ["tensor-lr", "differentiable", "state-dict", "add-param-group"] };
+      return { dtypes: DTYPES, paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES };
     },
     async open(request: OpenRequest): Promise<PortSession> {
       const config = { path: options.path ?? (request.foreach ? ("foreach" as const) : ("forloop" as const)), profile: options.profile ?? request.profile, formula: options.formula, scalarStateDtype: request.default_dtype };
