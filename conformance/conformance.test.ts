@@ -4,13 +4,13 @@
  * broken variants, which must fail with the right diagnosis), offline files,
  * expectation files, the reports and the CLI.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, test } from "vitest";
 import { main } from "../cli/main.ts";
-import { selectCases } from "./cases.ts";
+import { hexToTensor, selectCases } from "./cases.ts";
 import { offlinePort, recordingPort } from "./offline.ts";
 import { DEFAULT, EXACT } from "./policy.ts";
 import { junit } from "./report/junit.ts";
@@ -246,6 +246,21 @@ test("offline: answers recorded from a port are judged the same as the port live
   const statuses = (r: typeof live) => r.ports[0]!.results.map((x) => `${x.id}/${x.profile}: ${x.status}`);
   expect(statuses(offline)).toEqual(statuses(live));
   expect(live.ports[0]!.results.filter((r) => r.status === "pass").length).toBeGreaterThan(10);
+});
+
+test("record writes a trajectory when its session ends, not again at every step (which made recording quadratic)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nadam-record-"));
+  const port = recordingPort(specPort(), dir);
+  await port.capabilities();
+  const [c] = selectCases({ ids: ["long/2000-steps/float32/forloop"], profiles: ["default"] });
+  const golden = c!.source.kind === "golden" ? c!.source.golden : undefined;
+  const request = { case: { id: c!.id, profile: c!.profile }, default_dtype: c!.default_dtype, foreach: false, profile: c!.profile, params: golden!.params.map((p) => ({ name: p.name, value: hexToTensor(p.init.dtype, p.init.shape, p.init.hex) })), param_groups: [{ options: {}, params: [0] }] };
+  const session = await port.open(request);
+  const file = join(dir, "long__2000-steps__float32__forloop.default.json");
+  for (const step of golden!.steps.slice(0, 3)) await session.step(step.grads.map((g, i) => (g === null ? null : hexToTensor(c!.dtype, golden!.params[i]!.init.shape, g))));
+  expect(existsSync(file)).toBe(false);
+  await session.close();
+  expect((JSON.parse(readFileSync(file, "utf8")) as { steps: unknown[] }).steps).toHaveLength(3);
 });
 
 test("offline: what was recorded is judged, and what was not is skipped as not recorded", async () => {
