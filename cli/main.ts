@@ -7,11 +7,13 @@
  *   validate FILE...   each .json or .pt state dict: valid, or every problem found; exit 0 only if all are valid
  *   convert IN OUT     between .pt and .json (by extension), refusing an invalid input
  */
+import { createRequire } from "node:module";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
 import { BUILTIN_PORTS } from "../conformance/builtin.ts";
-import { createRequire } from "node:module";
 import { check, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
+import { DTYPES } from "../spec/float/dtype.ts";
+import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 
 type Command = "check" | "list" | "record" | "validate" | "convert";
 
@@ -25,8 +27,8 @@ ${pad}[--expectations FILE] [--report DIR] [--corpus DIR]
   Runs the conformance suite over the ports; exit 0 only if conformant, 1 if not, 2 on a usage error.
   A port P: ${BUILTIN_PORTS.join(", ")} (--builtin: all of them), a .js/.mjs/.cjs/.ts/.mts/.cts module
   exporting createPort(), or a command speaking nadam-port/2 (or /1) on stdin/stdout.
-  filters: --id PATTERN (substring, or glob with *), --tag T, --dtype float64|float32|float16|bfloat16,
-           --path forloop|foreach, --profile default|vectorized (each may repeat).`;
+  filters: --id PATTERN (substring, or glob with *), --tag T, --dtype ${DTYPES.join("|")},
+           --path ${CODE_PATHS.join("|")}, --profile ${ROUNDING_PROFILES.join("|")} (each may repeat).`;
     case "list":
       return `${program} list [filters] [--corpus DIR]
   Lists the cases the filters select (the filters of check).`;

@@ -6,8 +6,9 @@
  *   list [filters] [--corpus DIR]
  *   record --port P --out DIR [filters] [--corpus DIR]
  *
- * A port P is `builtin:spec` or `builtin:<backend>` (builtin.ts), a .ts/.js/.mjs
- * module exporting createPort(), or a command line speaking nadam-port/2 (or /1) on stdin/stdout.
+ * A port P is `builtin:spec` or `builtin:<backend>` (builtin.ts), a
+ * .js/.mjs/.cjs/.ts/.mts/.cts module exporting createPort(), or a command line
+ * speaking nadam-port/2 (or /1) on stdin/stdout.
  * Filters: --id PATTERN (substring, or glob with *), --tag T, --dtype D,
  * --path forloop|foreach, --profile default|vectorized (each may repeat).
  * --corpus: the golden corpus folder (default: golden/locate.ts's search).
@@ -26,7 +27,6 @@ import { parseCommand, subprocessPort } from "./subprocess.ts";
 import { conformant, loadExpectations, runSuite, type Expectations } from "./suite.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../spec/nadam/types.ts";
 import { DTYPES, type DType } from "../spec/float/dtype.ts";
-
 
 interface Args {
   readonly flags: Map<string, string[]>;
