@@ -6,7 +6,7 @@
  * "nan".
  */
 import { endianness } from "node:os";
-import { DTYPE, type DType } from "../spec/float/dtype.ts";
+import { componentBytes, DTYPE, type DType } from "../spec/float/dtype.ts";
 import type { StateDict } from "../tensor/state-dict.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
@@ -28,13 +28,9 @@ export interface JsonStateDict {
 
 const LITTLE_ENDIAN_HOST = endianness() === "LE";
 
-/** Bytes per number of the storage: a complex element's parts are each their real dtype's. */
-function componentSize(dtype: DType): number {
-  return DTYPE[DTYPE[dtype].real].itemSize;
-}
-
-/** Reverse the byte order of each number (for a big-endian host). */
-function swap(bytes: Buffer, size: number): void {
+/** Reverse, in place, the byte order of each number of a `dtype` tensor's bytes (a complex element's parts each on its own). */
+export function swapBytes(bytes: Buffer, dtype: DType): void {
+  const size = componentBytes(dtype);
   if (size === 8) bytes.swap64();
   else if (size === 4) bytes.swap32();
   else bytes.swap16();
@@ -45,16 +41,15 @@ export function tensorBytes(t: Tensor): Buffer {
   const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   if (LITTLE_ENDIAN_HOST) return Buffer.from(bytes); // a copy, detached from the tensor
   const copy = Buffer.from(bytes);
-  swap(copy, componentSize(t.dtype));
+  swapBytes(copy, t.dtype);
   return copy;
 }
 
 /** A tensor from little-endian bytes; the caller has checked the length. */
 export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
-  const size = componentSize(dtype);
   const copy = Buffer.from(bytes); // own, aligned memory
-  if (!LITTLE_ENDIAN_HOST) swap(copy, size);
-  const n = copy.length / size;
+  if (!LITTLE_ENDIAN_HOST) swapBytes(copy, dtype);
+  const n = copy.length / componentBytes(dtype);
   const buffer = copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.length);
   const data = new DTYPE[dtype].storage(buffer, 0, n);
   return new Tensor(dtype, shape, data);

@@ -4,12 +4,12 @@
  */
 import type { JsonTensor } from "../checkpoint/json.ts";
 import { elementBits, elementFromBits } from "../spec/float/codec.ts";
-import { DTYPE, type DType } from "../spec/float/dtype.ts";
+import { componentBytes, DTYPE, type DType } from "../spec/float/dtype.ts";
 import { roundToFormat } from "../spec/float/format.ts";
 
 export function decodeTensor(t: JsonTensor): number[] {
   const bytes = Buffer.from(t.data, "base64");
-  const size = DTYPE[DTYPE[t.dtype].real].itemSize;
+  const size = componentBytes(t.dtype);
   if (bytes.length % DTYPE[t.dtype].itemSize !== 0) throw new Error(`a ${t.dtype} tensor of ${bytes.length} bytes`);
   const out: number[] = [];
   for (let i = 0; i < bytes.length; i += size) {
@@ -21,7 +21,7 @@ export function decodeTensor(t: JsonTensor): number[] {
 
 /** Values of the dtype (or any numbers, rounded to it) as a wire tensor. */
 export function encodeTensor(dtype: DType, shape: readonly number[], values: readonly number[]): JsonTensor {
-  const size = DTYPE[DTYPE[dtype].real].itemSize;
+  const size = componentBytes(dtype);
   const bytes = Buffer.alloc(values.length * size);
   values.forEach((x, i) => {
     const bits = elementBits(dtype, roundToFormat(x, DTYPE[dtype].format));

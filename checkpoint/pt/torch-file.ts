@@ -10,7 +10,7 @@
 import type { StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
-import { tensorBytes, tensorFromBytes } from "../json.ts";
+import { swapBytes, tensorBytes, tensorFromBytes } from "../json.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
 import { DEFAULT_UNPICKLE_LIMITS, PyGlobal, PyTuple, typeName, unpickle, type UnpickleLimits } from "./unpickle.ts";
@@ -84,12 +84,7 @@ function rebuildTensor(args: unknown[], swap: boolean): Tensor {
       }
     }
   }
-  if (swap) {
-    const part = DTYPE[DTYPE[s.dtype].real].itemSize; // a complex element's parts are swapped each on its own
-    if (part === 8) out.swap64();
-    else if (part === 4) out.swap32();
-    else out.swap16();
-  }
+  if (swap) swapBytes(out, s.dtype);
   return tensorFromBytes(s.dtype, size, out);
 }
 

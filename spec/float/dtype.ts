@@ -50,6 +50,11 @@ export function isDType(x: unknown): x is DType {
   return typeof x === "string" && (DTYPES as readonly string[]).includes(x);
 }
 
+/** Bytes per number of a tensor's storage: a complex element's real and imaginary parts are each their real dtype's. */
+export function componentBytes(dtype: DType): number {
+  return DTYPE[DTYPE[dtype].real].itemSize;
+}
+
 /** Numbers per element: 2 for a complex dtype (real, imaginary), else 1. */
 export function componentsOf(dtype: DType): 1 | 2 {
   return DTYPE[dtype].complex ? 2 : 1;
