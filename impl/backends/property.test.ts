@@ -107,8 +107,8 @@ function groupOptions(h: NadamHyperParameters): Record<string, unknown> {
 }
 
 /** The loaded start states as a state dict, and the spec's view of them after load_state_dict's casts. */
-function loadedStart(s: Scenario, optimizer: NAdam, params: Tensor[]): (NadamParamState | undefined)[] {
-  const stateDict: StateDict = optimizer.stateDict();
+async function loadedStart(s: Scenario, optimizer: NAdam, params: Tensor[]): Promise<(NadamParamState | undefined)[]> {
+  const stateDict: StateDict = await optimizer.stateDictAsync();
   const specState: (NadamParamState | undefined)[] = params.map(() => undefined);
   params.forEach((p, i) => {
     const start = s.starts[i];
@@ -143,7 +143,7 @@ async function firstDifference(entry: BackendEntry, scenario: Scenario, path: Co
   );
   // The spec's view: exact dtype values, state carried by hand.
   const data = params.map((p) => p.toArray());
-  const state = loadedStart(s, optimizer, params);
+  const state = await loadedStart(s, optimizer, params);
 
   for (const [k, grads] of s.steps.entries()) {
     params.forEach((p, i) => {

@@ -1,0 +1,225 @@
+/**
+ * NAdam on ONNX Runtime: each step is a run of an ONNX graph (graph.ts) on one
+ * execution provider. Sessions are built once per graph signature and shared
+ * by every backend instance of a provider. exp_avg and exp_avg_sq live in
+ * ONNX Runtime tensors between steps: on the CPU provider the graph writes
+ * them in place (preallocated outputs over the same memory), on a GPU
+ * provider they stay in device buffers and only reach the host for a state
+ * dict. `step` and `mu_product` are host scalars, as PyTorch keeps them on the
+ * CPU unless `capturable`: the host-side scalars (spec/nadam/scalars.ts) need them.
+ */
+import { stepScalars } from "../../../spec/nadam/scalars.ts";
+import type { RoundingProfile } from "../../../spec/nadam/types.ts";
+import { Tensor } from "../../../tensor/tensor.ts";
+import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
+import { GROUP_SCALARS, io, stepModel, type GraphDType, type GroupScalar, type StepGraphSignature } from "./graph.ts";
+import type { ExecutionProvider, OrtModule, OrtSession, OrtTensor } from "./ort.ts";
+
+/** A state tensor held by ONNX Runtime (its value is replaced by each step on a GPU provider). */
+export class OrtStateTensor {
+  constructor(
+    public value: OrtTensor,
+    readonly dtype: GraphDType,
+    readonly shape: readonly number[],
+  ) {}
+}
+
+/** What each provider runs, and how (measured: see support.ts). */
+export interface ProviderTraits {
+  readonly provider: ExecutionProvider;
+  readonly support: BackendSupport;
+  /** float32 Sqrt: the provider's own, or through float64 (see graph.ts). */
+  readonly sqrt: StepGraphSignature["sqrt"];
+  /** Whether state tensors stay in device memory (outputs as GPU buffers). */
+  readonly deviceResident: boolean;
+}
+
+/** Host↔device copies of param-sized tensors (0-d scalars not counted), for tests that a step leaves state on the device. */
+export interface TransferCounts {
+  /** host tensors fed to a run on a device-resident provider */
+  uploads: number;
+  /** device tensors read back to the host */
+  downloads: number;
+}
+
+export type OnnxRuntimeBackend = AsyncBackend<Tensor | OrtStateTensor> & {
+  readonly transfers: TransferCounts;
+  /** The number of ONNX Runtime runs so far (one per param on the for-loop path, one per group and dtype on foreach). */
+  readonly runs: number;
+};
+
+const PRODUCER = { name: "nadam-reference", version: "1" };
+
+/** Sessions per provider and signature, shared by all backend instances (building one takes milliseconds). */
+const SESSIONS = new Map<string, Promise<OrtSession>>();
+
+function session(ort: OrtModule, traits: ProviderTraits, sig: StepGraphSignature): Promise<OrtSession> {
+  const key = `${traits.provider}:${JSON.stringify(sig)}`;
+  let s = SESSIONS.get(key);
+  if (s === undefined) {
+    const outputs: Record<string, "cpu" | "gpu-buffer"> = {};
+    for (let i = 0; i < sig.params; i++) {
+      outputs[io.paramOut(i)] = "cpu";
+      outputs[io.expAvgOut(i)] = traits.deviceResident ? "gpu-buffer" : "cpu";
+      outputs[io.expAvgSqOut(i)] = traits.deviceResident ? "gpu-buffer" : "cpu";
+    }
+    s = ort.InferenceSession.create(stepModel(sig, PRODUCER), {
+      executionProviders: [traits.provider],
+      // No graph rewrites: each op is one of PyTorch's roundings, in order.
+      graphOptimizationLevel: "disabled",
+      logSeverityLevel: 3,
+      ...(traits.deviceResident ? { preferredOutputLocation: outputs } : {}),
+      // A node the GPU provider lacks must fail the session, not run silently on the CPU.
+      ...(traits.provider === "cpu" ? {} : { extra: { session: { disable_cpu_ep_fallback: "1" } } }),
+    });
+    SESSIONS.set(key, s);
+    s.catch(() => SESSIONS.delete(key));
+  }
+  return s;
+}
+
+/** Releases every cached session (they are shared; a backend's dispose() leaves them for the next instance). */
+export async function releaseSessions(): Promise<void> {
+  const all = [...SESSIONS.values()];
+  SESSIONS.clear();
+  await Promise.all(all.map(async (s) => (await s.catch(() => null))?.release()));
+}
+
+function isGraphDType(dtype: string): dtype is GraphDType {
+  return dtype === "float32" || dtype === "float64";
+}
+
+export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profile: RoundingProfile): OnnxRuntimeBackend {
+  const fused = profile === "vectorized";
+  const transfers: TransferCounts = { uploads: 0, downloads: 0 };
+  let runs = 0;
+
+  const hostArray = (dtype: GraphDType, n: number) => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
+  const scalar = (dtype: GraphDType, x: number) => new ort.Tensor(dtype, dtype === "float64" ? Float64Array.of(x) : Float32Array.of(x), []);
+  const flat = (t: Tensor) => new ort.Tensor(t.dtype as GraphDType, t.data as Float32Array | Float64Array, [t.numel]);
+
+  /** A moment tensor as an ONNX Runtime one: aliasing host storage on the CPU provider, uploaded on the next run otherwise. */
+  const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype as GraphDType, t.shape);
+
+  async function run(items: readonly { param: Tensor; grad: Tensor; state: NadamState<Tensor | OrtStateTensor> }[], group: GroupStep<Tensor | OrtStateTensor>): Promise<void> {
+    const { hyper, path } = group;
+    const dtype = items[0]!.param.dtype;
+    if (!isGraphDType(dtype)) throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
+    const r = dtype === "float32" ? Math.fround : (x: number) => x;
+    const [beta1, beta2] = hyper.betas;
+    const w = r(1 - beta1);
+    const small = Math.abs(w) < 0.5;
+    const sig: StepGraphSignature = {
+      path,
+      dtype,
+      profile,
+      params: items.length,
+      maximize: hyper.maximize,
+      weightDecay: hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2",
+      lerp: small ? "small-weight" : "large-weight",
+      sqrt: traits.sqrt,
+    };
+    const feeds: Record<string, OrtTensor> = {};
+    const fetches: Record<string, OrtTensor | null> = {};
+    const groupScalars: Record<GroupScalar, number> = {
+      lerp_weight: small ? w : fused ? r(w - 1) : r(1 - w),
+      beta2: r(beta2),
+      one_minus_beta2: r(1 - beta2),
+      eps: r(hyper.eps),
+      weight_decay: 0, // set from the first param's scalars below (the same for all: it depends on the group alone)
+    };
+    items.forEach(({ param, grad, state }, i) => {
+      if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
+        throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
+      }
+      const step = state.step as Tensor;
+      const muProduct = state.mu_product as Tensor;
+      const s = stepScalars(hyper, path, { step: step.get(0), step_dtype: step.dtype, mu_product: muProduct.get(0), mu_product_dtype: muProduct.dtype });
+      step.set(0, s.step);
+      muProduct.set(0, s.muProduct);
+      groupScalars.weight_decay = r(hyper.decoupled_weight_decay ? s.decayFactor : hyper.weight_decay);
+      for (const key of ["exp_avg", "exp_avg_sq"] as const) {
+        const value = state[key];
+        if (value instanceof Tensor) state[key] = toDevice(value);
+      }
+      const expAvg = state.exp_avg as OrtStateTensor;
+      const expAvgSq = state.exp_avg_sq as OrtStateTensor;
+      feeds[io.param(i)] = flat(param);
+      feeds[io.grad(i)] = flat(grad);
+      feeds[io.expAvg(i)] = expAvg.value;
+      feeds[io.expAvgSq(i)] = expAvgSq.value;
+      feeds[io.biasCorrection(i)] = scalar(dtype, r(path === "forloop" ? s.biasCorrection2 : s.biasCorrection2Sqrt));
+      feeds[io.gradStep(i)] = scalar(dtype, r(s.gradStepSize));
+      feeds[io.expAvgStep(i)] = scalar(dtype, r(s.expAvgStepSize));
+      if (traits.deviceResident) {
+        transfers.uploads += 2 + (expAvg.value.location === "cpu" ? 1 : 0) + (expAvgSq.value.location === "cpu" ? 1 : 0);
+      } else {
+        // in place, as PyTorch's param.addcdiv_ / exp_avg.lerp_ / exp_avg_sq.addcmul_
+        fetches[io.paramOut(i)] = feeds[io.param(i)]!;
+        fetches[io.expAvgOut(i)] = expAvg.value;
+        fetches[io.expAvgSqOut(i)] = expAvgSq.value;
+      }
+    });
+    for (const name of GROUP_SCALARS) feeds[name] = scalar(dtype, groupScalars[name]);
+    const s = await session(ort, traits, sig);
+    runs++;
+    if (!traits.deviceResident) {
+      await s.run(feeds, fetches);
+      return;
+    }
+    const results = await s.run(feeds);
+    items.forEach(({ param, state }, i) => {
+      (param.data as Float32Array | Float64Array).set(results[io.paramOut(i)]!.data as Float32Array | Float64Array);
+      transfers.downloads++;
+      for (const [key, out] of [["exp_avg", io.expAvgOut(i)], ["exp_avg_sq", io.expAvgSqOut(i)]] as const) {
+        const held = state[key] as OrtStateTensor;
+        if (held.value.location !== "cpu") held.value.dispose();
+        held.value = results[out]!;
+      }
+    });
+  }
+
+  return {
+    name: `onnxruntime-${traits.provider} (${profile})`,
+    device: traits.provider === "cpu" ? "cpu" : "cuda",
+    supports: traits.support,
+    asynchronous: true,
+    get transfers() {
+      return transfers;
+    },
+    get runs() {
+      return runs;
+    },
+    initState(param, scalarDtype) {
+      if (!isGraphDType(param.dtype)) throw new RangeError(`the ONNX Runtime backend has no ${param.dtype} params`);
+      const zeros = () => new OrtStateTensor(new ort.Tensor(param.dtype as GraphDType, hostArray(param.dtype as GraphDType, param.numel), [param.numel]), param.dtype as GraphDType, param.shape);
+      return { step: Tensor.scalar(0, scalarDtype), mu_product: Tensor.scalar(1, scalarDtype), exp_avg: zeros(), exp_avg_sq: zeros() };
+    },
+    // Loaded tensors stay host tensors until their first step (0-d step / mu_product for good).
+    fromHost: (tensor) => tensor,
+    isTensor: (value): value is Tensor | OrtStateTensor => value instanceof Tensor || value instanceof OrtStateTensor,
+    async toHost(tensor) {
+      if (tensor instanceof Tensor) return tensor;
+      if (tensor.value.location === "cpu") {
+        // the live storage, as PyTorch's state_dict() hands out CPU state tensors
+        return new Tensor(tensor.dtype, tensor.shape, tensor.value.data as Float32Array | Float64Array);
+      }
+      transfers.downloads++;
+      const data = (await tensor.value.getData()) as Float32Array | Float64Array;
+      return new Tensor(tensor.dtype, tensor.shape, data.slice());
+    },
+    async stepGroup(group) {
+      const items = group.params.map((param, i) => ({ param, grad: group.grads[i]!, state: group.states[i]! }));
+      if (group.path === "forloop" || new Set(group.params).size !== group.params.length) {
+        // one param at a time (a repeated param is updated twice, in order)
+        for (const item of items) await run([item], group);
+        return;
+      }
+      // foreach: one run per dtype over the whole group
+      for (const dtype of new Set(items.map((item) => item.param.dtype))) await run(items.filter((item) => item.param.dtype === dtype), group);
+    },
+    async dispose() {
+      // Sessions are shared (releaseSessions frees them); nothing else is held beyond the state tensors the optimizer owns.
+    },
+  };
+}

@@ -1,0 +1,291 @@
+/**
+ * NAdam's step as an ONNX graph: the per-element kernel of spec/nadam/step.ts,
+ * one ONNX op per PyTorch kernel rounding, in PyTorch's order for each code
+ * path. The host-side scalars (spec/nadam/scalars.ts) are graph inputs, fed as
+ * 0-d tensors already rounded to the dtype, as PyTorch's kernels receive them.
+ *
+ * One graph serves every shape: each tensor is fed flattened, with a symbolic
+ * length. A for-loop graph updates one param; a foreach graph updates N params
+ * of one dtype in one run (PyTorch's _foreach ops over a tensor list).
+ *
+ * What the graph cannot say with plain ops, it builds from them:
+ * - the fused multiply-add of the `vectorized` profile (add(alpha=), addcmul,
+ *   lerp): for float32, the product and sum in float64 and a midpoint fix-up
+ *   of the one double rounding (spec/float/fma.ts explains why it is needed);
+ *   for float64, Dekker's exact product, TwoSum, and the same midpoint fix-up
+ *   on the final sum (exact for operands whose products and errors stay
+ *   normal: |x|, |y| < 2^500, |x·y| > 2^-900, the range NAdam's moments live in);
+ * - a float32 square root through float64 where a provider's own is not
+ *   correctly rounded (`sqrt: "float64"`; see support.ts for which).
+ */
+import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
+import { encodeModel, type OnnxElementType, type OnnxGraph, type OnnxNode, type ScalarConstant, type ValueInfo } from "./onnx.ts";
+
+/** The dtypes these graphs compute in (ONNX has no bfloat16 arithmetic on CPU). */
+export type GraphDType = "float32" | "float64";
+
+/** Everything that changes a step graph's structure; the rest are its scalar inputs. */
+export interface StepGraphSignature {
+  readonly path: CodePath;
+  readonly dtype: GraphDType;
+  readonly profile: RoundingProfile;
+  /** How many params one run updates: 1 on the for-loop path. */
+  readonly params: number;
+  readonly maximize: boolean;
+  readonly weightDecay: "none" | "l2" | "decoupled";
+  /** PyTorch's lerp form: |weight| < 0.5 computes m + w·(g - m), otherwise g - (g - m)·(1 - w). */
+  readonly lerp: "small-weight" | "large-weight";
+  /** float32 square root: the provider's own, or computed in float64 and rounded (correctly rounded either way). */
+  readonly sqrt: "native" | "float64";
+}
+
+/** The group-wide scalar inputs, by name; each param also has `bias_correction{i}`, `grad_step{i}`, `exp_avg_step{i}`. */
+export const GROUP_SCALARS = ["lerp_weight", "beta2", "one_minus_beta2", "eps", "weight_decay"] as const;
+export type GroupScalar = (typeof GROUP_SCALARS)[number];
+
+/** Input and output names of param i. */
+export const io = {
+  param: (i: number) => `param${i}`,
+  grad: (i: number) => `grad${i}`,
+  expAvg: (i: number) => `exp_avg${i}`,
+  expAvgSq: (i: number) => `exp_avg_sq${i}`,
+  biasCorrection: (i: number) => `bias_correction${i}`,
+  gradStep: (i: number) => `grad_step${i}`,
+  expAvgStep: (i: number) => `exp_avg_step${i}`,
+  paramOut: (i: number) => `param${i}_out`,
+  expAvgOut: (i: number) => `exp_avg${i}_out`,
+  expAvgSqOut: (i: number) => `exp_avg_sq${i}_out`,
+} as const;
+
+/** A small SSA builder: each method adds one node and returns its output's name. */
+class Builder {
+  readonly nodes: OnnxNode[] = [];
+  readonly constants = new Map<string, ScalarConstant>();
+  private count = 0;
+
+  /** A 0-d constant, named after its value and type. */
+  constant(type: ScalarConstant["type"], value: number): string {
+    const name = `${value < 0 ? "minus_" : ""}${Math.abs(value) === 2 ** 27 + 1 ? "splitter" : Math.abs(value)}_${type}`;
+    this.constants.set(name, { name, type, value });
+    return name;
+  }
+
+  constructor(private readonly prefix: string) {}
+
+  op(op: string, inputs: readonly string[], attributes?: Readonly<Record<string, number>>, output?: string): string {
+    const out = output ?? `${this.prefix}t${this.count++}`;
+    this.nodes.push({ op, inputs, outputs: [out], ...(attributes ? { attributes } : {}) });
+    return out;
+  }
+
+  add = (a: string, b: string, out?: string) => this.op("Add", [a, b], undefined, out);
+  sub = (a: string, b: string, out?: string) => this.op("Sub", [a, b], undefined, out);
+  mul = (a: string, b: string, out?: string) => this.op("Mul", [a, b], undefined, out);
+  div = (a: string, b: string) => this.op("Div", [a, b]);
+  equal = (a: string, b: string) => this.op("Equal", [a, b]);
+  and = (a: string, b: string) => this.op("And", [a, b]);
+  not = (a: string) => this.op("Not", [a]);
+  where = (c: string, a: string, b: string, out?: string) => this.op("Where", [c, a, b], undefined, out);
+  cast = (a: string, to: OnnxElementType) => this.op("Cast", [a], { to: { float32: 1, bool: 9, float16: 10, float64: 11 }[to] });
+}
+
+/**
+ * x·y + z rounded once to float32 (x, y, z float32 tensors or scalars). The
+ * product is exact in float64 and the float64 sum S rounds once; rounding S to
+ * float32 is then wrong only when S lies exactly halfway between two float32
+ * values R and N and the float64 addition's error E (TwoSum) is not zero: then
+ * the exact sum is on N's side when E has the sign of N - R.
+ */
+function fma32(b: Builder, x: string, y: string, z: string, out?: string): string {
+  const X = b.cast(x, "float64");
+  const Y = b.cast(y, "float64");
+  const Z = b.cast(z, "float64");
+  const P = b.mul(X, Y);
+  const S = b.add(P, Z);
+  const R = b.cast(S, "float32");
+  const B = b.cast(R, "float64");
+  // C = 2S - B: the other float32 neighbour N exactly when S is a midpoint (and not a float32 value otherwise).
+  const C = b.sub(b.add(S, S), B);
+  const N = b.cast(C, "float32");
+  const midpoint = b.and(b.and(b.not(b.equal(S, B)), b.equal(b.cast(N, "float64"), C)), b.not(b.op("IsInf", [R])));
+  // TwoSum error of S = P + Z
+  const Zv = b.sub(S, P);
+  const E = b.add(b.sub(P, b.sub(S, Zv)), b.sub(Z, Zv));
+  const towardN = b.and(b.not(b.equal(E, b.constant("float64", 0))), b.equal(b.op("Sign", [E]), b.op("Sign", [b.sub(C, B)])));
+  const choose = b.and(midpoint, towardN);
+  return signedWhere(b, choose, N, R, b.and(negativeZero(b, R, "float32"), b.not(choose)), "float32", out);
+}
+
+/**
+ * Where(condition, a, b) whose result is -0 exactly when `negative` says so.
+ * ONNX Runtime's CPU Where (1.30) turns a selected -0 into +0 (measured: from
+ * its first branch, not its second), so a zero's sign is set afterwards: the
+ * selected value times -1 where its sign is wrong (nothing else changes).
+ */
+function signedWhere(b: Builder, condition: string, x: string, y: string, negative: string, type: ScalarConstant["type"], out?: string): string {
+  const selected = b.where(condition, x, y);
+  const wrongSign = b.op("Xor", [negativeZero(b, selected, type), negative]);
+  return b.mul(selected, b.where(wrongSign, b.constant(type, -1), b.constant(type, 1)), out);
+}
+
+/** Whether v is -0: zero, with 1/v = -inf. */
+function negativeZero(b: Builder, v: string, type: ScalarConstant["type"]): string {
+  return b.and(b.equal(v, b.constant(type, 0)), b.op("Less", [b.div(b.constant(type, 1), v), b.constant(type, 0)]));
+}
+
+/**
+ * x·y + z rounded once in float64, for every finite input with |x|, |y| < 2^996.
+ *
+ * Dekker's product uh + ul = x·y and TwoSum th + tl = z + uh are exact, so
+ * x·y + z = th + r + e with r + e = tl + ul (TwoSum again). F = th ⊕ r, with
+ * error f (TwoSum), is the correctly rounded result unless th + r is exactly
+ * halfway between two float64 values (f = ±½ulp, which holds exactly when
+ * (F + 2f) - F = 2f) and e pushes the exact sum off the midpoint towards the
+ * neighbour F + 2f.
+ *
+ * Products below 2^-900 lose bits of ul to underflow. Then either |z| ≥ 2^-800,
+ * and the product is under half an ulp of z, so z ⊕ x·y is the answer; or all of
+ * it is small, and it is computed scaled by 2^1074 (x or y by 2^600, the other
+ * by 2^474), where the subnormal grid becomes the integers: a scaled result
+ * under 2^52 is rounded to an integer (ties to even, with the same midpoint
+ * test against f and e), then scaled back exactly.
+ */
+function fma64(b: Builder, x: string, y: string, z: string, out?: string): string {
+  const c = (v: number) => b.constant("float64", v);
+  const abs = (a: string) => b.op("Abs", [a]);
+  const less = (a: string, v: string) => b.op("Less", [a, v]);
+  const sign = (a: string) => b.op("Sign", [a]);
+  const nonzero = (a: string) => b.not(b.equal(a, c(0)));
+  const split = (a: string): [string, string] => {
+    const k = b.mul(c(2 ** 27 + 1), a);
+    const hi = b.sub(k, b.sub(k, a));
+    return [hi, b.sub(a, hi)];
+  };
+  const twoSum = (a: string, d: string): [string, string] => {
+    const s = b.add(a, d);
+    const dv = b.sub(s, a);
+    return [s, b.add(b.sub(a, b.sub(s, dv)), b.sub(d, dv))];
+  };
+
+  const uh = b.mul(x, y);
+  const tinyProduct = less(abs(uh), c(2 ** -900));
+  const scaled = b.and(tinyProduct, less(abs(z), c(2 ** -800)));
+  // scaled: the smaller of |x|, |y| (under 2^-450) times 2^600, the other (under 2^174) times 2^474, z times 2^1074
+  const xSmaller = less(abs(x), abs(y));
+  const big = b.where(scaled, c(2 ** 600), c(1));
+  const rest = b.where(scaled, c(2 ** 474), c(1));
+  const X = b.mul(x, b.where(xSmaller, big, rest));
+  const Y = b.mul(y, b.where(xSmaller, rest, big));
+  const Z = b.mul(b.mul(z, big), rest);
+  const unscale = (v: string) => b.mul(b.mul(v, b.where(scaled, c(2 ** -600), c(1))), b.where(scaled, c(2 ** -474), c(1)));
+
+  const UH = b.mul(X, Y);
+  const [xh, xl] = split(X);
+  const [yh, yl] = split(Y);
+  const ul = b.sub(b.mul(xl, yl), b.sub(b.sub(b.sub(UH, b.mul(xh, yh)), b.mul(xl, yh)), b.mul(xh, yl)));
+  const [th, tl] = twoSum(Z, UH);
+  const [r, e] = twoSum(tl, ul);
+  const [F, f] = twoSum(th, r);
+  // 53-bit rounding
+  const f2 = b.add(f, f);
+  const N = b.add(F, f2);
+  const midpoint = b.and(nonzero(f), b.equal(b.sub(N, F), f2));
+  const towardN = b.and(nonzero(e), b.equal(sign(e), sign(f)));
+  const rounded = b.where(b.and(midpoint, towardN), N, F); // (N is never zero; a zero F is +0, an exact cancellation)
+  // integer rounding of a scaled result under 2^52 (a subnormal result): R1 = F rounded to an integer, ties to even
+  const magic = b.mul(sign(F), c(2 ** 52));
+  const R1 = b.sub(b.add(F, magic), magic);
+  const d = b.sub(F, R1);
+  const residual = b.where(nonzero(f), f, e); // the sign of the exact sum's distance from F
+  const away = b.and(b.and(b.equal(abs(d), c(0.5)), nonzero(residual)), b.equal(sign(d), sign(residual)));
+  const integer = b.where(away, b.add(R1, b.add(d, d)), R1);
+  const subnormal = b.and(scaled, less(abs(F), c(2 ** 52)));
+  const result = unscale(b.where(subnormal, integer, rounded));
+  // An exact zero operand (the sign of a zero sum), an infinite or NaN operand (the error terms are then NaN)
+  // or a tiny product beside a larger z: the plain expression is fma's answer.
+  const plain = b.add(uh, z);
+  const usePlain = b.op("Or", [b.op("Or", [b.op("Or", [b.equal(x, c(0)), b.equal(y, c(0))]), b.op("IsNaN", [result])]), b.and(tinyProduct, b.not(scaled))]);
+  // A -0 answer: plain's, or a subnormal result that rounded to zero from below (x·y + z < 0).
+  const negativeSum = less(b.where(nonzero(F), F, e), c(0));
+  const negative = b.op("Or", [b.and(usePlain, negativeZero(b, plain, "float64")), b.and(b.and(b.not(usePlain), subnormal), b.and(b.equal(integer, c(0)), negativeSum))]);
+  return signedWhere(b, usePlain, plain, result, negative, "float64", out);
+}
+
+/** The step graph of a signature. */
+export function stepGraph(sig: StepGraphSignature): OnnxGraph {
+  if (sig.path === "forloop" && sig.params !== 1) throw new RangeError(`a for-loop step graph updates one param, not ${sig.params}`);
+  if (!(Number.isInteger(sig.params) && sig.params >= 1)) throw new RangeError(`a step graph needs at least one param, not ${sig.params}`);
+  const t = sig.dtype;
+  const fused = sig.profile === "vectorized";
+  const inputs: ValueInfo[] = GROUP_SCALARS.map((name) => ({ name, type: t, shape: [] }));
+  const outputs: ValueInfo[] = [];
+  const b = new Builder("");
+  const fma = (x: string, y: string, z: string, out?: string) => (t === "float64" ? fma64(b, x, y, z, out) : fma32(b, x, y, z, out));
+  const sqrt = (x: string) => (t === "float32" && sig.sqrt === "float64" ? b.cast(b.op("Sqrt", [b.cast(x, "float64")]), "float32") : b.op("Sqrt", [x]));
+
+  for (let i = 0; i < sig.params; i++) {
+    const n = `n${i}`;
+    inputs.push(
+      { name: io.param(i), type: t, shape: [n] },
+      { name: io.grad(i), type: t, shape: [n] },
+      { name: io.expAvg(i), type: t, shape: [n] },
+      { name: io.expAvgSq(i), type: t, shape: [n] },
+      { name: io.biasCorrection(i), type: t, shape: [] },
+      { name: io.gradStep(i), type: t, shape: [] },
+      { name: io.expAvgStep(i), type: t, shape: [] },
+    );
+    outputs.push({ name: io.paramOut(i), type: t, shape: [n] }, { name: io.expAvgOut(i), type: t, shape: [n] }, { name: io.expAvgSqOut(i), type: t, shape: [n] });
+
+    let param = io.param(i);
+    let grad = sig.maximize ? b.op("Neg", [io.grad(i)]) : io.grad(i);
+    if (sig.weightDecay === "decoupled") param = b.mul(param, "weight_decay"); // the decay factor 1 - lr·wd
+    if (sig.weightDecay === "l2") grad = fused ? fma(param, "weight_decay", grad) : b.add(grad, b.mul("weight_decay", param));
+    // exp_avg.lerp_(grad, 1 - beta1): lerp_weight is w, or w - 1 (fused) / 1 - w (unfused) for the large-weight form
+    const diff = b.sub(grad, io.expAvg(i));
+    const expAvg =
+      sig.lerp === "small-weight"
+        ? fused
+          ? fma("lerp_weight", diff, io.expAvg(i), io.expAvgOut(i))
+          : b.add(io.expAvg(i), b.mul("lerp_weight", diff), io.expAvgOut(i))
+        : fused
+          ? fma("lerp_weight", diff, grad, io.expAvgOut(i))
+          : b.sub(grad, b.mul(diff, "lerp_weight"), io.expAvgOut(i));
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    const decayed = b.mul(io.expAvgSq(i), "beta2");
+    const scaled = b.mul("one_minus_beta2", grad);
+    const expAvgSq = fused ? fma(scaled, grad, decayed, io.expAvgSqOut(i)) : b.add(decayed, b.mul(scaled, grad), io.expAvgSqOut(i));
+    // for-loop: sqrt(v / bias_correction2) + eps; foreach: sqrt(v) / bias_correction2 ** 0.5 + eps
+    const root = sig.path === "forloop" ? sqrt(b.div(expAvgSq, io.biasCorrection(i))) : b.div(sqrt(expAvgSq), io.biasCorrection(i));
+    const denom = b.add(root, "eps");
+    // param.addcdiv_(grad, denom, value=grad_step); param.addcdiv_(exp_avg, denom, value=exp_avg_step)
+    param = b.add(param, b.div(b.mul(io.gradStep(i), grad), denom));
+    b.add(param, b.div(b.mul(io.expAvgStep(i), expAvg), denom), io.paramOut(i));
+  }
+  return {
+    name: `nadam_${sig.path}_${sig.dtype}_${sig.profile}`,
+    inputs,
+    constants: [...b.constants.values()],
+    outputs,
+    nodes: b.nodes,
+    doc: `torch.optim.NAdam step (${JSON.stringify(sig)}), PyTorch's CPU rounding under the ${sig.profile} profile`,
+  };
+}
+
+/** The ModelProto bytes of a signature's step graph. */
+export function stepModel(sig: StepGraphSignature, producer: { readonly name: string; readonly version: string }): Uint8Array {
+  return encodeModel(stepGraph(sig), producer);
+}
+
+/** x·y + z rounded once, elementwise, as the vectorized step graphs compute it (for tests of the emulation). */
+export function fmaGraph(dtype: GraphDType): OnnxGraph {
+  const b = new Builder("");
+  (dtype === "float64" ? fma64 : fma32)(b, "x", "y", "z", "out");
+  const v = (name: string): ValueInfo => ({ name, type: dtype, shape: ["n"] });
+  return {
+    name: `fma_${dtype}`,
+    inputs: [v("x"), v("y"), v("z")],
+    constants: [...b.constants.values()],
+    outputs: [v("out")],
+    nodes: b.nodes,
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * What each ONNX Runtime provider runs bit-exactly, and the graph choices that
+ * make it so. Every claim here is checked by the property tests and the golden
+ * corpus (impl/backends/property.test.ts, conformance), on the providers that
+ * run where the tests run.
+ */
+import { CODE_PATHS, ROUNDING_PROFILES } from "../../../spec/nadam/types.ts";
+import type { ProviderTraits } from "./backend.ts";
+import type { ExecutionProvider } from "./ort.ts";
+
+const FEATURES = ["tensor-lr", "differentiable"] as const;
+
+export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>> = {
+  cpu: {
+    provider: "cpu",
+    support: { dtypes: ["float32", "float64"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    sqrt: "native",
+    deviceResident: false,
+  },
+  webgpu: {
+    provider: "webgpu",
+    // WGSL has no float64: no fma emulation, so the unfused profile only.
+    support: { dtypes: ["float32"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
+    sqrt: "native",
+    deviceResident: true,
+  },
+  cuda: {
+    provider: "cuda",
+    support: { dtypes: ["float32", "float64"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    sqrt: "native",
+    deviceResident: true,
+  },
+};
