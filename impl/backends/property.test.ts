@@ -191,9 +191,10 @@ async function firstDifference(entry: BackendEntry, scenario: Scenario, path: Co
 /** The same run through the API and the spec from a loaded state at step `from`; the first difference, or null. */
 async function longRun(entry: BackendEntry, path: CodePath, profile: RoundingProfile, from: number, steps: number): Promise<string | null> {
   // A float64 param at 0 with zero grads and a non-zero exp_avg: each step's change
-  // is the exp_avg term alone, so every bit of its step size (mu_{t+1}) shows.
+  // is the exp_avg term alone, so every bit of its step size (mu_{t+1}) shows
+  // (as many as survive rounding to float32, on a backend without float64).
   const scenario: Scenario = {
-    dtype: "float64",
+    dtype: entry.supports.dtypes.includes("float64") ? "float64" : entry.supports.dtypes[0]!,
     defaultDtype: "float64",
     groups: [{ hyper: { ...NADAM_DEFAULTS, lr: 1 }, shapes: [[3]] }],
     inits: [[0, 0, 0]],

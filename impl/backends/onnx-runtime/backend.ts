@@ -13,6 +13,7 @@ import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
 import { GROUP_SCALARS, io, stepModel, type GraphDType, type GroupScalar, type StepGraphSignature } from "./graph.ts";
+import { encodeModel } from "./onnx.ts";
 import type { ExecutionProvider, OrtModule, OrtSession, OrtTensor } from "./ort.ts";
 
 /** A state tensor held by ONNX Runtime (its value is replaced by each step on a GPU provider). */
@@ -53,10 +54,20 @@ const PRODUCER = { name: "nadam-reference", version: "1" };
 /** Sessions per provider and signature, shared by all backend instances (building one takes milliseconds). */
 const SESSIONS = new Map<string, Promise<OrtSession>>();
 
-function session(ort: OrtModule, traits: ProviderTraits, sig: StepGraphSignature): Promise<OrtSession> {
+/** A device tensor's copy to the host: Identity, its output on the host. */
+function downloadModel(dtype: GraphDType): Uint8Array {
+  const v = (name: string) => ({ name, type: dtype, shape: ["n"] });
+  return encodeModel({ name: `download_${dtype}`, inputs: [v("x")], outputs: [v("y")], nodes: [{ op: "Identity", inputs: ["x"], outputs: ["y"] }] }, PRODUCER);
+}
+
+function session(ort: OrtModule, traits: ProviderTraits, sig: StepGraphSignature | { readonly download: GraphDType }): Promise<OrtSession> {
   const key = `${traits.provider}:${JSON.stringify(sig)}`;
   let s = SESSIONS.get(key);
-  if (s === undefined) {
+  if (s === undefined && "download" in sig) {
+    s = ort.InferenceSession.create(downloadModel(sig.download), { executionProviders: [traits.provider], logSeverityLevel: 3, preferredOutputLocation: "cpu" });
+    SESSIONS.set(key, s);
+  }
+  if (s === undefined && !("download" in sig)) {
     const outputs: Record<string, "cpu" | "gpu-buffer"> = {};
     for (let i = 0; i < sig.params; i++) {
       outputs[io.paramOut(i)] = "cpu";
@@ -73,9 +84,9 @@ function session(ort: OrtModule, traits: ProviderTraits, sig: StepGraphSignature
       ...(traits.provider === "cpu" ? {} : { extra: { session: { disable_cpu_ep_fallback: "1" } } }),
     });
     SESSIONS.set(key, s);
-    s.catch(() => SESSIONS.delete(key));
   }
-  return s;
+  s!.catch(() => SESSIONS.delete(key));
+  return s!;
 }
 
 /** Releases every cached session (they are shared; a backend's dispose() leaves them for the next instance). */
@@ -204,9 +215,12 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
         // the live storage, as PyTorch's state_dict() hands out CPU state tensors
         return new Tensor(tensor.dtype, tensor.shape, tensor.value.data as Float32Array | Float64Array);
       }
+      // (onnxruntime-node 1.30 aborts the process on getData() of a WebGPU tensor: an Identity run with a
+      // host output is its download instead)
       transfers.downloads++;
-      const data = (await tensor.value.getData()) as Float32Array | Float64Array;
-      return new Tensor(tensor.dtype, tensor.shape, data.slice());
+      const copy = await session(ort, traits, { download: tensor.dtype });
+      const { y } = await copy.run({ x: tensor.value });
+      return new Tensor(tensor.dtype, tensor.shape, (y!.data as Float32Array | Float64Array).slice());
     },
     async stepGroup(group) {
       const items = group.params.map((param, i) => ({ param, grad: group.grads[i]!, state: group.states[i]! }));
