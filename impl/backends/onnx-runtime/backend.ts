@@ -8,6 +8,7 @@
  * dict. `step` and `mu_product` are host scalars, as PyTorch keeps them on the
  * CPU unless `capturable`: the host-side scalars (spec/nadam/scalars.ts) need them.
  */
+import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
 import { stepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
@@ -20,7 +21,8 @@ import type { ExecutionProvider, OrtModule, OrtSession, OrtTensor } from "./ort.
 export class OrtStateTensor {
   constructor(
     public value: OrtTensor,
-    readonly dtype: GraphDType,
+    /** The tensor's dtype (a complex one is held as its real view, in its real dtype). */
+    readonly dtype: DType,
     readonly shape: readonly number[],
   ) {}
 }
@@ -96,8 +98,11 @@ export async function releaseSessions(): Promise<void> {
   await Promise.all(all.map(async (s) => (await s.catch(() => null))?.release()));
 }
 
-function isGraphDType(dtype: string): dtype is GraphDType {
-  return dtype === "float32" || dtype === "float64";
+/** The dtype a tensor's graph computes in: its own, or a complex dtype's real one (PyTorch steps view_as_real). */
+function graphDType(dtype: DType): GraphDType {
+  const real = DTYPE[dtype].real;
+  if (real !== "float32" && real !== "float64") throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
+  return real;
 }
 
 export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profile: RoundingProfile): OnnxRuntimeBackend {
@@ -107,15 +112,15 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
 
   const hostArray = (dtype: GraphDType, n: number) => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
   const scalar = (dtype: GraphDType, x: number) => new ort.Tensor(dtype, dtype === "float64" ? Float64Array.of(x) : Float32Array.of(x), []);
-  const flat = (t: Tensor) => new ort.Tensor(t.dtype as GraphDType, t.data as Float32Array | Float64Array, [t.numel]);
+  // every tensor flattened (a complex one to its real view's numbers)
+  const flat = (t: Tensor) => new ort.Tensor(graphDType(t.dtype), t.data as Float32Array | Float64Array, [t.data.length]);
 
   /** A moment tensor as an ONNX Runtime one: aliasing host storage on the CPU provider, uploaded on the next run otherwise. */
-  const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype as GraphDType, t.shape);
+  const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype, t.shape);
 
   async function run(items: readonly { param: Tensor; grad: Tensor; state: NadamState<Tensor | OrtStateTensor> }[], group: GroupStep<Tensor | OrtStateTensor>): Promise<void> {
     const { hyper, path } = group;
-    const dtype = items[0]!.param.dtype;
-    if (!isGraphDType(dtype)) throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
+    const dtype = graphDType(items[0]!.param.dtype);
     const r = dtype === "float32" ? Math.fround : (x: number) => x;
     const [beta1, beta2] = hyper.betas;
     const w = r(1 - beta1);
@@ -202,8 +207,8 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       return runs;
     },
     initState(param, scalarDtype) {
-      if (!isGraphDType(param.dtype)) throw new RangeError(`the ONNX Runtime backend has no ${param.dtype} params`);
-      const zeros = () => new OrtStateTensor(new ort.Tensor(param.dtype as GraphDType, hostArray(param.dtype as GraphDType, param.numel), [param.numel]), param.dtype as GraphDType, param.shape);
+      const dtype = graphDType(param.dtype);
+      const zeros = () => new OrtStateTensor(new ort.Tensor(dtype, hostArray(dtype, param.data.length), [param.data.length]), param.dtype, param.shape);
       return { step: Tensor.scalar(0, scalarDtype), mu_product: Tensor.scalar(1, scalarDtype), exp_avg: zeros(), exp_avg_sq: zeros() };
     },
     // Loaded tensors stay host tensors until their first step (0-d step / mu_product for good).
@@ -218,7 +223,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       // (onnxruntime-node 1.30 aborts the process on getData() of a WebGPU tensor: an Identity run with a
       // host output is its download instead)
       transfers.downloads++;
-      const copy = await session(ort, traits, { download: tensor.dtype });
+      const copy = await session(ort, traits, { download: graphDType(tensor.dtype) });
       const { y } = await copy.run({ x: tensor.value });
       return new Tensor(tensor.dtype, tensor.shape, (y!.data as Float32Array | Float64Array).slice());
     },

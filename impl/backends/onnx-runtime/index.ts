@@ -6,6 +6,9 @@
  * downloads at install unless told not to). A provider that cannot run here
  * is reported skipped with ONNX Runtime's own reason.
  */
+import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { NADAM_DEFAULTS } from "../../../spec/nadam/defaults.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { Availability, BackendEntry } from "../../backend.ts";
@@ -27,6 +30,8 @@ function availability(provider: ExecutionProvider): Promise<Availability> {
     probe = (async (): Promise<Availability> => {
       const ort = await loadOrt();
       if (ort instanceof Error) return { available: false, reason: ort.message };
+      const missing = missingProviderLibrary(provider);
+      if (missing !== null) return { available: false, reason: missing };
       try {
         // one real step of a one-element param: loads the provider and runs a step graph on it
         const traits = PROVIDER_TRAITS[provider];
@@ -44,6 +49,27 @@ function availability(provider: ExecutionProvider): Promise<Availability> {
     probes.set(provider, probe);
   }
   return probe;
+}
+
+/**
+ * Why a provider that onnxruntime-node loads from a separate library cannot
+ * load, without trying (a failed try prints ONNX Runtime's error log on stderr):
+ * CUDA's libraries are downloaded by onnxruntime-node's install script, which
+ * `onnxruntime-node-install=skip` (needed where that download is not reachable) turns off.
+ */
+function missingProviderLibrary(provider: ExecutionProvider): string | null {
+  if (provider !== "cuda") return null;
+  let binding: string;
+  try {
+    binding = dirname(createRequire(import.meta.url).resolve("onnxruntime-node"));
+  } catch {
+    return null; // let the try report it
+  }
+  const bin = join(binding, "..", "bin");
+  const folders = existsSync(bin) ? readdirSync(bin).map((napi) => join(bin, napi, process.platform, process.arch)) : [];
+  const library = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
+  if (folders.some((folder) => existsSync(join(folder, library)))) return null;
+  return `ONNX Runtime's cuda execution provider is not installed: no ${library} beside onnxruntime-node's binding (its install script downloads it; reinstall without onnxruntime-node-install=skip, on a machine with CUDA 12 or 13)`;
 }
 
 function entry(provider: ExecutionProvider, description: string): BackendEntry {

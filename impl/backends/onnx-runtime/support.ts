@@ -13,20 +13,20 @@ const FEATURES = ["tensor-lr", "differentiable"] as const;
 export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>> = {
   cpu: {
     provider: "cpu",
-    support: { dtypes: ["float32", "float64"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    support: { dtypes: ["float32", "float64", "complex64", "complex128"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
     sqrt: "native",
     deviceResident: false,
   },
   webgpu: {
     provider: "webgpu",
     // WGSL has no float64: no fma emulation, so the unfused profile only.
-    support: { dtypes: ["float32"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
+    support: { dtypes: ["float32", "complex64"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
     sqrt: "native",
     deviceResident: true,
   },
   cuda: {
     provider: "cuda",
-    support: { dtypes: ["float32", "float64"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    support: { dtypes: ["float32", "float64", "complex64", "complex128"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
     sqrt: "native",
     deviceResident: true,
   },
