@@ -242,3 +242,8 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     },
   };
 }
+
+/** How many sessions are cached (one per provider and graph signature). */
+export function sessionCount(): number {
+  return SESSIONS.size;
+}
