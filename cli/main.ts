@@ -6,6 +6,7 @@
  *   record ...         a port's answers, written for offline judging
  *   validate FILE...   each .json or .pt state dict: valid, or every problem found; exit 0 only if all are valid
  *   convert IN OUT     between .pt and .json (by extension), refusing an invalid input
+ *   export-onnx ...    NAdam's step as an ONNX model (cli/export-onnx.ts)
  */
 import { createRequire } from "node:module";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
@@ -13,9 +14,10 @@ import { CheckpointError } from "../checkpoint/pt/errors.ts";
 import { BUILTIN_PORTS } from "../conformance/builtin.ts";
 import { check, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
 import { DTYPES } from "../spec/float/dtype.ts";
+import { exportOnnx, exportOnnxUsage, ExportUsageError } from "./export-onnx.ts";
 import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 
-type Command = "check" | "list" | "record" | "validate" | "convert";
+type Command = "check" | "list" | "record" | "validate" | "convert" | "export-onnx";
 
 /** Each command's usage line(s). */
 function commandUsage(program: string, command: Command): string {
@@ -41,10 +43,12 @@ ${pad}[--expectations FILE] [--report DIR] [--corpus DIR]
     case "convert":
       return `${program} convert IN OUT
   Converts a state dict between .pt and .json (by extension), refusing an invalid input.`;
+    case "export-onnx":
+      return exportOnnxUsage(program);
   }
 }
 
-const COMMANDS: readonly Command[] = ["check", "list", "record", "validate", "convert"];
+const COMMANDS: readonly Command[] = ["check", "list", "record", "validate", "convert", "export-onnx"];
 
 function usage(program: string): string {
   return `usage:\n${COMMANDS.map((c) => `  ${commandUsage(program, c).replace(/\n/g, "\n  ")}`).join("\n")}\n  ${program} --version`;
@@ -126,6 +130,16 @@ export async function main(argv: string[], out: (line: string) => void = (line) 
   }
   if (name === "validate") return validate(rest, out, program);
   if (name === "convert") return convert(rest, out, program);
+  if (name === "export-onnx") {
+    try {
+      return exportOnnx(rest, out);
+    } catch (error) {
+      if (!(error instanceof ExportUsageError)) throw error;
+      out(`${program} export-onnx: ${error.message}`);
+      out(`usage: ${commandUsage(program, name)}`);
+      return 2;
+    }
+  }
   try {
     return await { check, list, record }[name](rest, out, options);
   } catch (error) {

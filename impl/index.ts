@@ -10,6 +10,21 @@ export type { AsyncBackend, Availability, BackendEntry, BackendSupport, GroupSte
 export { BACKENDS, defaultBackend } from "./backends/index.ts";
 export { typedArrayBackend } from "./backends/typed-array/index.ts";
 export type { TypedArrayBackendOptions } from "./backends/typed-array/index.ts";
+export {
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+  onnxRuntimeBackend,
+  onnxRuntimeCpu,
+  onnxRuntimeCuda,
+  onnxRuntimeWebgpu,
+  onnxStepGraph,
+  onnxStepModel,
+  OrtStateTensor,
+  PROVIDER_TRAITS as ONNX_RUNTIME_PROVIDERS,
+  releaseSessions as releaseOnnxRuntimeSessions,
+  SCALAR_INPUTS,
+} from "./backends/onnx-runtime/index.ts";
+export type { OnnxRuntimeBackend, StepGraphSignature, TransferCounts } from "./backends/onnx-runtime/index.ts";
 export { Tensor, deepCopy } from "../tensor/index.ts";
 export type { PackedGroup, ParamState, StateDict, Storage } from "../tensor/index.ts";
 export type { CodePath, DType, RoundingProfile } from "../spec/index.ts";

@@ -43,6 +43,18 @@ export interface StepGraphSignature {
 export const GROUP_SCALARS = ["lerp_weight", "beta2", "one_minus_beta2", "eps", "weight_decay"] as const;
 export type GroupScalar = (typeof GROUP_SCALARS)[number];
 
+/** What to feed each scalar input (0-d, the graph's dtype): the host-side values of spec/nadam/scalars.ts. */
+export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "bias_correction{i}" | "grad_step{i}" | "exp_avg_step{i}", string>> = {
+  lerp_weight: "w = 1 - beta1 rounded to the dtype; the large-weight form takes w - 1 (vectorized) or 1 - w (default), each rounded",
+  beta2: "beta2",
+  one_minus_beta2: "1 - beta2",
+  eps: "eps",
+  weight_decay: "weight_decay (l2), or the decay factor 1 - lr·weight_decay (decoupled); unused without weight decay",
+  "bias_correction{i}": "for-loop: 1 - beta2^step; foreach: (1 - beta2^step) ** 0.5 (Python's pow, not sqrt)",
+  "grad_step{i}": "-lr·(1 - mu_t) / (1 - mu_product_t)",
+  "exp_avg_step{i}": "-lr·mu_{t+1} / (1 - mu_product_t·mu_{t+1})",
+};
+
 /** Input and output names of param i. */
 export const io = {
   param: (i: number) => `param${i}`,

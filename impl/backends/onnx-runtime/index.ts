@@ -13,11 +13,12 @@ import { NADAM_DEFAULTS } from "../../../spec/nadam/defaults.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { Availability, BackendEntry } from "../../backend.ts";
 import { onnxRuntimeBackend, type ProviderTraits } from "./backend.ts";
+import { stepModel, type StepGraphSignature } from "./graph.ts";
 import { loadOrt, requireOrt, type ExecutionProvider } from "./ort.ts";
 import { PROVIDER_TRAITS } from "./support.ts";
 
 export { onnxRuntimeBackend, releaseSessions, OrtStateTensor, type OnnxRuntimeBackend, type TransferCounts } from "./backend.ts";
-export { stepGraph, stepModel, type StepGraphSignature } from "./graph.ts";
+export { SCALAR_INPUTS, stepGraph as onnxStepGraph, type StepGraphSignature } from "./graph.ts";
 export { ONNX_IR_VERSION, ONNX_OPSET } from "./onnx.ts";
 export { PROVIDER_TRAITS } from "./support.ts";
 
@@ -83,6 +84,11 @@ function entry(provider: ExecutionProvider, description: string): BackendEntry {
       return onnxRuntimeBackend(await requireOrt(), traits, profile ?? traits.support.profiles[0] ?? "default");
     },
   };
+}
+
+/** The ModelProto bytes of a step graph: what the backends run, for any ONNX runtime. */
+export function onnxStepModel(signature: StepGraphSignature): Uint8Array {
+  return stepModel(signature, { name: "nadam-reference", version: "1" });
 }
 
 export const onnxRuntimeCpu = entry("cpu", "NAdam as ONNX graphs on ONNX Runtime's CPU provider (onnxruntime-node)");
