@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
+import { onnxRuntimeCpu, typedArrayBackend } from "../impl/index.ts";
 import { train } from "./linear-regression.ts";
 
 test("the README shows examples/linear-regression.ts as it is", () => {
@@ -34,4 +35,19 @@ test.each([
   const result = spawnSync(process.execPath, ["--import", "tsx", new URL(`./${file}`, import.meta.url).pathname], { encoding: "utf8" });
   expect(result.stderr).toBe("");
   expect(result.stdout.trim()).toMatch(printed);
+});
+
+test("the README shows examples/onnx-runtime.ts as it is", () => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  expect(readme).toContain("```ts\n" + readFileSync(new URL("./onnx-runtime.ts", import.meta.url), "utf8") + "```");
+});
+
+const onnxRuntime = await onnxRuntimeCpu.availability();
+test.skipIf(!onnxRuntime.available)(`examples/onnx-runtime.ts minimizes |w|² with the same bits as the typed-array backend${onnxRuntime.available ? "" : ` — skipped: ${onnxRuntime.reason}`}`, async () => {
+  const { minimize } = await import("./onnx-runtime.ts");
+  const onnx = await minimize();
+  expect(onnx).toEqual(await minimize(typedArrayBackend({ profile: "vectorized" })));
+  expect(onnx.every((x) => Math.abs(x) < 0.1)).toBe(true);
+  const printed = spawnSync(process.execPath, ["--import", "tsx", new URL("./onnx-runtime.ts", import.meta.url).pathname], { encoding: "utf8" });
+  expect(printed.stdout.trim()).toBe(onnx.join(", "));
 });

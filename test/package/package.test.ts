@@ -175,6 +175,13 @@ describe.each(NODES)("node $version", ({ path: node }) => {
     }
   });
 
+  test("without onnxruntime-node (an optional peer) the package loads, and its backends say how to get it", () => {
+    writeFileSync(join(trainer, "ort.mjs"), 'import { onnxRuntimeCpu, BACKENDS } from "nadam-reference";\nconsole.log(BACKENDS.length > 1, JSON.stringify(await onnxRuntimeCpu.availability()));\n');
+    const result = run(node, ["ort.mjs"], trainer);
+    expect(result.stderr).toBe("");
+    expect(ok(result)).toMatch(/^true \{"available":false,"reason":"onnxruntime-node is not installed .*npm install onnxruntime-node/);
+  });
+
   test("nadam-reference validate works from the install; check without the corpus says how to get it", () => {
     const bin = join(trainer, "node_modules/.bin/nadam-reference");
     const fixture = join(repo, "golden/state-dicts/2.6.0+debian/defaults-float32-forloop.pt");
