@@ -48,6 +48,13 @@ const C2 = hexFloat("0x1.ffffffffffdbdp-2");
 const C3 = hexFloat("0x1.555555555543cp-3");
 const C4 = hexFloat("0x1.55555cf172b91p-5");
 const C5 = hexFloat("0x1.1111167a4d017p-7");
+// Parsed once here, not on every call (hexFloat is a RegExp and a BigInt).
+const TWO_P1009 = hexFloat("0x1p1009");
+const TWO_M1022 = hexFloat("0x1p-1022");
+const TWO_P52 = hexFloat("0x1p52");
+const TOP12_TWO_M54 = top12(hexFloat("0x1p-54"));
+const TOP12_512 = top12(512.0);
+const TOP12_1024 = top12(1024.0);
 
 const SIGN_BIAS = 0x800n << BigInt(EXP_TABLE_BITS);
 const MASK64 = (1n << 64n) - 1n;
@@ -131,7 +138,7 @@ function specialCase(tmp: number, sbits: bigint, ki: bigint, variant: Variant): 
   if ((ki & 0x80000000n) === 0n) {
     // k > 0: the exponent of scale may have overflowed by <= 460.
     const scale = bitsToF64((sbits - (1009n << 52n)) & MASK64);
-    return hexFloat("0x1p1009") * mad(scale, tmp, scale, variant);
+    return TWO_P1009 * mad(scale, tmp, scale, variant);
   }
   // k < 0: take care of double rounding into the subnormal range.
   const shifted = (sbits + (1022n << 52n)) & MASK64;
@@ -145,19 +152,19 @@ function specialCase(tmp: number, sbits: bigint, ki: bigint, variant: Variant): 
     y = hi + lo - one;
     if (y === 0) y = bitsToF64(shifted & 0x8000000000000000n); // sign of zero
   }
-  return hexFloat("0x1p-1022") * y;
+  return TWO_M1022 * y;
 }
 
 /** sign·exp(x + xtail), |xtail| tiny relative to x. */
 function expInline(x: number, xtail: number, signBias: bigint, variant: Variant): number {
   let abstop = top12(x) & 0x7ff;
-  if (abstop - top12(hexFloat("0x1p-54")) >= top12(512.0) - top12(hexFloat("0x1p-54")) || abstop < top12(hexFloat("0x1p-54"))) {
-    if (abstop < top12(hexFloat("0x1p-54"))) {
+  if (abstop - TOP12_TWO_M54 >= TOP12_512 - TOP12_TWO_M54 || abstop < TOP12_TWO_M54) {
+    if (abstop < TOP12_TWO_M54) {
       // Tiny x: exp(x) rounds to 1 + x.
       const one = 1.0 + x;
       return signBias !== 0n ? -one : one;
     }
-    if (abstop >= top12(1024.0)) {
+    if (abstop >= TOP12_1024) {
       const negative = f64ToBits(x) >> 63n === 1n;
       const huge = negative ? 0 : Infinity;
       return signBias !== 0n ? -huge : huge;
@@ -236,7 +243,7 @@ function powVariant(x: number, y: number, variant: Variant): number {
     }
     if (topx === 0) {
       // Subnormal x: normalise so that the exponent becomes negative.
-      ix = f64ToBits(bitsToF64(ix) * hexFloat("0x1p52")) & 0x7fffffffffffffffn;
+      ix = f64ToBits(bitsToF64(ix) * TWO_P52) & 0x7fffffffffffffffn;
       ix -= 52n << 52n;
     }
   }

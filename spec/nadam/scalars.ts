@@ -155,3 +155,18 @@ export function stepScalars(h: NadamHyperParameters, path: CodePath, before: Sca
     expAvgStepSize: sizes[1],
   };
 }
+
+/**
+ * stepScalars for one group's step, computed once per distinct scalar state:
+ * the params of a group almost always share their step count and mu_product,
+ * and each computation costs four glibc pows.
+ */
+export function groupStepScalars(h: NadamHyperParameters, path: CodePath, quirks: ReadonlySet<Quirk> = NO_QUIRKS): (before: ScalarState) => StepScalars {
+  const seen = new Map<string, StepScalars>();
+  return (before) => {
+    const key = `${before.step}|${before.step_dtype}|${Object.is(before.mu_product, -0) ? "-0" : before.mu_product}|${before.mu_product_dtype}`;
+    let scalars = seen.get(key);
+    if (scalars === undefined) seen.set(key, (scalars = stepScalars(h, path, before, quirks)));
+    return scalars;
+  };
+}

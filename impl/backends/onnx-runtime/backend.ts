@@ -9,7 +9,7 @@
  * CPU unless `capturable`: the host-side scalars (spec/nadam/scalars.ts) need them.
  */
 import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
-import { stepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
@@ -118,7 +118,11 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
   /** A moment tensor as an ONNX Runtime one: aliasing host storage on the CPU provider, uploaded on the next run otherwise. */
   const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype, t.shape);
 
-  async function run(items: readonly { param: Tensor; grad: Tensor; state: NadamState<Tensor | OrtStateTensor> }[], group: GroupStep<Tensor | OrtStateTensor>): Promise<void> {
+  async function run(
+    items: readonly { param: Tensor; grad: Tensor; state: NadamState<Tensor | OrtStateTensor> }[],
+    group: GroupStep<Tensor | OrtStateTensor>,
+    scalarsOf: ReturnType<typeof groupStepScalars>,
+  ): Promise<void> {
     const { hyper, path } = group;
     const dtype = graphDType(items[0]!.param.dtype);
     const r = dtype === "float32" ? Math.fround : (x: number) => x;
@@ -150,7 +154,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       }
       const step = state.step as Tensor;
       const muProduct = state.mu_product as Tensor;
-      const s = stepScalars(hyper, path, { step: step.get(0), step_dtype: step.dtype, mu_product: muProduct.get(0), mu_product_dtype: muProduct.dtype });
+      const s = scalarsOf({ step: step.get(0), step_dtype: step.dtype, mu_product: muProduct.get(0), mu_product_dtype: muProduct.dtype });
       step.set(0, s.step);
       muProduct.set(0, s.muProduct);
       groupScalars.weight_decay = r(hyper.decoupled_weight_decay ? s.decayFactor : hyper.weight_decay);
@@ -229,13 +233,14 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     },
     async stepGroup(group) {
       const items = group.params.map((param, i) => ({ param, grad: group.grads[i]!, state: group.states[i]! }));
+      const scalarsOf = groupStepScalars(group.hyper, group.path);
       if (group.path === "forloop" || new Set(group.params).size !== group.params.length) {
         // one param at a time (a repeated param is updated twice, in order)
-        for (const item of items) await run([item], group);
+        for (const item of items) await run([item], group, scalarsOf);
         return;
       }
       // foreach: one run per dtype over the whole group
-      for (const dtype of new Set(items.map((item) => item.param.dtype))) await run(items.filter((item) => item.param.dtype === dtype), group);
+      for (const dtype of new Set(items.map((item) => item.param.dtype))) await run(items.filter((item) => item.param.dtype === dtype), group, scalarsOf);
     },
     async dispose() {
       // Sessions are shared (releaseSessions frees them); nothing else is held beyond the state tensors the optimizer owns.

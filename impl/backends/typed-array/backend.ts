@@ -6,7 +6,7 @@
  */
 import { DTYPES } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
-import { stepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars } from "../../../spec/nadam/scalars.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
@@ -52,13 +52,14 @@ export function typedArrayBackend(options: TypedArrayBackendOptions = {}): SyncB
     toHost: (tensor) => tensor,
     isTensor: (value): value is Tensor => value instanceof Tensor,
     stepGroup({ params, grads, states, hyper, path }: GroupStep<Tensor>): void {
+      const scalarsOf = groupStepScalars(hyper, path);
       params.forEach((param, i) => {
         const grad = grads[i]!;
         const state = states[i]!;
         if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
           throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
         }
-        const scalars = stepScalars(hyper, path, { step: state.step.get(0), step_dtype: state.step.dtype, mu_product: state.mu_product.get(0), mu_product_dtype: state.mu_product.dtype });
+        const scalars = scalarsOf({ step: state.step.get(0), step_dtype: state.step.dtype, mu_product: state.mu_product.get(0), mu_product_dtype: state.mu_product.dtype });
         state.step.set(0, scalars.step);
         state.mu_product.set(0, scalars.muProduct);
         const p = workingValues(param);
