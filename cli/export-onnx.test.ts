@@ -27,7 +27,8 @@ describe("export-onnx", () => {
     const { code, lines } = await run(["--out", file, "--path", "foreach", "--params", "2", "--weight-decay", "l2"]);
     expect(code).toBe(0);
     expect(lines[0]).toMatch(/step\.onnx: \d+ bytes, ONNX IR 8, opset 17/);
-    expect(lines.join("\n")).toMatch(/bias_correction1 \[\]: for-loop: 1 - beta2\^step; foreach/);
+    expect(lines.join("\n")).toMatch(/bias_correction \[\]: for-loop: 1 - beta2\^step; foreach/);
+    expect(lines.join("\n")).toMatch(/lengths \[2\]: int64/);
 
     const ort = (await import("onnxruntime-node" as string)) as typeof import("onnxruntime-node");
     const session = await ort.InferenceSession.create(readFileSync(file));
@@ -44,16 +45,19 @@ describe("export-onnx", () => {
       eps: scalar(hyper.eps),
       weight_decay: scalar(hyper.weight_decay),
     };
+    const s = stepScalars(hyper, "foreach", { step: 0, step_dtype: "float32", mu_product: 1, mu_product_dtype: "float32" });
+    Object.assign(feeds, {
+      bias_correction: scalar(s.biasCorrection2Sqrt),
+      grad_step: scalar(s.gradStepSize),
+      exp_avg_step: scalar(s.expAvgStepSize),
+      lengths: new ort.Tensor("int64", BigInt64Array.from(params, (p) => BigInt(p.length)), [params.length]),
+    });
     params.forEach((p, i) => {
-      const s = stepScalars(hyper, "foreach", { step: 0, step_dtype: "float32", mu_product: 1, mu_product_dtype: "float32" });
       Object.assign(feeds, {
         [`param${i}`]: vector(p),
         [`grad${i}`]: vector(grads[i]!),
         [`exp_avg${i}`]: vector(p.map(() => 0)),
         [`exp_avg_sq${i}`]: vector(p.map(() => 0)),
-        [`bias_correction${i}`]: scalar(s.biasCorrection2Sqrt),
-        [`grad_step${i}`]: scalar(s.gradStepSize),
-        [`exp_avg_step${i}`]: scalar(s.expAvgStepSize),
       });
     });
     const out = await session.run(feeds);

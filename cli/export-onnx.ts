@@ -97,10 +97,9 @@ export function exportOnnx(args: readonly string[], out: (line: string) => void)
   }
   out(`${file}: ${bytes.length} bytes, ONNX IR ${ONNX_IR_VERSION}, opset ${ONNX_OPSET}, ${graph.nodes.length} nodes (${graph.name})`);
   const shapes = (v: { shape: readonly (number | string)[] }) => `[${v.shape.join(", ")}]`;
-  out(`inputs (flattened tensors of length n{i}; 0-d scalars in ${sig.dtype}):`);
+  out(`inputs (flattened tensors of length n{i}; 0-d scalars in ${sig.dtype}, one set for all the params):`);
   for (const v of graph.inputs) {
-    const docs = SCALAR_INPUTS as Record<string, string>;
-    const doc = v.shape.length === 0 ? (docs[v.name] ?? docs[v.name.replace(/[0-9]+$/, "{i}")]) : undefined;
+    const doc = (SCALAR_INPUTS as Record<string, string>)[v.name];
     out(`  ${v.name} ${shapes(v)}${doc ? `: ${doc}` : ""}`);
   }
   out(`outputs: ${graph.outputs.map((v) => `${v.name} ${shapes(v)}`).join(", ")}`);

@@ -9,7 +9,7 @@
  * CPU unless `capturable`: the host-side scalars (spec/nadam/scalars.ts) need them.
  */
 import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
-import { groupStepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
@@ -35,6 +35,8 @@ export interface ProviderTraits {
   readonly sqrt: StepGraphSignature["sqrt"];
   /** Whether state tensors stay in device memory (outputs as GPU buffers). */
   readonly deviceResident: boolean;
+  /** The most tensors one Concat may join on this provider (see StepGraphSignature.fanIn). */
+  readonly fanIn?: number;
 }
 
 /** Host↔device copies of param-sized tensors (0-d scalars not counted), for tests that a step leaves state on the device. */
@@ -47,7 +49,7 @@ export interface TransferCounts {
 
 export type OnnxRuntimeBackend = AsyncBackend<Tensor | OrtStateTensor> & {
   readonly transfers: TransferCounts;
-  /** The number of ONNX Runtime runs so far (one per param on the for-loop path, one per group and dtype on foreach). */
+  /** The number of ONNX Runtime runs so far (one per param on the for-loop path; on foreach one per group, dtype and step state). */
   readonly runs: number;
 };
 
@@ -138,26 +140,23 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       weightDecay: hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2",
       lerp: small ? "small-weight" : "large-weight",
       sqrt: traits.sqrt,
+      ...(traits.fanIn !== undefined ? { fanIn: traits.fanIn } : {}),
     };
     const feeds: Record<string, OrtTensor> = {};
     const fetches: Record<string, OrtTensor | null> = {};
-    const groupScalars: Record<GroupScalar, number> = {
-      lerp_weight: small ? w : fused ? r(w - 1) : r(1 - w),
-      beta2: r(beta2),
-      one_minus_beta2: r(1 - beta2),
-      eps: r(hyper.eps),
-      weight_decay: 0, // set from the first param's scalars below (the same for all: it depends on the group alone)
-    };
+    let runScalars: StepScalars | undefined;
     items.forEach(({ param, grad, state }, i) => {
       if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
         throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
       }
       const step = state.step as Tensor;
       const muProduct = state.mu_product as Tensor;
+      // (the params of a run share their scalar state: stepGroup groups them so)
       const s = scalarsOf({ step: step.get(0), step_dtype: step.dtype, mu_product: muProduct.get(0), mu_product_dtype: muProduct.dtype });
+      if (runScalars !== undefined && s !== runScalars) throw new Error("the params of one ONNX Runtime run must share their step and mu_product");
+      runScalars = s;
       step.set(0, s.step);
       muProduct.set(0, s.muProduct);
-      groupScalars.weight_decay = r(hyper.decoupled_weight_decay ? s.decayFactor : hyper.weight_decay);
       for (const key of ["exp_avg", "exp_avg_sq"] as const) {
         const value = state[key];
         if (value instanceof Tensor) state[key] = toDevice(value);
@@ -168,9 +167,6 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       feeds[io.grad(i)] = flat(grad);
       feeds[io.expAvg(i)] = expAvg.value;
       feeds[io.expAvgSq(i)] = expAvgSq.value;
-      feeds[io.biasCorrection(i)] = scalar(dtype, r(path === "forloop" ? s.biasCorrection2 : s.biasCorrection2Sqrt));
-      feeds[io.gradStep(i)] = scalar(dtype, r(s.gradStepSize));
-      feeds[io.expAvgStep(i)] = scalar(dtype, r(s.expAvgStepSize));
       if (traits.deviceResident) {
         transfers.uploads += 2 + (expAvg.value.location === "cpu" ? 1 : 0) + (expAvgSq.value.location === "cpu" ? 1 : 0);
       } else {
@@ -180,14 +176,35 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
         fetches[io.expAvgSqOut(i)] = expAvgSq.value;
       }
     });
+    const s = runScalars!;
+    const groupScalars: Record<GroupScalar, number> = {
+      lerp_weight: small ? w : fused ? r(w - 1) : r(1 - w),
+      beta2: r(beta2),
+      one_minus_beta2: r(1 - beta2),
+      eps: r(hyper.eps),
+      weight_decay: r(hyper.decoupled_weight_decay ? s.decayFactor : hyper.weight_decay),
+      bias_correction: r(path === "forloop" ? s.biasCorrection2 : s.biasCorrection2Sqrt),
+      grad_step: r(s.gradStepSize),
+      exp_avg_step: r(s.expAvgStepSize),
+    };
+    if (items.length > 1 && items.length <= (traits.fanIn ?? Infinity)) {
+      feeds.lengths = new ort.Tensor("int64", BigInt64Array.from(items, (item) => BigInt(item.param.data.length)), [items.length]);
+    } else if (items.length > 1) {
+      let offset = 0;
+      items.forEach(({ param }, i) => {
+        feeds[`start${i}`] = new ort.Tensor("int64", BigInt64Array.of(BigInt(offset)), [1]);
+        offset += param.data.length;
+        feeds[`end${i}`] = new ort.Tensor("int64", BigInt64Array.of(BigInt(offset)), [1]);
+      });
+    }
     for (const name of GROUP_SCALARS) feeds[name] = scalar(dtype, groupScalars[name]);
-    const s = await session(ort, traits, sig);
+    const stepSession = await session(ort, traits, sig);
     runs++;
     if (!traits.deviceResident) {
-      await s.run(feeds, fetches);
+      await stepSession.run(feeds, fetches);
       return;
     }
-    const results = await s.run(feeds);
+    const results = await stepSession.run(feeds);
     items.forEach(({ param, state }, i) => {
       (param.data as Float32Array | Float64Array).set(results[io.paramOut(i)]!.data as Float32Array | Float64Array);
       transfers.downloads++;
@@ -239,8 +256,14 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
         for (const item of items) await run([item], group, scalarsOf);
         return;
       }
-      // foreach: one run per dtype over the whole group
-      for (const dtype of new Set(items.map((item) => item.param.dtype))) await run(items.filter((item) => item.param.dtype === dtype), group, scalarsOf);
+      // foreach: one run per dtype over the whole group (per step state too, where params' step counts differ)
+      const runsOf = new Map<string, typeof items>();
+      for (const item of items) {
+        const { step, mu_product } = item.state as { step: Tensor; mu_product: Tensor };
+        const key = `${item.param.dtype}|${step.dtype}:${step.get(0)}|${mu_product.dtype}:${Object.is(mu_product.get(0), -0) ? "-0" : mu_product.get(0)}`;
+        runsOf.set(key, [...(runsOf.get(key) ?? []), item]);
+      }
+      for (const members of runsOf.values()) await run(members, group, scalarsOf);
     },
     async dispose() {
       // Sessions are shared (releaseSessions frees them); nothing else is held beyond the state tensors the optimizer owns.

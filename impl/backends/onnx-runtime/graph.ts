@@ -19,7 +19,7 @@
  *   correctly rounded (`sqrt: "float64"`; see support.ts for which).
  */
 import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
-import { encodeModel, type OnnxElementType, type OnnxGraph, type OnnxNode, type ScalarConstant, type ValueInfo } from "./onnx.ts";
+import { encodeModel, ONNX_ELEMENT_TYPE, type OnnxElementType, type OnnxGraph, type OnnxNode, type ScalarConstant, type ValueInfo } from "./onnx.ts";
 
 /** The dtypes these graphs compute in (ONNX has no bfloat16 arithmetic on CPU). */
 export type GraphDType = "float32" | "float64";
@@ -37,22 +37,31 @@ export interface StepGraphSignature {
   readonly lerp: "small-weight" | "large-weight";
   /** float32 square root: the provider's own, or computed in float64 and rounded (correctly rounded either way). */
   readonly sqrt: "native" | "float64";
+  /**
+   * The most tensors one Concat may join (ONNX Runtime's WebGPU shaders bind at most
+   * 16 storage buffers): over it, Concats form a tree and each result is a Slice
+   * (inputs start{i}, end{i}) instead of one Split. Unset: no limit.
+   */
+  readonly fanIn?: number;
 }
 
-/** The group-wide scalar inputs, by name; each param also has `bias_correction{i}`, `grad_step{i}`, `exp_avg_step{i}`. */
-export const GROUP_SCALARS = ["lerp_weight", "beta2", "one_minus_beta2", "eps", "weight_decay"] as const;
+/** The scalar inputs, by name: one set for all the params of a run. */
+export const GROUP_SCALARS = ["lerp_weight", "beta2", "one_minus_beta2", "eps", "weight_decay", "bias_correction", "grad_step", "exp_avg_step"] as const;
 export type GroupScalar = (typeof GROUP_SCALARS)[number];
 
 /** What to feed each scalar input (0-d, the graph's dtype): the host-side values of spec/nadam/scalars.ts. */
-export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "bias_correction{i}" | "grad_step{i}" | "exp_avg_step{i}", string>> = {
+export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "lengths" | "start{i}" | "end{i}", string>> = {
   lerp_weight: "w = 1 - beta1 rounded to the dtype; the large-weight form takes w - 1 (vectorized) or 1 - w (default), each rounded",
   beta2: "beta2",
   one_minus_beta2: "1 - beta2",
   eps: "eps",
   weight_decay: "weight_decay (l2), or the decay factor 1 - lr·weight_decay (decoupled); unused without weight decay",
-  "bias_correction{i}": "for-loop: 1 - beta2^step; foreach: (1 - beta2^step) ** 0.5 (Python's pow, not sqrt)",
-  "grad_step{i}": "-lr·(1 - mu_t) / (1 - mu_product_t)",
-  "exp_avg_step{i}": "-lr·mu_{t+1} / (1 - mu_product_t·mu_{t+1})",
+  bias_correction: "for-loop: 1 - beta2^step; foreach: (1 - beta2^step) ** 0.5 (Python's pow, not sqrt)",
+  grad_step: "-lr·(1 - mu_t) / (1 - mu_product_t)",
+  exp_avg_step: "-lr·mu_{t+1} / (1 - mu_product_t·mu_{t+1})",
+  lengths: "int64: the params' element counts, in order (the split of the concatenated result)",
+  "start{i}": "int64 [1]: where param i begins in the concatenation (graphs with a fanIn below the param count)",
+  "end{i}": "int64 [1]: where param i ends in the concatenation",
 };
 
 /** Input and output names of param i. */
@@ -61,9 +70,6 @@ export const io = {
   grad: (i: number) => `grad${i}`,
   expAvg: (i: number) => `exp_avg${i}`,
   expAvgSq: (i: number) => `exp_avg_sq${i}`,
-  biasCorrection: (i: number) => `bias_correction${i}`,
-  gradStep: (i: number) => `grad_step${i}`,
-  expAvgStep: (i: number) => `exp_avg_step${i}`,
   paramOut: (i: number) => `param${i}_out`,
   expAvgOut: (i: number) => `exp_avg${i}_out`,
   expAvgSqOut: (i: number) => `exp_avg_sq${i}_out`,
@@ -98,7 +104,7 @@ class Builder {
   and = (a: string, b: string) => this.op("And", [a, b]);
   not = (a: string) => this.op("Not", [a]);
   where = (c: string, a: string, b: string, out?: string) => this.op("Where", [c, a, b], undefined, out);
-  cast = (a: string, to: OnnxElementType) => this.op("Cast", [a], { to: { float32: 1, bool: 9, float16: 10, float64: 11 }[to] });
+  cast = (a: string, to: OnnxElementType) => this.op("Cast", [a], { to: ONNX_ELEMENT_TYPE[to] });
 }
 
 /**
@@ -223,7 +229,12 @@ function fma64(b: Builder, x: string, y: string, z: string, out?: string): strin
   return signedWhere(b, usePlain, plain, result, negative, "float64", out);
 }
 
-/** The step graph of a signature. */
+/**
+ * The step graph of a signature. Its N params share one set of scalar inputs
+ * (their step count and mu_product: the backend runs params whose differ
+ * apart). With N > 1 the params, grads and moments are concatenated, stepped
+ * as one vector, and split back: the op count does not grow with N.
+ */
 export function stepGraph(sig: StepGraphSignature): OnnxGraph {
   if (sig.path === "forloop" && sig.params !== 1) throw new RangeError(`a for-loop step graph updates one param, not ${sig.params}`);
   if (!(Number.isInteger(sig.params) && sig.params >= 1)) throw new RangeError(`a step graph needs at least one param, not ${sig.params}`);
@@ -235,44 +246,66 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
   const fma = (x: string, y: string, z: string, out?: string) => (t === "float64" ? fma64(b, x, y, z, out) : fma32(b, x, y, z, out));
   const sqrt = (x: string) => (t === "float32" && sig.sqrt === "float64" ? b.cast(b.op("Sqrt", [b.cast(x, "float64")]), "float32") : b.op("Sqrt", [x]));
 
-  for (let i = 0; i < sig.params; i++) {
-    const n = `n${i}`;
-    inputs.push(
-      { name: io.param(i), type: t, shape: [n] },
-      { name: io.grad(i), type: t, shape: [n] },
-      { name: io.expAvg(i), type: t, shape: [n] },
-      { name: io.expAvgSq(i), type: t, shape: [n] },
-      { name: io.biasCorrection(i), type: t, shape: [] },
-      { name: io.gradStep(i), type: t, shape: [] },
-      { name: io.expAvgStep(i), type: t, shape: [] },
-    );
-    outputs.push({ name: io.paramOut(i), type: t, shape: [n] }, { name: io.expAvgOut(i), type: t, shape: [n] }, { name: io.expAvgSqOut(i), type: t, shape: [n] });
-
-    let param = io.param(i);
-    let grad = sig.maximize ? b.op("Neg", [io.grad(i)]) : io.grad(i);
-    if (sig.weightDecay === "decoupled") param = b.mul(param, "weight_decay"); // the decay factor 1 - lr·wd
-    if (sig.weightDecay === "l2") grad = fused ? fma(param, "weight_decay", grad) : b.add(grad, b.mul("weight_decay", param));
-    // exp_avg.lerp_(grad, 1 - beta1): lerp_weight is w, or w - 1 (fused) / 1 - w (unfused) for the large-weight form
-    const diff = b.sub(grad, io.expAvg(i));
-    const expAvg =
-      sig.lerp === "small-weight"
-        ? fused
-          ? fma("lerp_weight", diff, io.expAvg(i), io.expAvgOut(i))
-          : b.add(io.expAvg(i), b.mul("lerp_weight", diff), io.expAvgOut(i))
-        : fused
-          ? fma("lerp_weight", diff, grad, io.expAvgOut(i))
-          : b.sub(grad, b.mul(diff, "lerp_weight"), io.expAvgOut(i));
-    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    const decayed = b.mul(io.expAvgSq(i), "beta2");
-    const scaled = b.mul("one_minus_beta2", grad);
-    const expAvgSq = fused ? fma(scaled, grad, decayed, io.expAvgSqOut(i)) : b.add(decayed, b.mul(scaled, grad), io.expAvgSqOut(i));
-    // for-loop: sqrt(v / bias_correction2) + eps; foreach: sqrt(v) / bias_correction2 ** 0.5 + eps
-    const root = sig.path === "forloop" ? sqrt(b.div(expAvgSq, io.biasCorrection(i))) : b.div(sqrt(expAvgSq), io.biasCorrection(i));
-    const denom = b.add(root, "eps");
-    // param.addcdiv_(grad, denom, value=grad_step); param.addcdiv_(exp_avg, denom, value=exp_avg_step)
-    param = b.add(param, b.div(b.mul(io.gradStep(i), grad), denom));
-    b.add(param, b.div(b.mul(io.expAvgStep(i), expAvg), denom), io.paramOut(i));
+  const n = sig.params;
+  for (let i = 0; i < n; i++) {
+    const length = `n${i}`;
+    inputs.push(...[io.param(i), io.grad(i), io.expAvg(i), io.expAvgSq(i)].map((name) => ({ name, type: t, shape: [length] })));
+    outputs.push(...[io.paramOut(i), io.expAvgOut(i), io.expAvgSqOut(i)].map((name) => ({ name, type: t, shape: [length] })));
   }
+  const fanIn = sig.fanIn ?? Infinity;
+  if (!(fanIn >= 2)) throw new RangeError(`fanIn must be at least 2, not ${fanIn}`);
+  const sliced = n > 1 && n > fanIn;
+  if (n > 1 && !sliced) inputs.push({ name: "lengths", type: "int64", shape: [n] });
+  if (sliced) for (let i = 0; i < n; i++) inputs.push({ name: `start${i}`, type: "int64", shape: [1] }, { name: `end${i}`, type: "int64", shape: [1] });
+  const all = (name: (i: number) => string) => Array.from({ length: n }, (_, i) => name(i));
+  // the whole list as one vector (Concat, a tree of them over fanIn), and back (Split by `lengths`, or a Slice each)
+  const joined = (name: (i: number) => string) => {
+    let parts = all(name);
+    while (parts.length > 1) {
+      const chunks: string[][] = [];
+      for (let k = 0; k < parts.length; k += Math.min(fanIn, parts.length)) chunks.push(parts.slice(k, k + fanIn));
+      parts = chunks.map((chunk) => (chunk.length === 1 ? chunk[0]! : b.op("Concat", chunk, { axis: 0 })));
+    }
+    return parts[0]!;
+  };
+  const result = (name: (i: number) => string) => (n === 1 ? name(0) : undefined);
+  const splitInto = (value: string, name: (i: number) => string) => {
+    if (n === 1) return;
+    if (!sliced) b.nodes.push({ op: "Split", inputs: [value, "lengths"], outputs: all(name), attributes: { axis: 0 } });
+    else for (let i = 0; i < n; i++) b.op("Slice", [value, `start${i}`, `end${i}`], undefined, name(i));
+  };
+
+  let param = joined(io.param);
+  const expAvgIn = joined(io.expAvg);
+  const gradIn = joined(io.grad);
+  let grad = sig.maximize ? b.op("Neg", [gradIn]) : gradIn;
+  if (sig.weightDecay === "decoupled") param = b.mul(param, "weight_decay"); // the decay factor 1 - lr·wd
+  if (sig.weightDecay === "l2") grad = fused ? fma(param, "weight_decay", grad) : b.add(grad, b.mul("weight_decay", param));
+  // exp_avg.lerp_(grad, 1 - beta1): lerp_weight is w, or w - 1 (fused) / 1 - w (unfused) for the large-weight form
+  const diff = b.sub(grad, expAvgIn);
+  const expAvgOut = result(io.expAvgOut);
+  const expAvg =
+    sig.lerp === "small-weight"
+      ? fused
+        ? fma("lerp_weight", diff, expAvgIn, expAvgOut)
+        : b.add(expAvgIn, b.mul("lerp_weight", diff), expAvgOut)
+      : fused
+        ? fma("lerp_weight", diff, grad, expAvgOut)
+        : b.sub(grad, b.mul(diff, "lerp_weight"), expAvgOut);
+  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+  const decayed = b.mul(joined(io.expAvgSq), "beta2");
+  const scaled = b.mul("one_minus_beta2", grad);
+  const expAvgSqOut = result(io.expAvgSqOut);
+  const expAvgSq = fused ? fma(scaled, grad, decayed, expAvgSqOut) : b.add(decayed, b.mul(scaled, grad), expAvgSqOut);
+  // for-loop: sqrt(v / bias_correction2) + eps; foreach: sqrt(v) / bias_correction2 ** 0.5 + eps
+  const root = sig.path === "forloop" ? sqrt(b.div(expAvgSq, "bias_correction")) : b.div(sqrt(expAvgSq), "bias_correction");
+  const denom = b.add(root, "eps");
+  // param.addcdiv_(grad, denom, value=grad_step); param.addcdiv_(exp_avg, denom, value=exp_avg_step)
+  param = b.add(param, b.div(b.mul("grad_step", grad), denom));
+  const paramOut = b.add(param, b.div(b.mul("exp_avg_step", expAvg), denom), result(io.paramOut));
+  splitInto(paramOut, io.paramOut);
+  splitInto(expAvg, io.expAvgOut);
+  splitInto(expAvgSq, io.expAvgSqOut);
   return {
     name: `nadam_${sig.path}_${sig.dtype}_${sig.profile}`,
     inputs,

@@ -23,6 +23,8 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
     support: { dtypes: ["float32", "complex64"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
     sqrt: "native",
     deviceResident: true,
+    // a WebGPU shader binds at most 16 storage buffers (measured: "Too many storage buffers in shader", a Split into 16)
+    fanIn: 8,
   },
   cuda: {
     provider: "cuda",
