@@ -1,9 +1,13 @@
 #!/usr/bin/env zx
-// npm run bench [-- backends [--rounds N] [--only ID,ID] [--json FILE]]: throughput of the built-in
-// implementations, each beside its baseline in the same run. With no argument: the typed-array
-// kernels beside the spec, then every backend of the registry side by side.
+// npm run bench [-- speed|backends|kernels] [options]: NAdam's step time, each implementation beside its
+// baselines in the same run. speed (the default): every backend beside torch and a C floor
+// (scripts/bench/speed.ts); backends: the backends alone, and the ONNX Runtime per-step overhead;
+// kernels: the typed-array kernels beside the spec.
 $.verbose = true;
-const [which, ...rest] = argv._.length ? process.argv.slice(3) : [];
-const bench = (name) => new URL(`./bench/${name}.ts`, import.meta.url).pathname;
-if (which === undefined || which === "kernels") await $`tsx ${bench("nadam-step")}`;
-if (which === undefined || which === "backends") await $`tsx ${bench("backends")} ${rest}`;
+const [which = "speed", ...rest] = process.argv.slice(3);
+const scripts = { speed: "speed", backends: "backends", kernels: "nadam-step" };
+if (!(which in scripts)) {
+  console.error(`npm run bench: unknown benchmark ${JSON.stringify(which)}: one of ${Object.keys(scripts).join(", ")}`);
+  process.exit(2);
+}
+await $`tsx ${new URL(`./bench/${scripts[which]}.ts`, import.meta.url).pathname} ${rest}`;

@@ -1,0 +1,109 @@
+/*
+ * The bandwidth floor for `npm run bench`: NAdam's update as one fused C loop
+ * (reads p, g, m, v; writes p, m, v: 7 values an element), compiled on the
+ * machine that runs the bench (cc -O3 -march=native -fopenmp). Not bit-exact
+ * with anything: it is the speed a memory-bound kernel reaches here.
+ * Protocol, one command a line on stdin, one JSON answer a line on stdout:
+ *   setup COUNT NUMEL DTYPE THREADS   (dtype float32 | float64)
+ *   round                             one step of every configuration: {"ms":[...]}
+ *   clear
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct {
+  long count, numel;
+  int f64, threads;
+  void **p, **g, **m, **v;
+} Config;
+
+static Config configs[256];
+static int n_configs = 0;
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+#define STEP(T, SQRT)                                                                 \
+  static void step_##T(T *restrict p, const T *restrict g, T *restrict m, T *restrict v, long n, int threads) { \
+    const T wd = 0.01, w = 0.1, b2 = 0.999, omb2 = 0.001, bc = 0.0316, eps = 1e-8, s1 = -1e-4, s2 = -1e-3;     \
+    _Pragma("omp parallel for schedule(static) num_threads(threads)")                 \
+    for (long i = 0; i < n; i++) {                                                    \
+      T grad = g[i] + wd * p[i];                                                      \
+      T mi = m[i] + w * (grad - m[i]);                                                \
+      T vi = b2 * v[i] + omb2 * grad * grad;                                          \
+      T d = SQRT(vi) / bc + eps;                                                      \
+      p[i] += s1 * grad / d + s2 * mi / d;                                            \
+      m[i] = mi;                                                                      \
+      v[i] = vi;                                                                      \
+    }                                                                                 \
+  }
+STEP(float, sqrtf)
+STEP(double, sqrt)
+
+static void *filled(long n, int f64, double seed) {
+  void *a = aligned_alloc(64, ((n * (f64 ? 8 : 4)) + 63) / 64 * 64);
+  for (long i = 0; i < n; i++) {
+    double x = sin((i + seed) * 0.37) * 0.1;
+    if (f64) ((double *)a)[i] = x; else ((float *)a)[i] = (float)x;
+  }
+  return a;
+}
+
+int main(void) {
+  char line[256];
+#ifdef _OPENMP
+  printf("{\"ready\":true,\"openmp\":true,\"max_threads\":%d}\n", omp_get_max_threads());
+#else
+  printf("{\"ready\":true,\"openmp\":false,\"max_threads\":1}\n");
+#endif
+  fflush(stdout);
+  while (fgets(line, sizeof line, stdin)) {
+    char dtype[16];
+    long count, numel;
+    int threads;
+    if (sscanf(line, "setup %ld %ld %15s %d", &count, &numel, dtype, &threads) == 4 && n_configs < 256) {
+      Config *c = &configs[n_configs++];
+      c->count = count; c->numel = numel; c->f64 = strcmp(dtype, "float64") == 0; c->threads = threads;
+      c->p = malloc(count * sizeof(void *)); c->g = malloc(count * sizeof(void *));
+      c->m = malloc(count * sizeof(void *)); c->v = malloc(count * sizeof(void *));
+      for (long t = 0; t < count; t++) {
+        c->p[t] = filled(numel, c->f64, t); c->g[t] = filled(numel, c->f64, t + 1);
+        c->m[t] = filled(numel, c->f64, 0); c->v[t] = filled(numel, c->f64, 0);
+      }
+      printf("{\"ok\":true}\n");
+    } else if (strncmp(line, "round", 5) == 0) {
+      printf("{\"ms\":[");
+      for (int k = 0; k < n_configs; k++) {
+        Config *c = &configs[k];
+        double t0 = now_ms();
+        for (long t = 0; t < c->count; t++) {
+          if (c->f64) step_double(c->p[t], c->g[t], c->m[t], c->v[t], c->numel, c->threads);
+          else step_float(c->p[t], c->g[t], c->m[t], c->v[t], c->numel, c->threads);
+        }
+        printf("%s%.6f", k ? "," : "", now_ms() - t0);
+      }
+      printf("]}\n");
+    } else if (strncmp(line, "clear", 5) == 0) {
+      for (int k = 0; k < n_configs; k++) {
+        Config *c = &configs[k];
+        for (long t = 0; t < c->count; t++) { free(c->p[t]); free(c->g[t]); free(c->m[t]); free(c->v[t]); }
+        free(c->p); free(c->g); free(c->m); free(c->v);
+      }
+      n_configs = 0;
+      printf("{\"ok\":true}\n");
+    } else {
+      printf("{\"error\":\"unknown command\"}\n");
+    }
+    fflush(stdout);
+  }
+  return 0;
+}

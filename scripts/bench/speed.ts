@@ -1,0 +1,237 @@
+/**
+ * `npm run bench`: ms per NAdam step for every built-in backend that runs here
+ * × code path × profile, side by side in one run with PyTorch's own NAdam
+ * (foreach and for-loop, 1 and N threads; torch 2.6 where `npm run golden` made
+ * its Debian 13 root, or the python named by NADAM_TORCH_PYTHON) and a fused C
+ * loop compiled here (the bandwidth floor, 1 and N threads). Each round times
+ * one step of every configuration (JavaScript, then torch, then C): medians of
+ * interleaved rounds. A baseline that cannot run here is "unavailable", with why.
+ *
+ *   npm run bench [-- --rounds N] [--warmup N] [--shapes "4M x 1,100 x 10"] [--only ID,ID] [--json FILE]
+ *
+ * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
+ * is the JavaScript heap and array buffers grown by one step after warm-up.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { createInterface } from "node:readline";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { BACKENDS } from "../../impl/backends/index.ts";
+import { NAdam, Tensor } from "../../impl/index.ts";
+import { componentsOf, DTYPE, type DType } from "../../spec/float/dtype.ts";
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const ROUNDS = Number(option("--rounds") ?? 5);
+const WARMUP = Number(option("--warmup") ?? 2);
+const THREADS = availableParallelism();
+const only = option("--only")?.split(",");
+const M = 1024 * 1024;
+const ALL_SHAPES = [
+  { name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16"] as DType[] },
+  { name: "1,024 x 4,096", count: 1024, numel: 4096, dtypes: ["float32"] as DType[] },
+  { name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[] },
+  { name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[] },
+];
+const wanted = option("--shapes")?.split(",").map((s) => s.trim());
+const SHAPES = ALL_SHAPES.filter((s) => !wanted || wanted.includes(s.name));
+
+/** A line-protocol worker (torch or the C floor): one JSON answer per command. */
+class Worker {
+  private readonly lines: AsyncIterator<string>;
+  constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    child.stderr.resume();
+  }
+  async read(): Promise<Record<string, unknown>> {
+    const { value, done } = await this.lines.next();
+    if (done) throw new Error("the worker ended");
+    return JSON.parse(value) as Record<string, unknown>;
+  }
+  async ask(command: string): Promise<Record<string, unknown>> {
+    this.child.stdin.write(command + "\n");
+    return this.read();
+  }
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+type Baseline = { worker: Worker; info: Record<string, unknown> } | { unavailable: string };
+
+async function start(command: string, argv: string[], cwd?: string): Promise<Baseline> {
+  const child = spawn(command, argv, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+  const worker = new Worker(child);
+  const failed = new Promise<never>((_, reject) => child.on("error", reject));
+  try {
+    const info = await Promise.race([worker.read(), failed]);
+    return { worker, info };
+  } catch (e) {
+    return { unavailable: `${command} did not start: ${(e as Error).message}` };
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "nadam-bench-"));
+
+async function startTorch(): Promise<Baseline> {
+  const script = new URL("./torch_nadam.py", import.meta.url).pathname;
+  if (process.env.NADAM_TORCH_PYTHON) return start(process.env.NADAM_TORCH_PYTHON, [script]);
+  const root = process.env.NADAM_GOLDEN_ROOT ?? "/var/cache/nadam-golden/trixie";
+  if (!existsSync(join(root, "usr/bin/python3"))) return { unavailable: `no torch: set NADAM_TORCH_PYTHON, or make ${root} with npm run golden (as root)` };
+  if (process.getuid?.() !== 0) return { unavailable: `no torch: ${root} needs root (chroot); or set NADAM_TORCH_PYTHON` };
+  const inside = mkdtempSync(join(root, "tmp", "nadam-bench-"));
+  copyFileSync(script, join(inside, "torch_nadam.py"));
+  process.on("exit", () => rmSync(inside, { recursive: true, force: true }));
+  return start("chroot", [root, "python3", `/${relative(root, inside)}/torch_nadam.py`]);
+}
+
+async function startFloor(): Promise<Baseline> {
+  const binary = join(scratch, "floor");
+  const compiled = spawnSync("cc", ["-O3", "-march=native", "-fopenmp", "-o", binary, new URL("./floor.c", import.meta.url).pathname, "-lm"], { encoding: "utf8" });
+  if (compiled.error || compiled.status !== 0) return { unavailable: `no C floor: cc failed (${compiled.error?.message ?? compiled.stderr.trim().split("\n")[0]})` };
+  return start(binary, []);
+}
+
+interface Row {
+  readonly shape: string;
+  readonly dtype: DType;
+  readonly name: string;
+  readonly kind: "backend" | "torch" | "floor";
+  readonly path?: "forloop" | "foreach";
+  readonly threads: number;
+  readonly times: number[];
+  allocated?: number;
+  failed?: string;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+function hostTensors(count: number, numel: number, dtype: DType, seed: number, scale: number): Tensor[] {
+  return Array.from({ length: count }, (_, t) => Tensor.from(Float64Array.from({ length: numel * componentsOf(dtype) }, (_, i) => Math.sin((i + t + seed) * 0.37) * scale), dtype, [numel]));
+}
+
+const torch = await startTorch();
+const floor = await startFloor();
+const rssBefore = process.memoryUsage().rss;
+const rows: Row[] = [];
+const peaks: { shape: string; dtype: DType; peakRssMiB: number; dataMiB: number }[] = [];
+
+for (const shape of SHAPES) {
+  for (const dtype of shape.dtypes) {
+    const label = `${shape.name} ${dtype}`;
+    const js: { row: Row; step: () => Promise<unknown> }[] = [];
+    for (const entry of BACKENDS) {
+      if (only && !only.includes(entry.id)) continue;
+      if (!entry.supports.dtypes.includes(dtype) || !(await entry.availability()).available) continue;
+      for (const path of entry.supports.paths) {
+        for (const profile of entry.supports.profiles) {
+          const backend = await entry.create({ profile });
+          const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
+          const grads = hostTensors(shape.count, shape.numel, dtype, 1, 0.1);
+          params.forEach((p, i) => (p.grad = grads[i]!));
+          const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
+          js.push({ row: { shape: shape.name, dtype, name: `${entry.id} (${profile})`, kind: "backend", path, threads: 1, times: [] }, step: () => optimizer.stepAsync() });
+        }
+      }
+    }
+    const threadCounts = [...new Set([1, THREADS])];
+    const torchRows: Row[] = [];
+    if ("worker" in torch) {
+      for (const foreach of [true, false]) {
+        for (const threads of threadCounts) {
+          const answer = await torch.worker.ask(JSON.stringify({ op: "setup", count: shape.count, numel: shape.numel, dtype, foreach, threads }));
+          torchRows.push({ shape: shape.name, dtype, name: `torch ${String(torch.info.torch)} (${String(torch.info.capability)})`, kind: "torch", path: foreach ? "foreach" : "forloop", threads, times: [], ...(answer.ok ? {} : { failed: JSON.stringify(answer) }) });
+        }
+      }
+    }
+    const floorRows: Row[] = [];
+    if ("worker" in floor && (dtype === "float32" || dtype === "float64")) {
+      for (const threads of threadCounts) {
+        await floor.worker.ask(`setup ${shape.count} ${shape.numel} ${dtype} ${threads}`);
+        floorRows.push({ shape: shape.name, dtype, name: "fused C loop (floor)", kind: "floor", threads, times: [] });
+      }
+    }
+    for (let round = 0; round < WARMUP + ROUNDS; round++) {
+      for (const { row, step } of js) {
+        if (row.failed) continue;
+        const t0 = performance.now();
+        try {
+          await step();
+        } catch (e) {
+          row.failed = (e as Error).message.split("\n")[0];
+        }
+        if (round >= WARMUP) row.times.push(performance.now() - t0);
+      }
+      for (const [baseline, baselineRows] of [[torch, torchRows], [floor, floorRows]] as const) {
+        if (!("worker" in baseline) || baselineRows.length === 0) continue;
+        const answer = await baseline.worker.ask(baseline === floor ? "round" : JSON.stringify({ op: "round" }));
+        if (round >= WARMUP) (answer.ms as number[]).forEach((ms, k) => baselineRows[k]!.times.push(ms));
+      }
+      process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
+    }
+    // bytes one more step allocates, after a full collection
+    for (const { row, step } of js) {
+      if (row.failed) continue;
+      gc();
+      const before = process.memoryUsage();
+      await step();
+      const after = process.memoryUsage();
+      row.allocated = Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers);
+    }
+    rows.push(...js.map((j) => j.row), ...torchRows, ...floorRows);
+    peaks.push({ shape: shape.name, dtype, peakRssMiB: (process.resourceUsage().maxRSS * 1024 - rssBefore) / M, dataMiB: (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M });
+    if ("worker" in torch) await torch.worker.ask(JSON.stringify({ op: "clear" }));
+    if ("worker" in floor) await floor.worker.ask("clear");
+    js.length = 0;
+    gc();
+  }
+}
+
+// the table
+const elementsOf = (name: string) => ALL_SHAPES.find((s) => s.name === name)!;
+const table = [["shape", "dtype", "implementation", "path", "threads", "ms/step", "GB/s", "x torch foreach", "x floor", "allocated B/step"]];
+const results = rows.map((r) => {
+  const ms = median(r.times);
+  const shape = elementsOf(r.shape);
+  const bytes = 7 * shape.count * shape.numel * DTYPE[r.dtype].itemSize;
+  const peer = (kind: Row["kind"], path?: string) => rows.find((o) => o.shape === r.shape && o.dtype === r.dtype && o.kind === kind && o.threads === r.threads && (path === undefined || o.path === path));
+  const torchForeach = peer("torch", "foreach");
+  const floorRow = peer("floor");
+  return {
+    ...r,
+    ms,
+    gbPerSecond: bytes / (ms * 1e6),
+    vsTorchForeach: torchForeach ? median(torchForeach.times) / ms : null,
+    vsFloor: floorRow ? ms / median(floorRow.times) : null,
+  };
+});
+for (const r of results) {
+  table.push([
+    r.shape, r.dtype, r.name, r.path ?? "", String(r.threads),
+    r.failed ? `failed: ${r.failed}` : r.ms.toFixed(r.ms < 1 ? 4 : r.ms < 10 ? 3 : 1),
+    r.failed ? "" : r.gbPerSecond.toFixed(2),
+    r.vsTorchForeach === null ? "" : `${r.vsTorchForeach.toFixed(2)}x faster`.replace(/^(0\.\d+)x faster$/, (_, x) => `${(1 / Number(x)).toFixed(1)}x slower`),
+    r.vsFloor === null ? "" : `${r.vsFloor.toFixed(1)}x`,
+    r.allocated === undefined ? "" : String(r.allocated),
+  ]);
+}
+const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+console.log(`node ${process.version}, ${THREADS} threads available; median of ${ROUNDS} interleaved rounds after ${WARMUP} warm-up; lr 2e-3, weight_decay 0.01 (L2)`);
+console.log(`torch: ${"worker" in torch ? `${String(torch.info.torch)}, CPU capability ${String(torch.info.capability)}` : `unavailable (${torch.unavailable})`}`);
+console.log(`floor: ${"worker" in floor ? `cc -O3 -march=native${floor.info.openmp ? " -fopenmp" : ""}` : `unavailable (${floor.unavailable})`}`);
+for (const row of table) console.log(row.map((cell, c) => (c < 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
+for (const p of peaks) console.log(`${p.shape} ${p.dtype}: peak RSS ${p.peakRssMiB.toFixed(0)} MiB above start (process-wide), one configuration's params + grads + state ${p.dataMiB.toFixed(0)} MiB`);
+const json = option("--json");
+if (json) writeFileSync(json, JSON.stringify({ node: process.version, threads: THREADS, torch: "worker" in torch ? torch.info : torch, floor: "worker" in floor ? floor.info : floor, rounds: ROUNDS, results, peaks }, null, 2));
+for (const b of [torch, floor]) if ("worker" in b) b.worker.close();
+rmSync(scratch, { recursive: true, force: true });
+process.exit(0);
