@@ -11,7 +11,7 @@ import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 
 const CHOICES = {
   "--path": CODE_PATHS,
-  "--dtype": ["float32", "float64"],
+  "--dtype": ["float32", "float64", "float16"],
   "--profile": ROUNDING_PROFILES,
   "--weight-decay": ["none", "l2", "decoupled"],
   "--lerp": ["small-weight", "large-weight"],
@@ -19,7 +19,7 @@ const CHOICES = {
 } as const;
 
 export function exportOnnxUsage(program: string): string {
-  return `${program} export-onnx --out FILE.onnx [--path ${CODE_PATHS.join("|")}] [--dtype float32|float64]
+  return `${program} export-onnx --out FILE.onnx [--path ${CODE_PATHS.join("|")}] [--dtype float32|float64|float16]
     [--profile ${ROUNDING_PROFILES.join("|")}] [--params N] [--weight-decay none|l2|decoupled] [--maximize]
     [--lerp small-weight|large-weight] [--sqrt native|float64]
   Writes NAdam's step as an ONNX model (IR ${ONNX_IR_VERSION}, opset ${ONNX_OPSET}): the graph the ONNX Runtime
@@ -54,6 +54,7 @@ function parse(args: readonly string[]): { out: string; sig: StepGraphSignature 
   const params = /^[1-9][0-9]{0,3}$/.test(paramsText) ? Number(paramsText) : NaN;
   if (!(params >= 1 && params <= 4096)) throw new ExportUsageError(`--params must be a whole number from 1 to 4096, not ${JSON.stringify(paramsText)}`);
   if (path === "forloop" && params !== 1) throw new ExportUsageError("the for-loop path updates one param per run: --params 1");
+  if (values.get("--dtype") === "float16" && values.get("--profile") === "vectorized") throw new ExportUsageError("float16 graphs follow the default profile only");
   return {
     out,
     sig: {

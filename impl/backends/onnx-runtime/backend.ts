@@ -9,6 +9,7 @@
  * CPU unless `capturable`: the host-side scalars (spec/nadam/scalars.ts) need them.
  */
 import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
+import { roundToFormat } from "../../../spec/float/format.ts";
 import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
@@ -103,19 +104,22 @@ export async function releaseSessions(): Promise<void> {
 /** The dtype a tensor's graph computes in: its own, or a complex dtype's real one (PyTorch steps view_as_real). */
 function graphDType(dtype: DType): GraphDType {
   const real = DTYPE[dtype].real;
-  if (real !== "float32" && real !== "float64") throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
+  if (real !== "float32" && real !== "float64" && real !== "float16") throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
   return real;
 }
+
+type HostStorage = Float32Array | Float64Array | Uint16Array;
 
 export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profile: RoundingProfile): OnnxRuntimeBackend {
   const fused = profile === "vectorized";
   const transfers: TransferCounts = { uploads: 0, downloads: 0 };
   let runs = 0;
 
-  const hostArray = (dtype: GraphDType, n: number) => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
-  const scalar = (dtype: GraphDType, x: number) => new ort.Tensor(dtype, dtype === "float64" ? Float64Array.of(x) : Float32Array.of(x), []);
+  const hostArray = (dtype: GraphDType, n: number): HostStorage => (dtype === "float64" ? new Float64Array(n) : dtype === "float16" ? new Uint16Array(n) : new Float32Array(n));
+  // scalars in the graph's compute type (float32 for float16 tensors)
+  const scalar = (dtype: GraphDType, x: number) => (dtype === "float64" ? new ort.Tensor("float64", Float64Array.of(x), []) : new ort.Tensor("float32", Float32Array.of(x), []));
   // every tensor flattened (a complex one to its real view's numbers)
-  const flat = (t: Tensor) => new ort.Tensor(graphDType(t.dtype), t.data as Float32Array | Float64Array, [t.data.length]);
+  const flat = (t: Tensor) => new ort.Tensor(graphDType(t.dtype), t.data as HostStorage, [t.data.length]);
 
   /** A moment tensor as an ONNX Runtime one: aliasing host storage on the CPU provider, uploaded on the next run otherwise. */
   const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype, t.shape);
@@ -127,7 +131,11 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
   ): Promise<void> {
     const { hyper, path } = group;
     const dtype = graphDType(items[0]!.param.dtype);
-    const r = dtype === "float32" ? Math.fround : (x: number) => x;
+    const r = dtype === "float64" ? (x: number) => x : Math.fround;
+    // What a float16 kernel receives as a 0-d tensor of the dtype (spec/nadam/element-ops.ts), rounded here once.
+    const narrow = dtype === "float16";
+    const toDtype = (x: number) => roundToFormat(Math.fround(x), DTYPE.float16.format);
+    const foreachScalar = (x: number) => (narrow && path === "foreach" ? toDtype(x) : r(x));
     const [beta1, beta2] = hyper.betas;
     const w = r(1 - beta1);
     const small = Math.abs(w) < 0.5;
@@ -140,6 +148,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       weightDecay: hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2",
       lerp: small ? "small-weight" : "large-weight",
       sqrt: traits.sqrt,
+      ...(path === "forloop" && hyper.differentiable ? { scaledTerms: true } : {}),
       ...(traits.fanIn !== undefined ? { fanIn: traits.fanIn } : {}),
     };
     const feeds: Record<string, OrtTensor> = {};
@@ -179,10 +188,12 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     const s = runScalars!;
     const groupScalars: Record<GroupScalar, number> = {
       lerp_weight: small ? w : fused ? r(w - 1) : r(1 - w),
-      beta2: r(beta2),
+      beta2: foreachScalar(beta2), // _foreach_mul_ rounds its scalar to a 16-bit dtype
       one_minus_beta2: r(1 - beta2),
-      eps: r(hyper.eps),
-      weight_decay: r(hyper.decoupled_weight_decay ? s.decayFactor : hyper.weight_decay),
+      eps: narrow ? toDtype(hyper.eps) : r(hyper.eps), // add(scalar) rounds it to the dtype
+      weight_decay: hyper.decoupled_weight_decay
+        ? hyper.lr_is_tensor ? r(s.decayFactor) : foreachScalar(s.decayFactor)
+        : narrow ? toDtype(hyper.weight_decay) : r(hyper.weight_decay), // add(alpha=) rounds alpha to the dtype
       bias_correction: r(path === "forloop" ? s.biasCorrection2 : s.biasCorrection2Sqrt),
       grad_step: r(s.gradStepSize),
       exp_avg_step: r(s.expAvgStepSize),
@@ -206,7 +217,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     }
     const results = await stepSession.run(feeds);
     items.forEach(({ param, state }, i) => {
-      (param.data as Float32Array | Float64Array).set(results[io.paramOut(i)]!.data as Float32Array | Float64Array);
+      (param.data as HostStorage).set(results[io.paramOut(i)]!.data as HostStorage);
       transfers.downloads++;
       for (const [key, out] of [["exp_avg", io.expAvgOut(i)], ["exp_avg_sq", io.expAvgSqOut(i)]] as const) {
         const held = state[key] as OrtStateTensor;
@@ -239,14 +250,14 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       if (tensor instanceof Tensor) return tensor;
       if (tensor.value.location === "cpu") {
         // the live storage, as PyTorch's state_dict() hands out CPU state tensors
-        return new Tensor(tensor.dtype, tensor.shape, tensor.value.data as Float32Array | Float64Array);
+        return new Tensor(tensor.dtype, tensor.shape, tensor.value.data as HostStorage);
       }
       // (onnxruntime-node 1.30 aborts the process on getData() of a WebGPU tensor: an Identity run with a
       // host output is its download instead)
       transfers.downloads++;
       const copy = await session(ort, traits, { download: graphDType(tensor.dtype) });
       const { y } = await copy.run({ x: tensor.value });
-      return new Tensor(tensor.dtype, tensor.shape, (y!.data as Float32Array | Float64Array).slice());
+      return new Tensor(tensor.dtype, tensor.shape, (y!.data as HostStorage).slice());
     },
     async stepGroup(group) {
       const items = group.params.map((param, i) => ({ param, grad: group.grads[i]!, state: group.states[i]! }));

@@ -21,8 +21,8 @@
 import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
 import { encodeModel, ONNX_ELEMENT_TYPE, type OnnxElementType, type OnnxGraph, type OnnxNode, type ScalarConstant, type ValueInfo } from "./onnx.ts";
 
-/** The dtypes these graphs compute in (ONNX has no bfloat16 arithmetic on CPU). */
-export type GraphDType = "float32" | "float64";
+/** The tensor dtypes of these graphs (float16 computed in float32, as PyTorch's opmath). */
+export type GraphDType = "float32" | "float64" | "float16";
 
 /** Everything that changes a step graph's structure; the rest are its scalar inputs. */
 export interface StepGraphSignature {
@@ -37,6 +37,12 @@ export interface StepGraphSignature {
   readonly lerp: "small-weight" | "large-weight";
   /** float32 square root: the provider's own, or computed in float64 and rounded (correctly rounded either way). */
   readonly sqrt: "native" | "float64";
+  /**
+   * The differentiable branch (for-loop): grad and exp_avg are multiplied by their
+   * step sizes into new tensors before the addcdivs, which rounds them to a 16-bit
+   * dtype first (the same bits as the plain branch for float32 and float64).
+   */
+  readonly scaledTerms?: boolean;
   /**
    * The most tensors one Concat may join (ONNX Runtime's WebGPU shaders bind at most
    * 16 storage buffers): over it, Concats form a tree and each result is a Slice
@@ -104,7 +110,7 @@ class Builder {
   and = (a: string, b: string) => this.op("And", [a, b]);
   not = (a: string) => this.op("Not", [a]);
   where = (c: string, a: string, b: string, out?: string) => this.op("Where", [c, a, b], undefined, out);
-  cast = (a: string, to: OnnxElementType) => this.op("Cast", [a], { to: ONNX_ELEMENT_TYPE[to] });
+  cast = (a: string, to: OnnxElementType, out?: string) => this.op("Cast", [a], { to: ONNX_ELEMENT_TYPE[to] }, out);
 }
 
 /**
@@ -240,11 +246,17 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
   if (!(Number.isInteger(sig.params) && sig.params >= 1)) throw new RangeError(`a step graph needs at least one param, not ${sig.params}`);
   const t = sig.dtype;
   const fused = sig.profile === "vectorized";
-  const inputs: ValueInfo[] = GROUP_SCALARS.map((name) => ({ name, type: t, shape: [] }));
+  // float16 tensors are computed in float32 (PyTorch's opmath), each kernel's result rounded to float16
+  const half = t === "float16";
+  const c: Exclude<GraphDType, "float16"> = half ? "float32" : t;
+  if (half && fused) throw new RangeError("float16 step graphs follow the default profile only (no fused multiply-add emulation for them)");
+  const inputs: ValueInfo[] = GROUP_SCALARS.map((name) => ({ name, type: c, shape: [] }));
   const outputs: ValueInfo[] = [];
   const b = new Builder("");
-  const fma = (x: string, y: string, z: string, out?: string) => (t === "float64" ? fma64(b, x, y, z, out) : fma32(b, x, y, z, out));
-  const sqrt = (x: string) => (t === "float32" && sig.sqrt === "float64" ? b.cast(b.op("Sqrt", [b.cast(x, "float64")]), "float32") : b.op("Sqrt", [x]));
+  const fma = (x: string, y: string, z: string, out?: string) => (c === "float64" ? fma64(b, x, y, z, out) : fma32(b, x, y, z, out));
+  const sqrt = (x: string) => (c === "float32" && sig.sqrt === "float64" ? b.cast(b.op("Sqrt", [b.cast(x, "float64")]), "float32") : b.op("Sqrt", [x]));
+  /** A kernel's result rounded to the tensor dtype (float16), kept in the compute type. */
+  const o = (x: string) => (half ? b.cast(b.cast(x, "float16"), "float32") : x);
 
   const n = sig.params;
   for (let i = 0; i < n; i++) {
@@ -275,15 +287,21 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
     else for (let i = 0; i < n; i++) b.op("Slice", [value, `start${i}`, `end${i}`], undefined, name(i));
   };
 
-  let param = joined(io.param);
-  const expAvgIn = joined(io.expAvg);
-  const gradIn = joined(io.grad);
+  const load = (name: (i: number) => string) => (half ? b.cast(joined(name), "float32") : joined(name));
+  // A result: named as the graph's output where it is one (one param, no float16 cast), else cast and split into them.
+  const named = (name: (i: number) => string) => (half ? undefined : result(name));
+  const emit = (value: string, name: (i: number) => string) => splitInto(half ? b.cast(value, "float16", result(name)) : value, name);
+
+  let param = load(io.param);
+  const expAvgIn = load(io.expAvg);
+  const gradIn = load(io.grad);
   let grad = sig.maximize ? b.op("Neg", [gradIn]) : gradIn;
-  if (sig.weightDecay === "decoupled") param = b.mul(param, "weight_decay"); // the decay factor 1 - lr·wd
-  if (sig.weightDecay === "l2") grad = fused ? fma(param, "weight_decay", grad) : b.add(grad, b.mul("weight_decay", param));
+  if (sig.weightDecay === "decoupled") param = o(b.mul(param, "weight_decay")); // the decay factor 1 - lr·wd
+  // (float16's non-vectorized add(alpha) rounds the product to float16 first)
+  if (sig.weightDecay === "l2") grad = fused ? fma(param, "weight_decay", grad) : o(b.add(grad, o(b.mul("weight_decay", param))));
   // exp_avg.lerp_(grad, 1 - beta1): lerp_weight is w, or w - 1 (fused) / 1 - w (unfused) for the large-weight form
   const diff = b.sub(grad, expAvgIn);
-  const expAvgOut = result(io.expAvgOut);
+  const expAvgOut = named(io.expAvgOut);
   const expAvg =
     sig.lerp === "small-weight"
       ? fused
@@ -292,20 +310,24 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
       : fused
         ? fma("lerp_weight", diff, grad, expAvgOut)
         : b.sub(grad, b.mul(diff, "lerp_weight"), expAvgOut);
+  const expAvgRounded = o(expAvg);
   // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-  const decayed = b.mul(joined(io.expAvgSq), "beta2");
+  const decayed = o(b.mul(load(io.expAvgSq), "beta2"));
   const scaled = b.mul("one_minus_beta2", grad);
-  const expAvgSqOut = result(io.expAvgSqOut);
+  const expAvgSqOut = named(io.expAvgSqOut);
   const expAvgSq = fused ? fma(scaled, grad, decayed, expAvgSqOut) : b.add(decayed, b.mul(scaled, grad), expAvgSqOut);
+  const expAvgSqRounded = o(expAvgSq);
   // for-loop: sqrt(v / bias_correction2) + eps; foreach: sqrt(v) / bias_correction2 ** 0.5 + eps
-  const root = sig.path === "forloop" ? sqrt(b.div(expAvgSq, "bias_correction")) : b.div(sqrt(expAvgSq), "bias_correction");
-  const denom = b.add(root, "eps");
-  // param.addcdiv_(grad, denom, value=grad_step); param.addcdiv_(exp_avg, denom, value=exp_avg_step)
-  param = b.add(param, b.div(b.mul("grad_step", grad), denom));
-  const paramOut = b.add(param, b.div(b.mul("exp_avg_step", expAvg), denom), result(io.paramOut));
-  splitInto(paramOut, io.paramOut);
-  splitInto(expAvg, io.expAvgOut);
-  splitInto(expAvgSq, io.expAvgSqOut);
+  const root = sig.path === "forloop" ? o(sqrt(o(b.div(expAvgSqRounded, "bias_correction")))) : o(b.div(o(sqrt(expAvgSqRounded)), "bias_correction"));
+  const denom = o(b.add(root, "eps"));
+  // param.addcdiv_(grad, denom, value=grad_step); param.addcdiv_(exp_avg, denom, value=exp_avg_step);
+  // the differentiable branch multiplies first into new (dtype-rounded) tensors, then addcdiv_(value=1)
+  const term = (scale: string, value: string) => (sig.scaledTerms ? o(b.mul(value, scale)) : b.mul(scale, value));
+  param = o(b.add(param, b.div(term("grad_step", grad), denom)));
+  const paramOut = b.add(param, b.div(term("exp_avg_step", expAvgRounded), denom), named(io.paramOut));
+  emit(o(paramOut), io.paramOut);
+  emit(expAvgRounded, io.expAvgOut);
+  emit(expAvgSqRounded, io.expAvgSqOut);
   return {
     name: `nadam_${sig.path}_${sig.dtype}_${sig.profile}`,
     inputs,

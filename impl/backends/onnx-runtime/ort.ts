@@ -6,7 +6,7 @@
  * declarations, so `tsc` works for users who have not installed it.
  */
 
-export type OrtElementType = "float32" | "float64" | "bool" | "int64";
+export type OrtElementType = "float32" | "float64" | "float16" | "bool" | "int64";
 export type OrtLocation = "cpu" | "gpu-buffer";
 
 export interface OrtTensor {
@@ -37,7 +37,7 @@ export interface OrtSessionOptions {
 
 export interface OrtModule {
   readonly InferenceSession: { create(model: Uint8Array, options: OrtSessionOptions): Promise<OrtSession> };
-  readonly Tensor: new (type: OrtElementType, data: Float32Array | Float64Array | Uint8Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
+  readonly Tensor: new (type: OrtElementType, data: Float32Array | Float64Array | Uint16Array | Uint8Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
   readonly env: { readonly versions?: { readonly common?: string } };
   listSupportedBackends?(): readonly { readonly name: string; readonly bundled: boolean }[];
 }

@@ -19,8 +19,9 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
   },
   webgpu: {
     provider: "webgpu",
-    // WGSL has no float64: no fma emulation, so the unfused profile only.
-    support: { dtypes: ["float32", "complex64"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
+    // WGSL has no float64: no fma emulation, so the unfused profile only. float16 computes in
+    // float32 and rounds each kernel's result (Cast to float16 rounds to nearest even, overflow to inf: measured).
+    support: { dtypes: ["float32", "float16", "complex64"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
     sqrt: "native",
     deviceResident: true,
     // a WebGPU shader binds at most 16 storage buffers (measured: "Too many storage buffers in shader", a Split into 16)
