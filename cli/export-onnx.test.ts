@@ -78,8 +78,7 @@ describe("export-onnx", () => {
   test.each([
     [["--bogus"], /unknown argument "--bogus"/],
     [["--out"], /--out needs a value/],
-    [["--dtype", "bfloat16", "--out", "x.onnx"], /--dtype must be one of float32, float64, float16, not "bfloat16"/],
-    [["--dtype", "float16", "--profile", "vectorized", "--out", "x.onnx"], /float16 graphs follow the default profile only/],
+    [["--dtype", "complex64", "--out", "x.onnx"], /--dtype must be one of float32, float64, float16, bfloat16, not "complex64"/],
     [["--params", "0", "--out", "x.onnx"], /--params must be a whole number from 1 to 4096, not "0"/],
     [["--path", "forloop", "--params", "3", "--out", "x.onnx"], /for-loop path updates one param per run/],
     [["--path", "foreach"], /--out FILE\.onnx is required/],

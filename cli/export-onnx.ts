@@ -11,7 +11,7 @@ import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 
 const CHOICES = {
   "--path": CODE_PATHS,
-  "--dtype": ["float32", "float64", "float16"],
+  "--dtype": ["float32", "float64", "float16", "bfloat16"],
   "--profile": ROUNDING_PROFILES,
   "--weight-decay": ["none", "l2", "decoupled"],
   "--lerp": ["small-weight", "large-weight"],
@@ -19,7 +19,7 @@ const CHOICES = {
 } as const;
 
 export function exportOnnxUsage(program: string): string {
-  return `${program} export-onnx --out FILE.onnx [--path ${CODE_PATHS.join("|")}] [--dtype float32|float64|float16]
+  return `${program} export-onnx --out FILE.onnx [--path ${CODE_PATHS.join("|")}] [--dtype float32|float64|float16|bfloat16]
     [--profile ${ROUNDING_PROFILES.join("|")}] [--params N] [--weight-decay none|l2|decoupled] [--maximize]
     [--lerp small-weight|large-weight] [--sqrt native|float64]
   Writes NAdam's step as an ONNX model (IR ${ONNX_IR_VERSION}, opset ${ONNX_OPSET}): the graph the ONNX Runtime
@@ -54,7 +54,6 @@ function parse(args: readonly string[]): { out: string; sig: StepGraphSignature 
   const params = /^[1-9][0-9]{0,3}$/.test(paramsText) ? Number(paramsText) : NaN;
   if (!(params >= 1 && params <= 4096)) throw new ExportUsageError(`--params must be a whole number from 1 to 4096, not ${JSON.stringify(paramsText)}`);
   if (path === "forloop" && params !== 1) throw new ExportUsageError("the for-loop path updates one param per run: --params 1");
-  if (values.get("--dtype") === "float16" && values.get("--profile") === "vectorized") throw new ExportUsageError("float16 graphs follow the default profile only");
   return {
     out,
     sig: {
@@ -98,7 +97,8 @@ export function exportOnnx(args: readonly string[], out: (line: string) => void)
   }
   out(`${file}: ${bytes.length} bytes, ONNX IR ${ONNX_IR_VERSION}, opset ${ONNX_OPSET}, ${graph.nodes.length} nodes (${graph.name})`);
   const shapes = (v: { shape: readonly (number | string)[] }) => `[${v.shape.join(", ")}]`;
-  out(`inputs (flattened tensors of length n{i}; 0-d scalars in ${sig.dtype}, one set for all the params):`);
+  const carried = sig.dtype === "bfloat16" ? "bfloat16 values as float32 tensors" : `${sig.dtype} tensors`;
+  out(`inputs (flattened ${carried} of length n{i}; 0-d scalars in ${sig.dtype === "float64" ? "float64" : "float32"}, one set for all the params):`);
   for (const v of graph.inputs) {
     const doc = (SCALAR_INPUTS as Record<string, string>)[v.name];
     out(`  ${v.name} ${shapes(v)}${doc ? `: ${doc}` : ""}`);

@@ -10,6 +10,7 @@
  */
 import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
 import { roundToFormat } from "../../../spec/float/format.ts";
+import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
 import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
@@ -104,11 +105,16 @@ export async function releaseSessions(): Promise<void> {
 /** The dtype a tensor's graph computes in: its own, or a complex dtype's real one (PyTorch steps view_as_real). */
 function graphDType(dtype: DType): GraphDType {
   const real = DTYPE[dtype].real;
-  if (real !== "float32" && real !== "float64" && real !== "float16") throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
+  if (real !== "float32" && real !== "float64" && real !== "float16" && real !== "bfloat16") throw new RangeError(`the ONNX Runtime backend has no ${dtype} graphs`);
   return real;
 }
 
 type HostStorage = Float32Array | Float64Array | Uint16Array;
+
+/** Values (exact in the tensor's dtype) into a host tensor's storage. */
+function storeValues(t: Tensor, values: Float32Array): void {
+  for (let i = 0; i < values.length; i++) t.set(i, values[i]!);
+}
 
 export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profile: RoundingProfile): OnnxRuntimeBackend {
   const fused = profile === "vectorized";
@@ -116,10 +122,40 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
   let runs = 0;
 
   const hostArray = (dtype: GraphDType, n: number): HostStorage => (dtype === "float64" ? new Float64Array(n) : dtype === "float16" ? new Uint16Array(n) : new Float32Array(n));
+  /** The type a dtype's tensors have in the graphs: bfloat16 values travel as float32 (exactly; onnxruntime's JavaScript API has no bfloat16). */
+  const ioType = (dtype: GraphDType) => (dtype === "bfloat16" ? "float32" : dtype);
+  /** A bfloat16 host tensor's values as float32 (exact). */
+  const widened = (t: Tensor): Float32Array => {
+    const values = new Float32Array(t.data.length);
+    for (let i = 0; i < values.length; i++) values[i] = t.get(i);
+    return values;
+  };
   // scalars in the graph's compute type (float32 for float16 tensors)
   const scalar = (dtype: GraphDType, x: number) => (dtype === "float64" ? new ort.Tensor("float64", Float64Array.of(x), []) : new ort.Tensor("float32", Float32Array.of(x), []));
   // every tensor flattened (a complex one to its real view's numbers)
-  const flat = (t: Tensor) => new ort.Tensor(graphDType(t.dtype), t.data as HostStorage, [t.data.length]);
+  const flat = (t: Tensor) => {
+    const dtype = graphDType(t.dtype);
+    return new ort.Tensor(ioType(dtype), dtype === "bfloat16" ? widened(t) : (t.data as HostStorage), [t.data.length]);
+  };
+
+  /** Which elements of the concatenated params PyTorch's vectorized main loop computes (element-ops.ts), per layout. */
+  const masks = new Map<string, OrtTensor>();
+  const inBodyMask = (lengths: readonly number[], dtype: DType): OrtTensor => {
+    const key = `${dtype}:${lengths.join(",")}`;
+    let mask = masks.get(key);
+    if (mask === undefined) {
+      const total = lengths.reduce((a, n) => a + n, 0);
+      const values = new Uint8Array(total);
+      let offset = 0;
+      for (const n of lengths) {
+        values.fill(1, offset, offset + vectorBodyLength(n, dtype));
+        offset += n;
+      }
+      if (masks.size > 64) masks.clear();
+      masks.set(key, (mask = new ort.Tensor("bool", values, [total])));
+    }
+    return mask;
+  };
 
   /** A moment tensor as an ONNX Runtime one: aliasing host storage on the CPU provider, uploaded on the next run otherwise. */
   const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype, t.shape);
@@ -133,8 +169,8 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     const dtype = graphDType(items[0]!.param.dtype);
     const r = dtype === "float64" ? (x: number) => x : Math.fround;
     // What a float16 kernel receives as a 0-d tensor of the dtype (spec/nadam/element-ops.ts), rounded here once.
-    const narrow = dtype === "float16";
-    const toDtype = (x: number) => roundToFormat(Math.fround(x), DTYPE.float16.format);
+    const narrow = dtype === "float16" || dtype === "bfloat16";
+    const toDtype = (x: number) => roundToFormat(Math.fround(x), DTYPE[dtype].format);
     const foreachScalar = (x: number) => (narrow && path === "foreach" ? toDtype(x) : r(x));
     const [beta1, beta2] = hyper.betas;
     const w = r(1 - beta1);
@@ -198,6 +234,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       grad_step: r(s.gradStepSize),
       exp_avg_step: r(s.expAvgStepSize),
     };
+    if (sig.weightDecay === "l2" && fused && (dtype === "float16" || dtype === "bfloat16")) feeds.in_body = inBodyMask(items.map((item) => item.param.data.length), dtype);
     if (items.length > 1 && items.length <= (traits.fanIn ?? Infinity)) {
       feeds.lengths = new ort.Tensor("int64", BigInt64Array.from(items, (item) => BigInt(item.param.data.length)), [items.length]);
     } else if (items.length > 1) {
@@ -213,6 +250,8 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     runs++;
     if (!traits.deviceResident) {
       await stepSession.run(feeds, fetches);
+      // bfloat16 params were stepped in a float32 copy: their values go back into the param's storage
+      if (dtype === "bfloat16") items.forEach(({ param }, i) => storeValues(param, feeds[io.param(i)]!.data as Float32Array));
       return;
     }
     const results = await stepSession.run(feeds);
@@ -240,7 +279,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     },
     initState(param, scalarDtype) {
       const dtype = graphDType(param.dtype);
-      const zeros = () => new OrtStateTensor(new ort.Tensor(dtype, hostArray(dtype, param.data.length), [param.data.length]), param.dtype, param.shape);
+      const zeros = () => new OrtStateTensor(new ort.Tensor(ioType(dtype), hostArray(dtype, param.data.length), [param.data.length]), param.dtype, param.shape);
       return { step: Tensor.scalar(0, scalarDtype), mu_product: Tensor.scalar(1, scalarDtype), exp_avg: zeros(), exp_avg_sq: zeros() };
     },
     // Loaded tensors stay host tensors until their first step (0-d step / mu_product for good).
@@ -248,6 +287,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     isTensor: (value): value is Tensor | OrtStateTensor => value instanceof Tensor || value instanceof OrtStateTensor,
     async toHost(tensor) {
       if (tensor instanceof Tensor) return tensor;
+      if (tensor.value.location === "cpu" && tensor.dtype === "bfloat16") return Tensor.from(tensor.value.data as Float32Array, "bfloat16", tensor.shape);
       if (tensor.value.location === "cpu") {
         // the live storage, as PyTorch's state_dict() hands out CPU state tensors
         return new Tensor(tensor.dtype, tensor.shape, tensor.value.data as HostStorage);

@@ -21,8 +21,8 @@
 import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
 import { encodeModel, ONNX_ELEMENT_TYPE, type OnnxElementType, type OnnxGraph, type OnnxNode, type ScalarConstant, type ValueInfo } from "./onnx.ts";
 
-/** The tensor dtypes of these graphs (float16 computed in float32, as PyTorch's opmath). */
-export type GraphDType = "float32" | "float64" | "float16";
+/** The tensor dtypes of these graphs (the 16-bit ones computed in float32, as PyTorch's opmath). */
+export type GraphDType = "float32" | "float64" | "float16" | "bfloat16";
 
 /** Everything that changes a step graph's structure; the rest are its scalar inputs. */
 export interface StepGraphSignature {
@@ -56,7 +56,7 @@ export const GROUP_SCALARS = ["lerp_weight", "beta2", "one_minus_beta2", "eps", 
 export type GroupScalar = (typeof GROUP_SCALARS)[number];
 
 /** What to feed each scalar input (0-d, the graph's dtype): the host-side values of spec/nadam/scalars.ts. */
-export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "lengths" | "start{i}" | "end{i}", string>> = {
+export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "lengths" | "in_body" | "start{i}" | "end{i}", string>> = {
   lerp_weight: "w = 1 - beta1 rounded to the dtype; the large-weight form takes w - 1 (vectorized) or 1 - w (default), each rounded",
   beta2: "beta2",
   one_minus_beta2: "1 - beta2",
@@ -66,6 +66,7 @@ export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "lengths" | "start{i}"
   grad_step: "-lr·(1 - mu_t) / (1 - mu_product_t)",
   exp_avg_step: "-lr·mu_{t+1} / (1 - mu_product_t·mu_{t+1})",
   lengths: "int64: the params' element counts, in order (the split of the concatenated result)",
+  in_body: "bool, one per element of the concatenation (16-bit, vectorized, L2 weight decay): whether PyTorch's vectorized main loop computes it (nadam-reference/spec vectorBodyLength)",
   "start{i}": "int64 [1]: where param i begins in the concatenation (graphs with a fanIn below the param count)",
   "end{i}": "int64 [1]: where param i ends in the concatenation",
 };
@@ -247,27 +248,29 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
   const t = sig.dtype;
   const fused = sig.profile === "vectorized";
   // float16 tensors are computed in float32 (PyTorch's opmath), each kernel's result rounded to float16
-  const half = t === "float16";
-  const c: Exclude<GraphDType, "float16"> = half ? "float32" : t;
-  if (half && fused) throw new RangeError("float16 step graphs follow the default profile only (no fused multiply-add emulation for them)");
+  const half = t === "float16" || t === "bfloat16";
+  const c: "float32" | "float64" = t === "float64" ? "float64" : "float32";
+  // the tensors' type in the graph: bfloat16 values travel as float32 (onnxruntime's JavaScript API has no bfloat16 tensors)
+  const io16: OnnxElementType = t === "bfloat16" ? "float32" : t;
   const inputs: ValueInfo[] = GROUP_SCALARS.map((name) => ({ name, type: c, shape: [] }));
   const outputs: ValueInfo[] = [];
   const b = new Builder("");
   const fma = (x: string, y: string, z: string, out?: string) => (c === "float64" ? fma64(b, x, y, z, out) : fma32(b, x, y, z, out));
   const sqrt = (x: string) => (c === "float32" && sig.sqrt === "float64" ? b.cast(b.op("Sqrt", [b.cast(x, "float64")]), "float32") : b.op("Sqrt", [x]));
   /** A kernel's result rounded to the tensor dtype (float16), kept in the compute type. */
-  const o = (x: string) => (half ? b.cast(b.cast(x, "float16"), "float32") : x);
+  const o = (x: string) => (half ? b.cast(b.cast(x, t), "float32") : x);
 
   const n = sig.params;
   for (let i = 0; i < n; i++) {
     const length = `n${i}`;
-    inputs.push(...[io.param(i), io.grad(i), io.expAvg(i), io.expAvgSq(i)].map((name) => ({ name, type: t, shape: [length] })));
-    outputs.push(...[io.paramOut(i), io.expAvgOut(i), io.expAvgSqOut(i)].map((name) => ({ name, type: t, shape: [length] })));
+    inputs.push(...[io.param(i), io.grad(i), io.expAvg(i), io.expAvgSq(i)].map((name) => ({ name, type: io16, shape: [length] })));
+    outputs.push(...[io.paramOut(i), io.expAvgOut(i), io.expAvgSqOut(i)].map((name) => ({ name, type: io16, shape: [length] })));
   }
   const fanIn = sig.fanIn ?? Infinity;
   if (!(fanIn >= 2)) throw new RangeError(`fanIn must be at least 2, not ${fanIn}`);
   const sliced = n > 1 && n > fanIn;
   if (n > 1 && !sliced) inputs.push({ name: "lengths", type: "int64", shape: [n] });
+  if (half && fused && sig.weightDecay === "l2") inputs.push({ name: "in_body", type: "bool", shape: ["total"] });
   if (sliced) for (let i = 0; i < n; i++) inputs.push({ name: `start${i}`, type: "int64", shape: [1] }, { name: `end${i}`, type: "int64", shape: [1] });
   const all = (name: (i: number) => string) => Array.from({ length: n }, (_, i) => name(i));
   // the whole list as one vector (Concat, a tree of them over fanIn), and back (Split by `lengths`, or a Slice each)
@@ -287,18 +290,28 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
     else for (let i = 0; i < n; i++) b.op("Slice", [value, `start${i}`, `end${i}`], undefined, name(i));
   };
 
-  const load = (name: (i: number) => string) => (half ? b.cast(joined(name), "float32") : joined(name));
+  const load = (name: (i: number) => string) => (io16 === "float16" ? b.cast(joined(name), "float32") : joined(name));
   // A result: named as the graph's output where it is one (one param, no float16 cast), else cast and split into them.
   const named = (name: (i: number) => string) => (half ? undefined : result(name));
-  const emit = (value: string, name: (i: number) => string) => splitInto(half ? b.cast(value, "float16", result(name)) : value, name);
+  const emit = (value: string, name: (i: number) => string) =>
+    splitInto(io16 === "float16" ? b.cast(value, "float16", result(name)) : half && n === 1 ? b.op("Identity", [value], undefined, result(name)) : value, name);
 
   let param = load(io.param);
   const expAvgIn = load(io.expAvg);
   const gradIn = load(io.grad);
   let grad = sig.maximize ? b.op("Neg", [gradIn]) : gradIn;
   if (sig.weightDecay === "decoupled") param = o(b.mul(param, "weight_decay")); // the decay factor 1 - lr·wd
-  // (float16's non-vectorized add(alpha) rounds the product to float16 first)
-  if (sig.weightDecay === "l2") grad = fused ? fma(param, "weight_decay", grad) : o(b.add(grad, o(b.mul("weight_decay", param))));
+  // (a 16-bit dtype's add(alpha): a float32 fma in the vectorized main loop, elsewhere the product rounded to the dtype first)
+  if (sig.weightDecay === "l2") {
+    const plain = o(b.add(grad, o(b.mul("weight_decay", param))));
+    if (!fused) grad = plain;
+    else if (!half) grad = fma(param, "weight_decay", grad);
+    else {
+      const inBody = o(fma(param, "weight_decay", grad));
+      const negative = b.op("Or", [b.and("in_body", negativeZero(b, inBody, "float32")), b.and(b.not("in_body"), negativeZero(b, plain, "float32"))]);
+      grad = signedWhere(b, "in_body", inBody, plain, negative, "float32");
+    }
+  }
   // exp_avg.lerp_(grad, 1 - beta1): lerp_weight is w, or w - 1 (fused) / 1 - w (unfused) for the large-weight form
   const diff = b.sub(grad, expAvgIn);
   const expAvgOut = named(io.expAvgOut);

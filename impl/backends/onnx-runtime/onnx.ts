@@ -11,7 +11,7 @@ export const ONNX_IR_VERSION = 8;
 export const ONNX_OPSET = 17;
 
 /** TensorProto.DataType codes of the element types used here. */
-export const ONNX_ELEMENT_TYPE = { float32: 1, int64: 7, bool: 9, float16: 10, float64: 11 } as const;
+export const ONNX_ELEMENT_TYPE = { float32: 1, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16 } as const;
 export type OnnxElementType = keyof typeof ONNX_ELEMENT_TYPE;
 
 /** A graph input or output: a name, an element type and a shape (a string is a symbolic dimension). */

@@ -4,6 +4,7 @@
  * corpus (impl/backends/property.test.ts, conformance), on the providers that
  * run where the tests run.
  */
+import { DTYPES } from "../../../spec/float/dtype.ts";
 import { CODE_PATHS, ROUNDING_PROFILES } from "../../../spec/nadam/types.ts";
 import type { ProviderTraits } from "./backend.ts";
 import type { ExecutionProvider } from "./ort.ts";
@@ -13,7 +14,9 @@ const FEATURES = ["tensor-lr", "differentiable"] as const;
 export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>> = {
   cpu: {
     provider: "cpu",
-    support: { dtypes: ["float32", "float64", "complex64", "complex128"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    // every dtype: float16 and bfloat16 computed in float32, each kernel's result rounded by a Cast (round to
+    // nearest even, overflow to inf: measured), bfloat16 carried in float32 tensors
+    support: { dtypes: DTYPES, paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
     sqrt: "native",
     deviceResident: false,
   },
