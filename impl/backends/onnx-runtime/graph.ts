@@ -57,11 +57,11 @@ export type GroupScalar = (typeof GROUP_SCALARS)[number];
 
 /** What to feed each scalar input (0-d, the graph's dtype): the host-side values of spec/nadam/scalars.ts. */
 export const SCALAR_INPUTS: Readonly<Record<GroupScalar | "lengths" | "in_body" | "start{i}" | "end{i}", string>> = {
-  lerp_weight: "w = 1 - beta1 rounded to the dtype; the large-weight form takes w - 1 (vectorized) or 1 - w (default), each rounded",
-  beta2: "beta2",
+  lerp_weight: "w = 1 - beta1 in the compute type (float32, float64 for float64); the large-weight form takes w - 1 (vectorized) or 1 - w (default), each rounded",
+  beta2: "beta2 (foreach with a 16-bit dtype: rounded to that dtype, as _foreach_mul_ rounds its scalar)",
   one_minus_beta2: "1 - beta2",
-  eps: "eps",
-  weight_decay: "weight_decay (l2), or the decay factor 1 - lr·weight_decay (decoupled); unused without weight decay",
+  eps: "eps (a 16-bit dtype: rounded to it, as add(scalar) does)",
+  weight_decay: "weight_decay (l2; a 16-bit dtype: rounded to it), or the decay factor 1 - lr·weight_decay (decoupled; foreach with a float lr and a 16-bit dtype: rounded to it); unused without weight decay",
   bias_correction: "for-loop: 1 - beta2^step; foreach: (1 - beta2^step) ** 0.5 (Python's pow, not sqrt)",
   grad_step: "-lr·(1 - mu_t) / (1 - mu_product_t)",
   exp_avg_step: "-lr·mu_{t+1} / (1 - mu_product_t·mu_{t+1})",
