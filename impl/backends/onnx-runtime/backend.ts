@@ -124,6 +124,8 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
   const hostArray = (dtype: GraphDType, n: number): HostStorage => (dtype === "float64" ? new Float64Array(n) : dtype === "float16" ? new Uint16Array(n) : new Float32Array(n));
   /** The type a dtype's tensors have in the graphs: bfloat16 values travel as float32 (exactly; onnxruntime's JavaScript API has no bfloat16). */
   const ioType = (dtype: GraphDType) => (dtype === "bfloat16" ? "float32" : dtype);
+  /** A host tensor's storage as the graphs take it (a bfloat16 one widened to float32, a copy). */
+  const hostData = (t: Tensor): HostStorage => (t.dtype === "bfloat16" ? widened(t) : (t.data as HostStorage));
   /** A bfloat16 host tensor's values as float32 (exact). */
   const widened = (t: Tensor): Float32Array => {
     const values = new Float32Array(t.data.length);
@@ -133,10 +135,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
   // scalars in the graph's compute type (float32 for float16 tensors)
   const scalar = (dtype: GraphDType, x: number) => (dtype === "float64" ? new ort.Tensor("float64", Float64Array.of(x), []) : new ort.Tensor("float32", Float32Array.of(x), []));
   // every tensor flattened (a complex one to its real view's numbers)
-  const flat = (t: Tensor) => {
-    const dtype = graphDType(t.dtype);
-    return new ort.Tensor(ioType(dtype), dtype === "bfloat16" ? widened(t) : (t.data as HostStorage), [t.data.length]);
-  };
+  const flat = (t: Tensor) => new ort.Tensor(ioType(graphDType(t.dtype)), hostData(t), [t.data.length]);
 
   /** Which elements of the concatenated params PyTorch's vectorized main loop computes (element-ops.ts), per layout. */
   const masks = new Map<string, OrtTensor>();
@@ -157,6 +156,47 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     return mask;
   };
 
+  /** Reused host buffers of the joined tensors, per dtype (grown, never shrunk). */
+  const joined = new Map<GraphDType, HostStorage[]>();
+
+  /** One joined param, grad and moment each as the run's feeds (the params' order), results written in place. */
+  function joinFeeds(dtype: GraphDType, raw: readonly HostStorage[][], feeds: Record<string, OrtTensor>, fetches: Record<string, OrtTensor | null>): void {
+    const total = raw.reduce((n, [param]) => n + param!.length, 0);
+    let buffers = joined.get(dtype);
+    if (buffers === undefined || buffers[0]!.length < total) joined.set(dtype, (buffers = [0, 1, 2, 3].map(() => hostArray(dtype === "bfloat16" ? "float32" : dtype, total))));
+    [io.param, io.grad, io.expAvg, io.expAvgSq].forEach((name, k) => {
+      const buffer = buffers![k]!.subarray(0, total);
+      let offset = 0;
+      for (const part of raw) {
+        buffer.set(part[k]! as never, offset);
+        offset += part[k]!.length;
+      }
+      feeds[name(0)] = new ort.Tensor(ioType(dtype), buffer, [total]);
+    });
+    fetches[io.paramOut(0)] = feeds[io.param(0)]!;
+    fetches[io.expAvgOut(0)] = feeds[io.expAvg(0)]!;
+    fetches[io.expAvgSqOut(0)] = feeds[io.expAvgSq(0)]!;
+  }
+
+  /** After a joined run: each param's and moment's piece of the results back where it lives. */
+  function splitResults(items: readonly { param: Tensor }[], raw: readonly HostStorage[][], feeds: Record<string, OrtTensor>): { scatter(): void } {
+    return {
+      scatter() {
+        for (const [k, name] of [[0, io.param], [2, io.expAvg], [3, io.expAvgSq]] as const) {
+          const result = feeds[name(0)]!.data as HostStorage;
+          let offset = 0;
+          raw.forEach((part, i) => {
+            const piece = result.subarray(offset, offset + part[k]!.length);
+            offset += part[k]!.length;
+            // a bfloat16 param was widened into a copy: its values go back into the param's own storage
+            if (k === 0 && items[i]!.param.dtype === "bfloat16") storeValues(items[i]!.param, piece as Float32Array);
+            else part[k]!.set(piece as never);
+          });
+        }
+      },
+    };
+  }
+
   /** A moment tensor as an ONNX Runtime one: aliasing host storage on the CPU provider, uploaded on the next run otherwise. */
   const toDevice = (t: Tensor): OrtStateTensor => new OrtStateTensor(flat(t), t.dtype, t.shape);
 
@@ -175,11 +215,14 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     const [beta1, beta2] = hyper.betas;
     const w = r(1 - beta1);
     const small = Math.abs(w) < 0.5;
+    // On the CPU provider a foreach run joins the params on the host (copies into reused buffers, what a
+    // Concat would do) and runs the one-param graph: ONNX Runtime's cost per input and output dominates small steps.
+    const joinOnHost = !traits.deviceResident && items.length > 1;
     const sig: StepGraphSignature = {
       path,
       dtype,
       profile,
-      params: items.length,
+      params: joinOnHost ? 1 : items.length,
       maximize: hyper.maximize,
       weightDecay: hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2",
       lerp: small ? "small-weight" : "large-weight",
@@ -190,6 +233,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     const feeds: Record<string, OrtTensor> = {};
     const fetches: Record<string, OrtTensor | null> = {};
     let runScalars: StepScalars | undefined;
+    const raw: HostStorage[][] = []; // per param: param, grad, exp_avg, exp_avg_sq storage (joined runs)
     items.forEach(({ param, grad, state }, i) => {
       if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
         throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
@@ -208,6 +252,11 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       }
       const expAvg = state.exp_avg as OrtStateTensor;
       const expAvgSq = state.exp_avg_sq as OrtStateTensor;
+      if (joinOnHost) {
+        // raw storage only: the joined tensors are made once below
+        raw.push([hostData(param), hostData(grad), expAvg.value.data as HostStorage, expAvgSq.value.data as HostStorage]);
+        return;
+      }
       feeds[io.param(i)] = flat(param);
       feeds[io.grad(i)] = flat(grad);
       feeds[io.expAvg(i)] = expAvg.value;
@@ -235,7 +284,8 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       exp_avg_step: r(s.expAvgStepSize),
     };
     if (sig.weightDecay === "l2" && fused && (dtype === "float16" || dtype === "bfloat16")) feeds.in_body = inBodyMask(items.map((item) => item.param.data.length), dtype);
-    if (items.length > 1 && items.length <= (traits.fanIn ?? Infinity)) {
+    if (joinOnHost) joinFeeds(dtype, raw, feeds, fetches);
+    else if (items.length > 1 && items.length <= (traits.fanIn ?? Infinity)) {
       feeds.lengths = new ort.Tensor("int64", BigInt64Array.from(items, (item) => BigInt(item.param.data.length)), [items.length]);
     } else if (items.length > 1) {
       let offset = 0;
@@ -249,9 +299,11 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
     const stepSession = await session(ort, traits, sig);
     runs++;
     if (!traits.deviceResident) {
+      const parts = joinOnHost ? splitResults(items, raw, feeds) : null;
       await stepSession.run(feeds, fetches);
+      if (parts !== null) parts.scatter();
       // bfloat16 params were stepped in a float32 copy: their values go back into the param's storage
-      if (dtype === "bfloat16") items.forEach(({ param }, i) => storeValues(param, feeds[io.param(i)]!.data as Float32Array));
+      else if (dtype === "bfloat16") items.forEach(({ param }, i) => storeValues(param, feeds[io.param(i)]!.data as Float32Array));
       return;
     }
     const results = await stepSession.run(feeds);
