@@ -15,16 +15,15 @@ const CHOICES = {
   "--profile": ROUNDING_PROFILES,
   "--weight-decay": ["none", "l2", "decoupled"],
   "--lerp": ["small-weight", "large-weight"],
-  "--sqrt": ["native", "float64"],
 } as const;
 
 export function exportOnnxUsage(program: string): string {
   return `${program} export-onnx --out FILE.onnx [--path ${CODE_PATHS.join("|")}] [--dtype float32|float64|float16|bfloat16]
     [--profile ${ROUNDING_PROFILES.join("|")}] [--params N] [--weight-decay none|l2|decoupled] [--maximize]
-    [--lerp small-weight|large-weight] [--sqrt native|float64]
+    [--lerp small-weight|large-weight]
   Writes NAdam's step as an ONNX model (IR ${ONNX_IR_VERSION}, opset ${ONNX_OPSET}): the graph the ONNX Runtime
   backends run, bit-exact to PyTorch's CPU kernels under the profile. Defaults: foreach, float32, default,
-  1 param, no weight decay, small-weight lerp (|1 - beta1| < 0.5), native sqrt. Prints its inputs.`;
+  1 param, no weight decay, small-weight lerp (|1 - beta1| < 0.5). Prints its inputs.`;
 }
 
 /** Thrown for a usage error (exit 2). */
@@ -64,7 +63,6 @@ function parse(args: readonly string[]): { out: string; sig: StepGraphSignature 
       maximize,
       weightDecay: (values.get("--weight-decay") ?? "none") as StepGraphSignature["weightDecay"],
       lerp: (values.get("--lerp") ?? "small-weight") as StepGraphSignature["lerp"],
-      sqrt: (values.get("--sqrt") ?? "native") as StepGraphSignature["sqrt"],
     },
   };
 }

@@ -33,8 +33,6 @@ export class OrtStateTensor {
 export interface ProviderTraits {
   readonly provider: ExecutionProvider;
   readonly support: BackendSupport;
-  /** float32 Sqrt: the provider's own, or through float64 (see graph.ts). */
-  readonly sqrt: StepGraphSignature["sqrt"];
   /** Whether state tensors stay in device memory (outputs as GPU buffers). */
   readonly deviceResident: boolean;
   /** The most tensors one Concat may join on this provider (see StepGraphSignature.fanIn). */
@@ -226,7 +224,6 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       maximize: hyper.maximize,
       weightDecay: hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2",
       lerp: small ? "small-weight" : "large-weight",
-      sqrt: traits.sqrt,
       ...(path === "forloop" && hyper.differentiable ? { scaledTerms: true } : {}),
       ...(traits.fanIn !== undefined ? { fanIn: traits.fanIn } : {}),
     };

@@ -102,7 +102,7 @@ describe("the step graphs are valid ONNX", () => {
     for (const dtype of ["float32", "float64"] as const)
       for (const profile of ["default", "vectorized"] as const)
         for (const weightDecay of ["none", "l2", "decoupled"] as const)
-          signatures.push({ path, dtype, profile, params: path === "foreach" ? 3 : 1, maximize: weightDecay === "l2", weightDecay, lerp: weightDecay === "decoupled" ? "large-weight" : "small-weight", sqrt: "native" });
+          signatures.push({ path, dtype, profile, params: path === "foreach" ? 3 : 1, maximize: weightDecay === "l2", weightDecay, lerp: weightDecay === "decoupled" ? "large-weight" : "small-weight" });
 
   test("the model bytes declare ONNX's IR version and opset, and name every input and output", () => {
     const bytes = encodeModel(stepGraph(signatures[0]!), PRODUCER);

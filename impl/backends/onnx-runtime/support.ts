@@ -17,7 +17,6 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
     // every dtype: float16 and bfloat16 computed in float32, each kernel's result rounded by a Cast (round to
     // nearest even, overflow to inf: measured), bfloat16 carried in float32 tensors
     support: { dtypes: DTYPES, paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
-    sqrt: "native",
     deviceResident: false,
   },
   webgpu: {
@@ -25,7 +24,6 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
     // WGSL has no float64: no fma emulation, so the unfused profile only. float16 computes in
     // float32 and rounds each kernel's result (Cast to float16 rounds to nearest even, overflow to inf: measured).
     support: { dtypes: ["float32", "float16", "complex64"], paths: CODE_PATHS, profiles: ["default"], features: FEATURES },
-    sqrt: "native",
     deviceResident: true,
     // a WebGPU shader binds at most 16 storage buffers (measured: "Too many storage buffers in shader", a Split into 16)
     fanIn: 8,
@@ -33,7 +31,6 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
   cuda: {
     provider: "cuda",
     support: { dtypes: ["float32", "float64", "complex64", "complex128"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
-    sqrt: "native",
     deviceResident: true,
   },
 };
