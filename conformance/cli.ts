@@ -2,7 +2,7 @@
  * `check`, `list`, `record`: the conformance suite's commands.
  *
  *   check [--port P]... [--offline DIR]... [--builtin] [filters] [--policy exact|default]
- *         [--expectations FILE] [--report DIR] [--corpus DIR]
+ *         [--expectations FILE] [--report DIR] [--corpus DIR] [--case-seconds S] [--run-seconds S]
  *   list [filters] [--corpus DIR]
  *   record --port P --out DIR [filters] [--corpus DIR]
  *
@@ -24,7 +24,7 @@ import { failures, matrix } from "./report/console.ts";
 import { writeReports } from "./report/write.ts";
 import { BUILTIN_PORTS, builtinPort } from "./builtin.ts";
 import { parseCommand, subprocessPort } from "./subprocess.ts";
-import { conformant, loadExpectations, runSuite, type Expectations } from "./suite.ts";
+import { conformant, loadExpectations, runSuite, type Expectations, type NamedPort } from "./suite.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../spec/nadam/types.ts";
 import { DTYPES, type DType } from "../spec/float/dtype.ts";
 
@@ -36,7 +36,7 @@ interface Args {
 const FILTER_FLAGS = ["id", "tag", "dtype", "path", "profile", "corpus"];
 /** The flags each command takes (the rest are refused by name). */
 const FLAGS: Readonly<Record<"check" | "list" | "record", readonly string[]>> = {
-  check: ["port", "offline", "policy", "expectations", "report", ...FILTER_FLAGS],
+  check: ["port", "offline", "policy", "expectations", "report", "case-seconds", "run-seconds", ...FILTER_FLAGS],
   list: FILTER_FLAGS,
   record: ["port", "out", ...FILTER_FLAGS],
 };
@@ -101,7 +101,12 @@ function argsText(args: Args): string {
 /** A port module's file: JavaScript or TypeScript, ESM or CommonJS. */
 const MODULE = /\.(js|mjs|cjs|ts|mts|cts)$/;
 
-export async function portFrom(spec: string): Promise<Port> {
+/** The port `spec` names, carrying `spec` (what its expectations are tied to). */
+export async function portFrom(spec: string): Promise<NamedPort> {
+  return Object.assign(await portOf(spec), { spec });
+}
+
+async function portOf(spec: string): Promise<Port> {
   if (spec.startsWith("builtin:")) return builtinPort(spec);
   if (MODULE.test(spec) && !spec.includes(" ")) {
     let module: { createPort?: () => Port | Promise<Port> };
@@ -152,15 +157,27 @@ export async function check(argv: readonly string[], out: (line: string) => void
   const policy = POLICIES[args.flags.get("policy")?.[0] ?? "default"];
   if (!policy) throw new Error(`--policy must be one of ${Object.keys(POLICIES).join(", ")}`);
   const specs = [...(args.switches.has("builtin") ? BUILTIN_PORTS : []), ...(args.flags.get("port") ?? [])];
-  const ports = [...(await Promise.all(specs.map(portFrom))), ...(args.flags.get("offline") ?? []).map(offlinePort)];
+  const ports: NamedPort[] = [...(await Promise.all(specs.map(portFrom))), ...(args.flags.get("offline") ?? []).map((dir) => Object.assign(offlinePort(dir), { spec: `--offline ${dir}` }))];
   if (ports.length === 0) throw new Error("name a port: --port P, --offline DIR or --builtin");
+  // Waivers are tied to a port as the user named it here (--port, builtin:…), never to the name a port gives itself.
+  const named = ports.map((p) => p.spec).filter((s): s is string => s !== undefined);
   const expectations = new Map<string, Expectations>();
   for (const file of args.flags.get("expectations") ?? []) {
     const e = loadExpectations(file);
+    if (e.port !== undefined && !named.includes(e.port)) {
+      throw new Error(`${file} waives failures of the port ${JSON.stringify(e.port)}, which is not one this run names (${named.map((n) => JSON.stringify(n)).join(", ") || "none"}); "port" must be a --port value exactly as given, or absent for every port`);
+    }
     expectations.set(e.port ?? "*", e);
   }
+  const seconds = (flag: string): number | undefined => {
+    const value = args.flags.get(flag)?.at(-1);
+    if (value === undefined) return undefined;
+    const x = Number(value);
+    if (!(x > 0 && Number.isFinite(x))) throw new Error(`--${flag} ${JSON.stringify(value)}: a number of seconds > 0`);
+    return x;
+  };
   const cases = selected(args, corpus);
-  const report = await runSuite(ports, { cases, policy, expectations, onProgress: progress(out) });
+  const report = await runSuite(ports, { cases, policy, expectations, caseSeconds: seconds("case-seconds"), runSeconds: seconds("run-seconds"), onProgress: progress(out) });
   out(matrix(report));
   const failed = failures(report);
   if (failed) out(failed);

@@ -31,6 +31,15 @@ export class UnsupportedError extends Error {
   override readonly name = "UnsupportedError";
 }
 
+/**
+ * Thrown by a port that has been declared dead (it hung, broke the protocol, or
+ * wrote more than a line may hold): it is never asked anything again, and the
+ * suite reports it once instead of waiting on it for every later case.
+ */
+export class PortDeadError extends Error {
+  override readonly name = "PortDeadError";
+}
+
 /** NAdam options as PyTorch names them; lr may be a 0-d float32 tensor. */
 export type PortOptions = Record<string, number | boolean | null | number[] | JsonTensor>;
 
@@ -96,9 +105,12 @@ export type PortAvailability = { readonly available: true } | { readonly availab
 
 export interface Port {
   readonly name: string;
+  /** Why the port was declared dead, once it was: then it is never asked anything again. */
+  readonly dead?: string;
   /** Absent: the port can always run. One that cannot is reported skipped with the reason, never passed. */
   available?(): Promise<PortAvailability>;
   capabilities(): Promise<PortCapabilities>;
   open(request: OpenRequest): Promise<PortSession>;
-  dispose?(): Promise<void>;
+  /** Ends the port; what it took when the port had to be forced (killed, children left behind), for the report. */
+  dispose?(): Promise<string | void>;
 }

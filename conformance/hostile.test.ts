@@ -1,0 +1,204 @@
+/**
+ * Ports that misbehave (conformance/fixtures/hostile-port.mjs, one mode each)
+ * and what they must not do to the suite: crash it, hang it, outlive it, leave
+ * processes behind, or pass by choosing their own name or declaring nothing.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { main } from "../cli/main.ts";
+import { selectCases } from "./cases.ts";
+import { EXACT } from "./policy.ts";
+import type { Port } from "./port.ts";
+import { matrix } from "./report/console.ts";
+import { junit } from "./report/junit.ts";
+import { specPort } from "./spec-port.ts";
+import { subprocessPort } from "./subprocess.ts";
+import { conformant, runSuite } from "./suite.ts";
+
+const here = new URL(".", import.meta.url).pathname;
+const HOSTILE = join(here, "fixtures/hostile-port.mjs");
+const hostile = (mode: string, arg = "") => ["node", HOSTILE, mode, arg];
+const JS_PORT = ["node", join(here, "examples/js-port/nadam-port.mjs")];
+const ONE = { ids: ["options/defaults/float32/forloop"], profiles: ["default" as const] };
+const TEN = selectCases({ tags: ["options"], dtypes: ["float32"], paths: ["forloop"], profiles: ["default"] }).slice(0, 10);
+const tmp = () => mkdtempSync(join(tmpdir(), "nadam-hostile-"));
+
+/** Whether a process runs (a zombie, killed and waiting to be reaped by whoever adopted it, does not). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: signal 0 is all there is
+  }
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const t0 = performance.now();
+  const value = await f();
+  return { value, seconds: (performance.now() - t0) / 1000 };
+}
+
+describe("a port cannot crash the suite", () => {
+  test("check --builtin --port true: the port's closed pipe is its error, the built-in results are all reported", async () => {
+    const lines: string[] = [];
+    const code = await main(["check", "--builtin", "--port", "true", "--id", ONE.ids[0]!, "--profile", "default"], (l) => lines.push(l));
+    const text = lines.join("\n");
+    expect(code).toBe(1);
+    expect(text).toMatch(/^spec \(the oracle\)\s+1\/1\s+1\/1$/m);
+    expect(text).toMatch(/^true\s+could not run: the port exited \(code 0\) before answering/m);
+    expect(text).toContain("NOT conformant");
+  });
+
+  test("a line longer than the bound declares the port dead, without holding the line", async () => {
+    const { value: report, seconds } = await timed(() => runSuite([subprocessPort(hostile("long-line", "64"), { maxLineBytes: 2 ** 20 })], { policy: EXACT, filter: ONE }));
+    expect(report.ports[0]!.error).toBe(`wrote a line longer than ${2 ** 20} bytes`);
+    expect(seconds).toBeLessThan(10);
+  });
+
+  test("the suite stays within its memory when a port writes one 1 GiB line (a child with a 300 MB heap)", () => {
+    const script = `
+      import { runSuite } from ${JSON.stringify(join(here, "suite.ts"))};
+      import { subprocessPort } from ${JSON.stringify(join(here, "subprocess.ts"))};
+      import { EXACT } from ${JSON.stringify(join(here, "policy.ts"))};
+      const report = await runSuite([subprocessPort(${JSON.stringify(hostile("long-line", "1024"))})], { policy: EXACT, filter: ${JSON.stringify(ONE)} });
+      console.log(report.ports[0].error);`;
+    return new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, ["--max-old-space-size=300", "--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      child.on("exit", (code) => {
+        try {
+          expect(out).toContain("wrote a line longer than 67108864 bytes");
+          expect(code).toBe(0);
+          resolve();
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+  }, 60_000);
+});
+
+describe("a port cannot hang the suite", () => {
+  test.each([
+    ["silent", "did not answer 'hello' within 1 s"],
+    ["garbage", "did not answer 'hello' within 1 s"],
+    ["null", "answered null, not a JSON object"],
+    ["wrong-id", "answered with id 1001, which no waiting request has"],
+    ["string-id", 'answered with id "1", which no waiting request has'],
+    ["wrong-protocol", 'the port speaks "nadam-port/9"'],
+    ["null-capabilities", "capabilities null; expected"],
+  ])("a port that is %s: its error is reported, it is ended, and the run returns", async (mode, message) => {
+    const port = subprocessPort(hostile(mode), { timeoutSeconds: 1, graceSeconds: 0.5 });
+    const { value: report, seconds } = await timed(() => runSuite([port], { policy: EXACT, filter: ONE }));
+    expect(report.ports[0]!.error).toContain(message);
+    expect(conformant(report)).toBe(false);
+    expect(seconds).toBeLessThan(5);
+  });
+
+  test("a port that never answers a step is declared dead once: ten cases do not wait ten times", async () => {
+    const port = subprocessPort(hostile("hang-step"), { timeoutSeconds: 1, graceSeconds: 0.5 });
+    const { value: report, seconds } = await timed(() => runSuite([port], { policy: EXACT, cases: TEN }));
+    const p = report.ports[0]!;
+    expect(p.results.map((r) => r.status)).toEqual(["error"]);
+    expect(p.error).toBe(`declared dead at case ${TEN[0]!.id} [default]: it did not answer 'step' within 1 s; 9 cases not run`);
+    expect(seconds).toBeLessThan(4);
+  });
+
+  test("an in-process port that never answers is held to the per-case budget; the run to its own", async () => {
+    const never: Port = { name: "never", capabilities: () => specPort().capabilities(), open: () => new Promise(() => undefined) };
+    const { value: report, seconds } = await timed(() => runSuite([never], { policy: EXACT, cases: TEN, caseSeconds: 0.3 }));
+    expect(report.ports[0]!.error).toBe(`declared dead at case ${TEN[0]!.id} [default]: it took more than 0.3 s (the per-case budget); 9 cases not run`);
+    expect(seconds).toBeLessThan(2);
+    const slow: Port = { name: "slow", capabilities: () => specPort().capabilities(), open: async (r) => (await new Promise((s) => setTimeout(s, 150)), specPort().open(r)) };
+    const budget = await runSuite([slow, specPort()], { policy: EXACT, cases: TEN, runSeconds: 0.5 });
+    expect(budget.ports[0]!.results.length).toBeLessThan(10);
+    expect(budget.ports[0]!.error).toMatch(/the run's budget of 0.5 s was spent.*; \d+ cases not run$/);
+    expect(budget.ports[1]!.error).toMatch(/^the run's budget of 0.5 s was spent before case/);
+    expect(conformant(budget)).toBe(false);
+  });
+
+  test("a replacement process after a crash is greeted again", async () => {
+    const marker = join(tmp(), "crashed");
+    const report = await runSuite([subprocessPort(hostile("crash-once", marker))], { policy: EXACT, cases: TEN.slice(0, 2) });
+    const [first, second] = report.ports[0]!.results;
+    expect(first!.status).toBe("error");
+    expect(first!.reason).toMatch(/^the port exited \(code 3\) before answering/);
+    expect(second).toMatchObject({ status: "skip", reason: "the replacement process was greeted" });
+  });
+});
+
+describe("a port cannot outlive the suite", () => {
+  test("one that ignores SIGTERM and stays alive after its stdin closes is killed, and the report says so", async () => {
+    const port = subprocessPort(hostile("immortal"), { graceSeconds: 0.5 });
+    const { value: report, seconds } = await timed(() => runSuite([port], { policy: EXACT, filter: ONE }));
+    expect(report.ports[0]!.shutdown).toMatch(/^the port did not exit within 0.5 s of bye and its stdin closing; the port ignored SIGTERM; 1 process \(pid \d+\) killed with SIGKILL$/);
+    expect(matrix(report)).toContain("ending it: the port did not exit");
+    expect(seconds).toBeLessThan(5);
+  });
+
+  test("the processes it started, even in a session of their own (setsid), end with it", async () => {
+    const pidFile = join(tmp(), "pid");
+    const report = await runSuite([subprocessPort(hostile("children", pidFile), { graceSeconds: 0.5 })], { policy: EXACT, filter: ONE });
+    const grandchild = Number(readFileSync(pidFile, "utf8"));
+    expect(grandchild).toBeGreaterThan(0);
+    await new Promise((s) => setTimeout(s, 200));
+    expect(alive(grandchild)).toBe(false);
+    expect(report.ports[0]!.shutdown).toBe(`it left 1 process running after it exited (pid ${grandchild}), ended with it`);
+  });
+
+  test("the command exits when a port failed to start, instead of staying alive (exit 1, within seconds)", async () => {
+    const bin = join(here, "../cli/bin.ts");
+    const t0 = performance.now();
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", bin, "check", "--port", `node ${HOSTILE} null-capabilities`, "--id", ONE.ids[0]!], { stdio: "ignore" });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      child.on("exit", (c) => (clearTimeout(timer), resolve(c)));
+    });
+    expect(code).toBe(1);
+    expect((performance.now() - t0) / 1000).toBeLessThan(25);
+  });
+});
+
+describe("a port cannot pass by what it declares or what it calls itself", () => {
+  test("a port that supports nothing is not conformant, even beside ports that are", async () => {
+    const report = await runSuite([specPort(), subprocessPort(hostile("empty-capabilities"))], { policy: EXACT, filter: ONE });
+    expect(report.ports[1]!.results.every((r) => r.status === "skip")).toBe(true);
+    expect(conformant(report)).toBe(false);
+  });
+
+  test("waivers follow the port the user named, not the name a port gives itself", async () => {
+    const broken = Object.assign(subprocessPort([...JS_PORT, "--mistake", "eps-inside-sqrt"]), { spec: "my-port" });
+    const waiveAll = new Map([["builtin:spec", { port: "builtin:spec", expected_failures: [{ id: "*", reason: "waived" }] }]]);
+    // It calls itself builtin:spec; its failures stay failures.
+    const impostor = Object.assign(subprocessPort(hostile("named", "builtin:spec")), { spec: "impostor" });
+    const filter = { ids: ["options/eps-1e-3/float32/forloop"], profiles: ["default" as const] };
+    const report = await runSuite([broken, impostor], { policy: EXACT, filter, expectations: waiveAll });
+    expect(report.ports[0]!.results[0]!.status).toBe("fail");
+    expect(report.ports[1]!.name).toBe("builtin:spec");
+    expect(matrix(report)).toContain("builtin:spec (impostor)");
+    const lines: string[] = [];
+    const dir = tmp();
+    writeFileSync(join(dir, "x.json"), JSON.stringify({ port: "builtin:spec", expected_failures: [{ id: "*", reason: "r" }] }));
+    expect(await main(["check", "--port", `node ${HOSTILE} named builtin:spec`, "--expectations", join(dir, "x.json"), "--id", ONE.ids[0]!], (l) => lines.push(l))).toBe(2);
+    expect(lines.join("\n")).toContain('waives failures of the port "builtin:spec", which is not one this run names');
+  });
+
+  test("a name with terminal escapes and control characters reaches neither the terminal nor the XML raw", async () => {
+    const name = "evil\u001b[2J\u001b]0;pwned\u0007\u0000\u0001name";
+    const report = await runSuite([subprocessPort(hostile("named", JSON.stringify(name)))], { policy: EXACT, filter: ONE });
+    expect(report.ports[0]!.name).toBe("evil\\u001b[2J\\u001b]0;pwned\\u0007\\u0000\\u0001name");
+    const text = matrix(report) + junit(report);
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/);
+  });
+});
