@@ -79,6 +79,18 @@ describe("hostile and broken files", () => {
     expect(checked.problems.map((p) => `${p.path}: ${p.message}`).join("\n")).toContain(message);
   });
 
+  // Expansion and work are budgeted by what the file can describe: each is refused in a child process, within its memory.
+  test.each(["memo-laughs.pt", "append-flood.pt", "memo-shared-tensor.pt", "storage-rebuilt-41-times.pt", "overlapping-entries.pt"])("%s is refused within 400 MB of peak memory", (file) => {
+    const script = `import { checkFile } from ${JSON.stringify(new URL("./files.ts", import.meta.url).pathname)};
+      const checked = checkFile(${JSON.stringify(join(hostileDir, file))});
+      console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS, message: checked.problems[0]?.message }));`;
+    const child = spawnSync(process.execPath, ["--max-old-space-size=300", "--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const { maxRssKb, message } = JSON.parse(child.stdout) as { maxRssKb: number; message: string };
+    expect(message).toContain(expected[file]!.expect);
+    expect(maxRssKb * 1024).toBeLessThan(400e6);
+  });
+
   test("each hostile file gets a different first message", () => {
     const firsts = Object.keys(expected).map((file) => checkFile(join(hostileDir, file)).problems[0]!.message);
     expect(new Set(firsts).size).toBe(firsts.length);

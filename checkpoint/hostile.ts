@@ -5,7 +5,7 @@
  * the tests check that `nadam-reference validate` refuses each with its own message.
  */
 import { readFileSync } from "node:fs";
-import { deflateRawSync } from "node:zlib";
+import { constants, crc32, deflateRawSync } from "node:zlib";
 import { stateDictToJson } from "./json.ts";
 import { readPt } from "./pt/torch-file.ts";
 import { writeZip } from "./pt/zip.ts";
@@ -76,6 +76,82 @@ function stateWithTensor(tensor: Buffer): Buffer {
   return pickle([0x7d, 0x28], str("state"), [0x7d, 0x28, 0x4b, 0x00, 0x7d, 0x28], str("exp_avg"), tensor, [0x75, 0x75], str("param_groups"), [0x5d, 0x75]);
 }
 
+/** A list nested `depth` times, each level holding the one below twice through the memo: 2^depth leaves from a few hundred bytes. */
+function laughs(depth: number): Buffer {
+  const ops = [0x28, 0x5d, 0x71, 0];
+  for (let i = 1; i <= depth; i++) ops.push(0x5d, 0x68, i - 1, 0x61, 0x68, i - 1, 0x61, 0x71, i);
+  return Buffer.from([...ops, 0x74]); // every level, in a tuple
+}
+
+/** A list holding the memo's empty list `inner` times, itself held `outer` times: inner × outer lists from inner + outer opcodes. */
+function appendFlood(inner: number, outer: number): Buffer {
+  const gets = (key: number, n: number) => Array<number[]>(n).fill([0x68, key]).flat();
+  return Buffer.from([0x28, 0x5d, 0x71, 0, 0x5d, 0x28, ...gets(0, inner), 0x65, 0x71, 1, 0x5d, 0x28, ...gets(1, outer), 0x65, 0x74]);
+}
+
+/** `n` MiB of zeros, deflated: a fresh deflate of 1 MiB of zeros refers to nothing before itself, so repeated it inflates to n MiB. */
+function deflatedZeros(mib: number): { deflated: Buffer; crc: number; size: number } {
+  const zeros = Buffer.alloc(2 ** 20);
+  const block = deflateRawSync(zeros, { finishFlush: constants.Z_FULL_FLUSH });
+  let crc = 0;
+  for (let i = 0; i < mib; i++) crc = crc32(zeros, crc);
+  return { deflated: Buffer.concat([...Array<Buffer>(mib).fill(block), Buffer.from([0x03, 0x00])]), crc, size: mib * 2 ** 20 };
+}
+
+interface RawEntry {
+  readonly name: string;
+  readonly method: 0 | 8;
+  readonly data: Buffer;
+  readonly crc: number;
+  readonly size: number;
+  /** More central directory entries, under these names, pointing at this entry's data. */
+  readonly aliases?: readonly string[];
+}
+
+/** A zip written field by field (writeZip stores only, and never lets entries share data). */
+function rawZip(entries: readonly RawEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  const records: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name);
+    const h = Buffer.alloc(30);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(20, 4);
+    h.writeUInt16LE(e.method, 8);
+    h.writeUInt32LE(e.crc, 14);
+    h.writeUInt32LE(e.data.length, 18);
+    h.writeUInt32LE(e.size, 22);
+    h.writeUInt16LE(name.length, 26);
+    parts.push(h, name, e.data);
+    for (const alias of [e.name, ...(e.aliases ?? [])]) {
+      const n = Buffer.from(alias);
+      const r = Buffer.alloc(46);
+      r.writeUInt32LE(0x02014b50, 0);
+      r.writeUInt16LE(20, 4);
+      r.writeUInt16LE(20, 6);
+      r.writeUInt16LE(e.method, 10);
+      r.writeUInt32LE(e.crc, 16);
+      r.writeUInt32LE(e.data.length, 20);
+      r.writeUInt32LE(e.size, 24);
+      r.writeUInt16LE(n.length, 28);
+      r.writeUInt32LE(offset, 42);
+      records.push(r, n);
+    }
+    offset += 30 + name.length + e.data.length;
+  }
+  const dir = Buffer.concat(records);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(records.length / 2, 8);
+  end.writeUInt16LE(records.length / 2, 10);
+  end.writeUInt32LE(dir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, dir, end]);
+}
+
+const stored = (name: string, data: Buffer): RawEntry => ({ name, method: 0, data, crc: crc32(data), size: data.length });
+
 function jsonFile(mutate: (sd: Record<string, any>) => void): Buffer {
   const sd = JSON.parse(JSON.stringify(stateDictToJson(readPt(readFileSync(BASE))))) as Record<string, any>;
   mutate(sd);
@@ -99,7 +175,21 @@ export function hostileFixtures(): HostileFixture[] {
   const deep = pickle(Buffer.alloc(1000, 0x28)); // 1,000 open MARKs
   const cyclic = pickle([0x5d, 0x71, 0x00, 0x68, 0x00, 0x61]); // l = []; l.append(l)
 
+  // One 32 MiB float32 storage (deflated: the file stays small), used as 41 tensors: through the memo, and rebuilt 41 times.
+  const big = deflatedZeros(32);
+  const bigStorage: RawEntry = { name: "archive/data/0", method: 8, data: big.deflated, crc: big.crc, size: big.size };
+  const elements = big.size / 4;
+  const memoShared = Buffer.concat([Buffer.from([0x5d, 0x28]), tensorPickle("FloatStorage", elements, [elements], [1]), Buffer.from([0x71, 200]), Buffer.from(Array<number[]>(40).fill([0x68, 200]).flat()), Buffer.from([0x65])]);
+  const rebuilt = Buffer.concat([Buffer.from([0x5d, 0x28]), ...Array<Buffer>(41).fill(tensorPickle("FloatStorage", elements, [elements], [1])), Buffer.from([0x65])]);
+  const emptyStateDict = pickle([0x7d, 0x28], str("state"), [0x7d], str("param_groups"), [0x5d, 0x75]);
+  const huge = deflatedZeros(256);
+
   return [
+    { file: "memo-laughs.pt", why: "a 'billion laughs' pickle: 40 lists, each holding the one before twice through the memo (2^40 values)", expect: "the state dict expands to more than 10000 values", bytes: archive(stateWithTensor(laughs(40))) },
+    { file: "append-flood.pt", why: "a list holding one empty list 100,000 times, itself held 2,000 times: 200 million lists", expect: "values, more than its pickle can describe", bytes: archive(stateWithTensor(appendFlood(100_000, 2000))) },
+    { file: "memo-shared-tensor.pt", why: "one 32 MiB tensor used 41 times through the memo (a 33 KB file)", expect: "used once more brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(memoShared)), bigStorage]) },
+    { file: "storage-rebuilt-41-times.pt", why: "one 32 MiB storage rebuilt into 41 tensors", expect: "over storage data/0 brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(rebuilt)), bigStorage]) },
+    { file: "overlapping-entries.pt", why: "15 zip entries sharing one deflated 256 MiB entry (3.75 GiB if each were inflated)", expect: 'entries "archive/data/0" and "archive/data/1" overlap', bytes: rawZip([stored("archive/data.pkl", emptyStateDict), { name: "archive/data/0", method: 8, data: huge.deflated, crc: huge.crc, size: huge.size, aliases: Array.from({ length: 14 }, (_, i) => `archive/data/${i + 1}`) }]) },
     { file: "truncated.pt", why: "a real file cut in half", expect: "no end-of-central-directory record", bytes: base.subarray(0, base.length >> 1) },
     { file: "corrupted.pt", why: "one byte of data.pkl flipped", expect: "fails its CRC-32 check", bytes: corrupted },
     { file: "bad-central-directory.pt", why: "the central directory offset points past the end", expect: "runs past the end of the", bytes: badCentral },

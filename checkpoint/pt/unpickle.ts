@@ -211,7 +211,8 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
       case 0x65: {
         // APPENDS
         const items = popMark();
-        asList(top()).push(...items);
+        const list = asList(top());
+        for (const item of items) list.push(item); // not push(...items): a long spread overflows the call stack
         break;
       }
       case 0x73: {
