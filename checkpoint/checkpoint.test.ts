@@ -5,7 +5,7 @@
  * are refused, each with its own message.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -130,5 +130,69 @@ describe("the nadam CLI", () => {
     const bad = spawnSync(process.execPath, [...bin, "validate", join(hostileDir, "evil-opcode.pt")], { encoding: "utf8" });
     expect(bad.status).toBe(1);
     expect(bad.stdout).toMatch(/pickle opcode 0x62 \(BUILD\) is not allowed/);
+  });
+});
+
+describe("paths that are not plain files, and writes that fail", () => {
+  const bin = ["--import", "tsx", new URL("../cli/bin.ts", import.meta.url).pathname];
+  const good = () => join(root, versions.find((v) => v.startsWith("2.6"))!, "defaults-float32-forloop.pt");
+
+  test("validate refuses a symlink to /dev/zero, a FIFO and a folder by what they are, at once", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nadam-special-"));
+    symlinkSync("/dev/zero", join(dir, "zero.json"));
+    expect(spawnSync("mkfifo", [join(dir, "fifo.json")]).status).toBe(0);
+    const t0 = performance.now();
+    const run = spawnSync(process.execPath, [...bin, "validate", join(dir, "zero.json"), join(dir, "fifo.json"), dir], { encoding: "utf8", timeout: 20_000 });
+    expect(performance.now() - t0).toBeLessThan(15_000);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain("  /: a character device, not a regular file");
+    expect(run.stdout).toContain("  /: a FIFO (named pipe), not a regular file");
+    expect(run.stdout).toContain("  /: a directory, not a regular file");
+  });
+
+  test("validate | head -1: a reader that goes away ends the command quietly", () => {
+    const files = Array<string>(200).fill(good());
+    const run = spawnSync("bash", ["-c", `${JSON.stringify(process.execPath)} ${bin.map((a) => JSON.stringify(a)).join(" ")} validate ${files.map((f) => JSON.stringify(f)).join(" ")} | head -1; echo "status \${PIPESTATUS[0]}"`], { encoding: "utf8", timeout: 30_000 });
+    expect(run.stderr).not.toMatch(/EPIPE|Error/);
+    expect(run.stdout).toMatch(/^.*valid NAdam state_dict.*\nstatus 0\n$/);
+  });
+
+  test("convert writes through a new file: a write that fails midway (a file size limit) leaves the previous file whole", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nadam-convert-"));
+    const target = join(dir, "out.pt");
+    writeFileSync(target, "previous good file\n");
+    // 1 KiB: less than the .pt; bash ignores SIGXFSZ so that the write fails with EFBIG instead of killing node.
+    const run = spawnSync("bash", ["-c", `trap '' XFSZ; ulimit -f 1; exec ${JSON.stringify(process.execPath)} ${bin.map((a) => JSON.stringify(a)).join(" ")} convert ${JSON.stringify(join(root, versions.find((v) => v.startsWith("2.6"))!, "half-precision.pt"))} ${JSON.stringify(target)}`], { encoding: "utf8", timeout: 30_000 });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^cannot write .*out\.pt: .*; the file there is unchanged$/m);
+    expect(readFileSync(target, "utf8")).toBe("previous good file\n");
+    expect(readdirSync(dir)).toEqual(["out.pt"]); // no temporary file left
+  });
+
+  test.each([
+    ["its own input", (dir: string, input: string) => input, "are the same file"],
+    ["a symlink", (dir: string) => (symlinkSync(join(dir, "elsewhere.json"), join(dir, "link.json")), join(dir, "link.json")), "it is a symbolic link, which is not written through"],
+    ["a folder", (dir: string) => dir, "is a directory"],
+    ["in a missing folder", (dir: string) => join(dir, "no/such/out.json"), "the folder"],
+  ])("convert refuses to write %s, with a message and exit 1", async (_what, target, message) => {
+    const dir = mkdtempSync(join(tmpdir(), "nadam-convert-"));
+    const input = join(dir, "in.json");
+    expect(await main(["convert", good(), input], () => undefined)).toBe(0);
+    const before = readFileSync(input);
+    const lines: string[] = [];
+    expect(await main(["convert", input, target(dir, input)], (l) => lines.push(l))).toBe(1);
+    expect(lines.join("\n")).toContain(message);
+    expect(readFileSync(input).equals(before)).toBe(true);
+    expect(existsSync(join(dir, "elsewhere.json"))).toBe(false);
+  });
+
+  test("'__proto__' as a param group key is refused by the API and by loadStateDict; Object.prototype stays clean", () => {
+    const w = Tensor.zeros([2]);
+    const optimizer = new NAdam([w]);
+    expect(() => optimizer.addParamGroup({ params: [Tensor.zeros([2])], ...(JSON.parse('{"__proto__": {"lr": 10}}') as object) })).toThrow("'__proto__' cannot be a param group key");
+    const sd = optimizer.stateDict();
+    const hostile = { ...sd, param_groups: [JSON.parse(`{"__proto__": {"lr": 10}, ${JSON.stringify(sd.param_groups[0]).slice(1)}`) as (typeof sd.param_groups)[number]] };
+    expect(() => optimizer.loadStateDict(hostile)).toThrow("'__proto__' key in param_groups[0]");
+    expect(({} as Record<string, unknown>).lr).toBeUndefined();
   });
 });

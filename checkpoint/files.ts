@@ -2,8 +2,9 @@
  * State dict files on disk: .json (nadam-state-dict/1) or .pt (torch.save),
  * told apart by content, read with limits, checked, and written.
  */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
-import { basename, extname } from "node:path";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
+import { basename, dirname, extname, join } from "node:path";
 import type { StateDict } from "../tensor/state-dict.ts";
 import { stateDictFromJson, stateDictToJson, type JsonStateDict } from "./json.ts";
 import { CheckpointError } from "./pt/errors.ts";
@@ -24,21 +25,48 @@ export function kindOf(path: string, bytes: Uint8Array): FileKind {
   return bytes[0] === 0x50 && bytes[1] === 0x4b ? "pt" : "json";
 }
 
-/** Bracket depth of a JSON text, strings skipped: refused before parsing if too deep. */
-function jsonDepth(text: string, limit: number): number {
-  let depth = 0;
-  let inString = false;
+/**
+ * What JSON.parse would not say about a text, found before parsing it: nesting
+ * deeper than `limit` (refused before the parser recurses), and a key repeated
+ * in one object (JSON.parse keeps the last silently; which one a reader keeps
+ * differs between readers, so neither is trusted). Strings are skipped as
+ * they are; keys are compared decoded ("a" and "\u0061" are one key).
+ */
+function scanJson(text: string, limit: number): string | undefined {
+  const objects: ({ keys: Set<string>; expectKey: boolean } | { index: number })[] = [];
+  const path: string[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > limit) return depth;
-    } else if (c === 0x5d || c === 0x7d) depth--;
+    if (c === 0x22) {
+      const start = i;
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      const top = objects.at(-1);
+      if (top && "keys" in top && top.expectKey) {
+        let key: string;
+        try {
+          key = JSON.parse(text.slice(start, i + 1)) as string;
+        } catch {
+          return undefined; // not JSON: the parser says where
+        }
+        if (top.keys.has(key)) return `the key ${JSON.stringify(key)} appears twice in the object at ${path.slice(0, objects.length - 1).join("") || "/"}; a state dict has each key once`;
+        top.keys.add(key);
+        top.expectKey = false;
+        path[objects.length - 1] = `/${key}`;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (objects.length >= limit) return `JSON nests deeper than ${limit} levels`;
+      objects.push(c === 0x7b ? { keys: new Set(), expectKey: true } : { index: 0 });
+      path[objects.length - 1] = c === 0x7b ? "" : "/0";
+    } else if (c === 0x7d || c === 0x5d) {
+      objects.pop();
+      path.length = objects.length;
+    } else if (c === 0x2c) {
+      const top = objects.at(-1);
+      if (top && "keys" in top) top.expectKey = true;
+      else if (top) path[objects.length - 1] = `/${++top.index}`;
+    }
   }
-  return depth;
+  return undefined;
 }
 
 export interface CheckedFile {
@@ -48,15 +76,48 @@ export interface CheckedFile {
   readonly json?: JsonStateDict;
 }
 
+/** What a path is when it is not a regular file (stat's answer): the size a device or FIFO gives says nothing. */
+function fileType(stat: Stats): string | undefined {
+  if (stat.isFile()) return undefined;
+  if (stat.isDirectory()) return "a directory";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  if (stat.isFIFO()) return "a FIFO (named pipe)";
+  if (stat.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * A regular file's bytes, at most `max` of them; opened without blocking (a
+ * FIFO would wait for a writer), checked by the opened file's own stat (a
+ * symlink to /dev/zero is a character device; its size 0 bounds nothing).
+ */
+export function readRegularFile(path: string, max: number): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    const type = fileType(stat);
+    if (type !== undefined) throw new CheckpointError(`${type}, not a regular file`);
+    if (stat.size > max) throw new CheckpointError(`${stat.size} bytes; files over ${max} bytes are not read`);
+    // Read what stat promised, and one byte more to notice a file that grew meanwhile.
+    const bytes = Buffer.alloc(stat.size + 1);
+    let length = 0;
+    for (let n; length < bytes.length && (n = readSync(fd, bytes, length, bytes.length - length, null)) > 0; ) length += n;
+    if (length > stat.size) throw new CheckpointError(`grew past its ${stat.size} bytes while being read`);
+    return bytes.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Read and check a state dict file: every problem found, none thrown. */
 export function checkFile(path: string): CheckedFile {
   let bytes: Buffer;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_FILE_BYTES) return { kind: "pt", problems: [{ path: "", message: `${size} bytes; files over ${MAX_FILE_BYTES} bytes are not read` }] };
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, MAX_FILE_BYTES);
   } catch (error) {
-    return { kind: "json", problems: [{ path: "", message: `cannot read: ${(error as Error).message}` }] };
+    const message = error instanceof CheckpointError ? error.message : `cannot read: ${(error as Error).message}`;
+    return { kind: extname(path).toLowerCase() === ".json" ? "json" : "pt", problems: [{ path: "", message }] };
   }
   return checkBytes(path, bytes);
 }
@@ -70,7 +131,8 @@ export function checkBytes(name: string, bytes: Buffer): CheckedFile {
       json = JSON.parse(JSON.stringify(stateDictToJson(readPt(bytes))));
     } else {
       const text = bytes.toString("utf8");
-      if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { kind, problems: [{ path: "", message: `JSON nests deeper than ${MAX_JSON_DEPTH} levels` }] };
+      const refused = scanJson(text, MAX_JSON_DEPTH);
+      if (refused !== undefined) return { kind, problems: [{ path: "", message: refused }] };
       try {
         json = JSON.parse(text);
       } catch (error) {
@@ -94,13 +156,51 @@ export function loadStateDictFile(path: string): StateDict {
   return stateDictFromJson(checked.json);
 }
 
-/** Write a state dict as .json or .pt (torch.save's layout), chosen by the extension. */
+/** A state dict as the bytes of a .json or .pt file (torch.save's layout), chosen by the path's extension. */
+export function stateDictFileBytes(path: string, stateDict: StateDict): Buffer {
+  if (extname(path).toLowerCase() === ".json") return Buffer.from(JSON.stringify(stateDictToJson(stateDict), null, 1) + "\n");
+  // torch.save names the archive folder after the file.
+  const archive = basename(path).replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_.-]/g, "_") || "archive";
+  return writePt(stateDict, archive);
+}
+
+/**
+ * Write a state dict as .json or .pt, chosen by the extension: into a new
+ * file beside the target, flushed, then renamed over it, so that a failing
+ * write (a full disk, a file size limit) or a kill midway leaves the previous
+ * file as it was. A symlink, a directory or a device at the target is refused,
+ * as is a folder that does not exist.
+ */
 export function saveStateDictFile(path: string, stateDict: StateDict): void {
-  if (extname(path).toLowerCase() === ".json") {
-    writeFileSync(path, JSON.stringify(stateDictToJson(stateDict), null, 1) + "\n");
-  } else {
-    // torch.save names the archive folder after the file.
-    const archive = basename(path).replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_.-]/g, "_") || "archive";
-    writeFileSync(path, writePt(stateDict, archive));
+  const dir = dirname(path);
+  let dirStat: Stats;
+  try {
+    dirStat = statSync(dir);
+  } catch {
+    throw new CheckpointError(`cannot write ${path}: the folder ${dir} does not exist`);
+  }
+  if (!dirStat.isDirectory()) throw new CheckpointError(`cannot write ${path}: ${dir} is not a folder`);
+  let target: Stats | undefined;
+  try {
+    target = lstatSync(path);
+  } catch {
+    target = undefined; // a new file
+  }
+  if (target?.isSymbolicLink()) throw new CheckpointError(`cannot write ${path}: it is a symbolic link, which is not written through (write to its target, or remove it)`);
+  if (target !== undefined && !target.isFile()) throw new CheckpointError(`cannot write ${path}: it is ${fileType(target)}`);
+  const bytes = stateDictFileBytes(path, stateDict); // built first: a state dict that cannot be written touches nothing
+  const temporary = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fd = openSync(temporary, "wx", target !== undefined ? target.mode & 0o777 : 0o666);
+    try {
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw new CheckpointError(`cannot write ${path}: ${(error as Error).message}; ${target !== undefined ? "the file there is unchanged" : "nothing was written"}`);
   }
 }

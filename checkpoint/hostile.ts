@@ -7,7 +7,9 @@
 import { readFileSync } from "node:fs";
 import { constants, crc32, deflateRawSync } from "node:zlib";
 import { stateDictToJson } from "./json.ts";
-import { readPt } from "./pt/torch-file.ts";
+import { readPt, writePt } from "./pt/torch-file.ts";
+import type { StateDict } from "../tensor/state-dict.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { writeZip } from "./pt/zip.ts";
 
 export interface HostileFixture {
@@ -152,6 +154,25 @@ function rawZip(entries: readonly RawEntry[]): Buffer {
 
 const stored = (name: string, data: Buffer): RawEntry => ({ name, method: 0, data, crc: crc32(data), size: data.length });
 
+/** A 0-d 16-bit tensor in the JSON encoding, from its bits. */
+function half(bits: number, dtype: "float16" | "bfloat16"): { dtype: string; shape: number[]; data: string } {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(bits);
+  return { dtype, shape: [], data: b.toString("base64") };
+}
+
+/** The base file's state dict, changed, written as a .pt by this project's writer. */
+function ptFile(mutate: (sd: StateDict) => void): Buffer {
+  const sd = readPt(readFileSync(BASE));
+  mutate(sd);
+  return writePt(sd);
+}
+
+/** The base file's JSON, changed as text (for what a parsed object cannot express: repeated keys, '__proto__', big integers). */
+function jsonText(edit: (text: string) => string): Buffer {
+  return Buffer.from(edit(jsonFile(() => undefined).toString("utf8")));
+}
+
 function jsonFile(mutate: (sd: Record<string, any>) => void): Buffer {
   const sd = JSON.parse(JSON.stringify(stateDictToJson(readPt(readFileSync(BASE))))) as Record<string, any>;
   mutate(sd);
@@ -190,6 +211,17 @@ export function hostileFixtures(): HostileFixture[] {
     { file: "memo-shared-tensor.pt", why: "one 32 MiB tensor used 41 times through the memo (a 33 KB file)", expect: "used once more brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(memoShared)), bigStorage]) },
     { file: "storage-rebuilt-41-times.pt", why: "one 32 MiB storage rebuilt into 41 tensors", expect: "over storage data/0 brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(rebuilt)), bigStorage]) },
     { file: "overlapping-entries.pt", why: "15 zip entries sharing one deflated 256 MiB entry (3.75 GiB if each were inflated)", expect: 'entries "archive/data/0" and "archive/data/1" overlap', bytes: rawZip([stored("archive/data.pkl", emptyStateDict), { name: "archive/data/0", method: 8, data: huge.deflated, crc: huge.crc, size: huge.size, aliases: Array.from({ length: 14 }, (_, i) => `archive/data/${i + 1}`) }]) },
+    { file: "float16-nan-mu-product.json", why: "a 0-d float16 mu_product that is NaN (one step after loading makes every param NaN)", expect: "/state/0/mu_product: is NaN; expected a number in [0, 1]", bytes: jsonFile((sd) => (sd.state[0].mu_product = half(0x7e00, "float16"))) },
+    { file: "bfloat16-negative-lr.json", why: "a 0-d bfloat16 lr of -1 (the params move uphill)", expect: "/param_groups/0/lr: is -1; expected a number >= 0", bytes: jsonFile((sd) => (sd.param_groups[0].lr = half(0xbf80, "bfloat16"))) },
+    { file: "float16-fractional-step.json", why: "a 0-d float16 step of 1.5", expect: "/state/0/step: is 1.5; expected a whole number >= 0", bytes: jsonFile((sd) => (sd.state[0].step = half(0x3e00, "float16"))) },
+    { file: "bfloat16-inf-mu-product.pt", why: "a 0-d bfloat16 mu_product of +Inf in a .pt (written by this project's writer, not by torch)", expect: "/state/0/mu_product: is Infinity; expected a number in [0, 1]", bytes: ptFile((sd) => (sd.state[0]!.mu_product = new Tensor("bfloat16", [], new Uint16Array([0x7f80])))) },
+    { file: "float16-negative-lr.pt", why: "a 0-d float16 lr of -2 in a .pt (written by this project's writer, not by torch)", expect: "/param_groups/0/lr: is -2; expected a number >= 0", bytes: ptFile((sd) => (sd.param_groups[0]!.lr = new Tensor("float16", [], new Uint16Array([0xc000])))) },
+    { file: "tensor-keys-in-state.json", why: "a state entry that also has dtype, shape and data (was read as a tensor: step() then lost 'step')", expect: "/state/0: has a tensor's keys (dtype, shape, data) and 'step'", bytes: jsonFile((sd) => Object.assign(sd.state[0], half(0, "float16"))) },
+    { file: "tensor-keys-in-group.json", why: "a param group that also has dtype, shape and data", expect: "/param_groups/0: has a tensor's keys (dtype, shape, data) and 'lr'", bytes: jsonFile((sd) => Object.assign(sd.param_groups[0], half(0, "float16"))) },
+    { file: "proto-key.json", why: "a param group key '__proto__' (a JavaScript object would take it as its prototype)", expect: "/param_groups/0/__proto__: is a key '__proto__'", bytes: jsonText((text) => text.replace('"params"', '"__proto__": {"lr": 10}, "params"')) },
+    { file: "duplicate-key.json", why: "lr given twice in one group (JSON.parse keeps the last, silently)", expect: 'the key "lr" appears twice in the object at /param_groups/0', bytes: jsonText((text) => text.replace('"params"', '"lr": 10, "params"')) },
+    { file: "huge-id.json", why: "a param id beyond 2^53 (not exact as a number; convert crashed on it)", expect: "/param_groups/0/params/0: id 9007199254740994 is beyond 2^53 - 1", bytes: jsonText((text) => text.replace(/"params": \[/, '"params": [9007199254740994, ')) },
+    { file: "huge-dimension.json", why: "a tensor of shape [0, 2^53]: no elements, but a dimension no file can hold exactly", expect: "/state/0/exp_avg/shape/1: is 9007199254740992; a dimension is at most", bytes: jsonFile((sd) => { for (const key of ["exp_avg", "exp_avg_sq"]) sd.state[0][key] = { ...sd.state[0][key], shape: [0, 2 ** 53], data: "" }; }) },
     { file: "truncated.pt", why: "a real file cut in half", expect: "no end-of-central-directory record", bytes: base.subarray(0, base.length >> 1) },
     { file: "corrupted.pt", why: "one byte of data.pkl flipped", expect: "fails its CRC-32 check", bytes: corrupted },
     { file: "bad-central-directory.pt", why: "the central directory offset points past the end", expect: "runs past the end of the", bytes: badCentral },

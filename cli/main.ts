@@ -7,6 +7,7 @@
  *   validate FILE...   each .json or .pt state dict: valid, or every problem found; exit 0 only if all are valid
  *   convert IN OUT     between .pt and .json (by extension), refusing an invalid input
  */
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
@@ -81,6 +82,16 @@ function validate(files: string[], out: (line: string) => void, program: string)
   return invalid === 0 ? 0 : 1;
 }
 
+/** Whether two paths name one file (through links too); false when either does not exist. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 function convert(args: string[], out: (line: string) => void, program: string): number {
   if (args.length !== 2) {
     out(`usage: ${commandUsage(program, "convert")}`);
@@ -88,6 +99,7 @@ function convert(args: string[], out: (line: string) => void, program: string): 
   }
   const [input, output] = args as [string, string];
   try {
+    if (sameFile(input, output)) throw new CheckpointError(`${input} and ${output} are the same file; convert writes a new one`);
     saveStateDictFile(output, loadStateDictFile(input));
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
