@@ -92,8 +92,14 @@ function fileType(stat: Stats): string | undefined {
  * FIFO would wait for a writer), checked by the opened file's own stat (a
  * symlink to /dev/zero is a character device; its size 0 bounds nothing).
  */
-export function readRegularFile(path: string, max: number): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+export function readRegularFile(path: string, max: number, options: { readonly followLinks?: boolean } = {}): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (options.followLinks === false ? constants.O_NOFOLLOW : 0));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP" && options.followLinks === false) throw new CheckpointError("a symbolic link, which is not followed here");
+    throw error;
+  }
   try {
     const stat = fstatSync(fd);
     const type = fileType(stat);

@@ -3,13 +3,13 @@
  * and what they must not do to the suite: crash it, hang it, outlive it, leave
  * processes behind, or pass by choosing their own name or declaring nothing.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { main } from "../cli/main.ts";
-import { selectCases } from "./cases.ts";
+import { globMatches, selectCases } from "./cases.ts";
 import { EXACT } from "./policy.ts";
 import type { Port } from "./port.ts";
 import { matrix } from "./report/console.ts";
@@ -200,5 +200,56 @@ describe("a port cannot pass by what it declares or what it calls itself", () =>
     expect(report.ports[0]!.name).toBe("evil\\u001b[2J\\u001b]0;pwned\\u0007\\u0000\\u0001name");
     const text = matrix(report) + junit(report);
     expect(text).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/);
+  });
+});
+
+describe("what the user points the suite at cannot hang it or leak through it", () => {
+  test("globs match as before, in linear time (a run of stars took minutes as a regular expression)", () => {
+    const table: [string, string, boolean][] = [
+      ["options/*", "options/defaults/float32/forloop", true],
+      ["*/float32/*", "options/defaults/float32/forloop", true],
+      ["*forloop", "options/defaults/float32/forloop", true],
+      ["options/*/float64/*", "options/defaults/float32/forloop", false],
+      ["a*b*c", "aXbYc", true],
+      ["a*b*c", "aXbY", false],
+      ["*", "", true],
+      ["", "", true],
+      ["a.b", "aXb", false],
+    ];
+    for (const [pattern, id, matches] of table) expect(globMatches(pattern, id), `${pattern} ~ ${id}`).toBe(matches);
+    const t0 = performance.now();
+    for (const c of selectCases()) expect(globMatches(`${"*".repeat(40)}Q`, c.id + "a".repeat(40))).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  test("check --offline reads no link, device or FIFO: a case file linked to a secret is not quoted anywhere", async () => {
+    const dir = tmp();
+    const secret = join(tmp(), "secret.txt");
+    writeFileSync(secret, "SECRET_TOKEN=hunter2\n");
+    writeFileSync(join(dir, "port.json"), JSON.stringify({ name: "offline", capabilities: { dtypes: ["float32"], paths: ["forloop"], profiles: ["default"], features: [] } }));
+    symlinkSync(secret, join(dir, "options__defaults__float32__forloop.default.json"));
+    expect(spawnSync("mkfifo", [join(dir, "options__betas-0.5-0.99__float32__forloop.default.json")]).status).toBe(0);
+    const reports = tmp();
+    const lines: string[] = [];
+    const t0 = performance.now();
+    const code = await main(["check", "--offline", dir, "--id", "options/defaults/float32/forloop", "--id", "options/betas-0.5-0.99/float32/forloop", "--profile", "default", "--report", reports], (l) => lines.push(l));
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(code).toBe(1);
+    const everything = [lines.join("\n"), ...readdirSync(reports).map((f) => readFileSync(join(reports, f), "utf8"))].join("\n");
+    expect(everything).toContain("a symbolic link, which is not followed here");
+    expect(everything).toContain("a FIFO (named pipe), not a regular file");
+    expect(everything).not.toContain("hunter2");
+  });
+
+  test("check --offline with port.json linked to /dev/zero, or a FIFO, is refused at once", async () => {
+    for (const make of [(f: string) => symlinkSync("/dev/zero", f), (f: string) => expect(spawnSync("mkfifo", [f]).status).toBe(0)]) {
+      const dir = tmp();
+      make(join(dir, "port.json"));
+      const lines: string[] = [];
+      const t0 = performance.now();
+      expect(await main(["check", "--offline", dir, "--id", "options/defaults/float32/forloop"], (l) => lines.push(l))).toBe(2);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(lines.join("\n")).toMatch(/port\.json: (a symbolic link, which is not followed here|a FIFO \(named pipe\), not a regular file)/);
+    }
   });
 });

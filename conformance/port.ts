@@ -114,3 +114,15 @@ export interface Port {
   /** Ends the port; what it took when the port had to be forced (killed, children left behind), for the report. */
   dispose?(): Promise<string | void>;
 }
+
+/** What a port's capabilities must look like (a port may send anything): the problem, or undefined. */
+export function capabilitiesProblem(caps: unknown): string | undefined {
+  if (typeof caps !== "object" || caps === null || Array.isArray(caps)) return `capabilities ${JSON.stringify(caps) ?? "missing"}; expected {"dtypes", "paths", "profiles", "features"}`;
+  const record = caps as Record<string, unknown>;
+  for (const key of ["dtypes", "paths", "profiles", "features", "unsupported_options"]) {
+    const value = record[key];
+    if (value === undefined && key === "unsupported_options") continue;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) return `capabilities.${key} is ${JSON.stringify(value) ?? "missing"}; expected a list of strings`;
+  }
+  return undefined;
+}

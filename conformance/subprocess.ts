@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { ACCEPTED_PROTOCOLS, PortDeadError, PROTOCOL_VERSION, UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
+import { ACCEPTED_PROTOCOLS, capabilitiesProblem, PortDeadError, PROTOCOL_VERSION, UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
 
 export interface SubprocessOptions {
   /** Seconds to wait for any one answer; a port that takes longer is declared dead. Default 60. */
@@ -91,18 +91,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Process groups of ports still running: killed if the suite itself exits first. */
 const LIVE_GROUPS = new Set<number>();
 process.once("exit", () => signal([...LIVE_GROUPS].map((g) => -g), "SIGKILL"));
-
-/** What a hello's capabilities must look like; the problem, or undefined. */
-function capabilitiesProblem(caps: unknown): string | undefined {
-  if (typeof caps !== "object" || caps === null || Array.isArray(caps)) return `capabilities ${JSON.stringify(caps) ?? "missing"}; expected {"dtypes", "paths", "profiles", "features"}`;
-  const record = caps as Record<string, unknown>;
-  for (const key of ["dtypes", "paths", "profiles", "features", "unsupported_options"]) {
-    const value = record[key];
-    if (value === undefined && key === "unsupported_options") continue;
-    if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) return `capabilities.${key} is ${JSON.stringify(value) ?? "missing"}; expected a list of strings`;
-  }
-  return undefined;
-}
 
 interface Pending {
   readonly op: string;

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { globMatches, selectCases, type CaseFilter, type ConformanceCase } from "./cases.ts";
 import type { TolerancePolicy } from "./policy.ts";
-import type { Port, PortCapabilities } from "./port.ts";
+import { capabilitiesProblem, type Port, type PortCapabilities } from "./port.ts";
 import { runCase, type CaseResult, type Status } from "./run.ts";
 import { printable } from "./text.ts";
 
@@ -93,7 +93,12 @@ export async function runSuite(ports: readonly NamedPort[], options: SuiteOption
     try {
       const availability = (await port.available?.()) ?? { available: true };
       if (!availability.available) skipped = availability.reason;
-      else capabilities = await port.capabilities();
+      else {
+        const declared: unknown = await port.capabilities();
+        const problem = capabilitiesProblem(declared);
+        if (problem !== undefined) throw new Error(problem);
+        capabilities = declared as PortCapabilities;
+      }
     } catch (e) {
       error = (e as Error).message;
     }
