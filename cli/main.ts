@@ -12,7 +12,8 @@ import { createRequire } from "node:module";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
 import { BUILTIN_PORTS } from "../conformance/builtin.ts";
-import { check, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
+import { check, DEFAULT_RANDOM_CASES, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
+import { DEFAULT_CASE_SECONDS, DEFAULT_RUN_SECONDS } from "../conformance/suite.ts";
 import { DTYPES } from "../spec/float/dtype.ts";
 import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 
@@ -24,8 +25,12 @@ function commandUsage(program: string, command: Command): string {
   switch (command) {
     case "check":
       return `${program} check [--builtin] [--port P]... [--offline DIR]... [filters] [--policy exact|default]
-${pad}[--expectations FILE] [--report DIR] [--corpus DIR]
+${pad}[--expectations FILE] [--report DIR] [--corpus DIR] [--random N] [--seed S]
+${pad}[--case-seconds S] [--run-seconds S]
   Runs the conformance suite over the ports; exit 0 only if conformant, 1 if not, 2 on a usage error.
+  Besides the selected cases, N (default ${DEFAULT_RANDOM_CASES}) random ones made from a fresh seed, printed (--seed repeats them).
+  A port is declared dead when a case takes over --case-seconds (default ${DEFAULT_CASE_SECONDS}); the run stops at --run-seconds (default ${DEFAULT_RUN_SECONDS}).
+  --expectations FILE: waivers; its "port" must be a --port value exactly as given (or absent: every port).
   A port P: ${BUILTIN_PORTS.join(", ")} (--builtin: all of them), a .js/.mjs/.cjs/.ts/.mts/.cts module
   exporting createPort(), or a command speaking nadam-port/2 (or /1) on stdin/stdout.
   filters: --id PATTERN (substring, or glob with *), --tag T, --dtype ${DTYPES.join("|")},

@@ -75,7 +75,7 @@ function isDefault(key: OptionName, value: unknown): boolean {
 }
 
 /** The options a schedule sets away from torch's defaults: in its groups, added groups and `set` events. */
-function optionsOf(groups: readonly Record<string, unknown>[], sets: readonly { key: string; value: unknown }[] = []): OptionName[] {
+export function optionsOf(groups: readonly Record<string, unknown>[], sets: readonly { key: string; value: unknown }[] = []): OptionName[] {
   const used = new Set<OptionName>();
   const note = (key: string, value: unknown) => {
     const name = OPTION_NAMES.find((n) => n === key);

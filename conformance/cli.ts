@@ -3,6 +3,8 @@
  *
  *   check [--port P]... [--offline DIR]... [--builtin] [filters] [--policy exact|default]
  *         [--expectations FILE] [--report DIR] [--corpus DIR] [--case-seconds S] [--run-seconds S]
+ *         [--random N] [--seed S]
+ * check adds N (default 8) random cases made from a fresh seed (printed; --seed repeats them).
  *   list [filters] [--corpus DIR]
  *   record --port P --out DIR [filters] [--corpus DIR]
  *
@@ -19,6 +21,7 @@ import { locateCorpus } from "../golden/locate.ts";
 import { allCases, selectCases, type CaseFilter, type ConformanceCase } from "./cases.ts";
 import { offlinePort, recordingPort } from "./offline.ts";
 import { POLICIES } from "./policy.ts";
+import { freshSeed, randomCases } from "./random.ts";
 import type { Port } from "./port.ts";
 import { failures, matrix } from "./report/console.ts";
 import { writeReports } from "./report/write.ts";
@@ -36,7 +39,7 @@ interface Args {
 const FILTER_FLAGS = ["id", "tag", "dtype", "path", "profile", "corpus"];
 /** The flags each command takes (the rest are refused by name). */
 const FLAGS: Readonly<Record<"check" | "list" | "record", readonly string[]>> = {
-  check: ["port", "offline", "policy", "expectations", "report", "case-seconds", "run-seconds", ...FILTER_FLAGS],
+  check: ["port", "offline", "policy", "expectations", "report", "case-seconds", "run-seconds", "random", "seed", ...FILTER_FLAGS],
   list: FILTER_FLAGS,
   record: ["port", "out", ...FILTER_FLAGS],
 };
@@ -96,6 +99,17 @@ function selected(args: Args, corpus: string): ConformanceCase[] {
 
 function argsText(args: Args): string {
   return [...args.flags].filter(([k]) => k !== "corpus").flatMap(([k, vs]) => vs.map((v) => `--${k} ${v}`)).join(" ");
+}
+
+/** Random cases a check adds when --random is not given. */
+export const DEFAULT_RANDOM_CASES = 8;
+
+/** A flag's last value as a whole number >= 0, if given. */
+function wholeNumber(args: Args, flag: string): number | undefined {
+  const value = args.flags.get(flag)?.at(-1);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(value)) throw new Error(`--${flag} ${JSON.stringify(value)}: a whole number`);
+  return Number(value);
 }
 
 /** A port module's file: JavaScript or TypeScript, ESM or CommonJS. */
@@ -176,7 +190,13 @@ export async function check(argv: readonly string[], out: (line: string) => void
     if (!(x > 0 && Number.isFinite(x))) throw new Error(`--${flag} ${JSON.stringify(value)}: a number of seconds > 0`);
     return x;
   };
-  const cases = selected(args, corpus);
+  // Cases made now from a fresh seed, which no port can have looked up: every run judges them too.
+  const count = wholeNumber(args, "random") ?? DEFAULT_RANDOM_CASES;
+  const seed = wholeNumber(args, "seed") ?? freshSeed();
+  const dtypes = (oneOf<DType>(args, "dtype", DTYPES) ?? ["float32", "float64"]).filter((d): d is "float32" | "float64" => d === "float32" || d === "float64");
+  const random = randomCases(seed, dtypes.length > 0 ? count : 0, { dtypes, paths: oneOf<CodePath>(args, "path", CODE_PATHS), profiles: oneOf<RoundingProfile>(args, "profile", ROUNDING_PROFILES) });
+  out(`random cases: ${random.length} from seed ${seed} (to repeat them: --seed ${seed})`);
+  const cases = [...selected(args, corpus), ...random];
   const report = await runSuite(ports, { cases, policy, expectations, caseSeconds: seconds("case-seconds"), runSeconds: seconds("run-seconds"), onProgress: progress(out) });
   out(matrix(report));
   const failed = failures(report);

@@ -11,6 +11,7 @@ import { describe, expect, test } from "vitest";
 import { main } from "../cli/main.ts";
 import { globMatches, selectCases } from "./cases.ts";
 import { EXACT } from "./policy.ts";
+import { randomCases } from "./random.ts";
 import type { Port } from "./port.ts";
 import { matrix } from "./report/console.ts";
 import { junit } from "./report/junit.ts";
@@ -50,7 +51,7 @@ async function timed<T>(f: () => Promise<T>): Promise<{ value: T; seconds: numbe
 describe("a port cannot crash the suite", () => {
   test("check --builtin --port true: the port's closed pipe is its error, the built-in results are all reported", async () => {
     const lines: string[] = [];
-    const code = await main(["check", "--builtin", "--port", "true", "--id", ONE.ids[0]!, "--profile", "default"], (l) => lines.push(l));
+    const code = await main(["check", "--builtin", "--port", "true", "--id", ONE.ids[0]!, "--profile", "default", "--random", "0"], (l) => lines.push(l));
     const text = lines.join("\n");
     expect(code).toBe(1);
     expect(text).toMatch(/^spec \(the oracle\)\s+1\/1\s+1\/1$/m);
@@ -251,5 +252,44 @@ describe("what the user points the suite at cannot hang it or leak through it", 
       expect(performance.now() - t0).toBeLessThan(5000);
       expect(lines.join("\n")).toMatch(/port\.json: (a symbolic link, which is not followed here|a FIFO \(named pipe\), not a regular file)/);
     }
+  });
+});
+
+describe("a port cannot pass by looking answers up", () => {
+  test("random cases: a fresh seed each run, printed; the same seed makes the same cases, judged by the oracle on the fly", async () => {
+    const [a, b, c] = [randomCases(7, 6), randomCases(7, 6), randomCases(8, 6)];
+    expect(a.map((x) => [x.id, x.source.kind === "closed-loop" ? x.source.objective.options : null])).toEqual(b.map((x) => [x.id, x.source.kind === "closed-loop" ? x.source.objective.options : null]));
+    expect(JSON.stringify(a.map((x) => (x.source.kind === "closed-loop" ? x.source.objective.params : null)))).not.toBe(JSON.stringify(c.map((x) => (x.source.kind === "closed-loop" ? x.source.objective.params : null))));
+    const corpus = new Set(selectCases().map((x) => x.id));
+    expect(a.some((x) => corpus.has(x.id))).toBe(false);
+    const seeds = new Set<string>();
+    for (let run = 0; run < 2; run++) {
+      const lines: string[] = [];
+      expect(await main(["check", "--port", "builtin:spec", "--id", ONE.ids[0]!, "--random", "3", "--policy", "exact"], (l) => lines.push(l))).toBe(0);
+      const seed = /^random cases: 3 from seed (\d+) \(to repeat them: --seed \1\)$/m.exec(lines.join("\n"))?.[1];
+      expect(seed).toBeDefined();
+      seeds.add(seed!);
+      expect(lines.join("\n")).toMatch(/^spec \(the oracle\)\s+2\/2\s+3\/3\s+5\/5$/m);
+    }
+    expect(seeds.size).toBe(2);
+  });
+
+  test("a port that answers every corpus case from the shipped files, and computes nothing, fails the random cases", async () => {
+    const oracle = specPort();
+    const corpus = new Set(selectCases().map((x) => x.id));
+    // Stands in for a lookup in golden/data: perfect on what ships, nothing on anything else.
+    const lookup: Port = {
+      name: "lookup",
+      capabilities: () => oracle.capabilities(),
+      async open(request) {
+        if (request.case && corpus.has(request.case.id)) return oracle.open(request);
+        throw new Error(`${request.case?.id} is in no file`);
+      },
+    };
+    const cases = [...selectCases(ONE), ...randomCases(1234, 4)];
+    const report = await runSuite([lookup], { policy: EXACT, cases });
+    expect(report.ports[0]!.results.filter((r) => r.status === "pass").map((r) => r.id)).toEqual([ONE.ids[0]]);
+    expect(report.ports[0]!.results.filter((r) => r.status === "error")).toHaveLength(4);
+    expect(conformant(report)).toBe(false);
   });
 });
