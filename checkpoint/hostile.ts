@@ -40,12 +40,12 @@ function global(module: string, name: string): Buffer {
 }
 
 /** A .pt archive around a pickle, and storages. */
-function archive(pkl: Buffer, storages: Buffer[] = []): Buffer {
+export function archive(pkl: Buffer, storages: Buffer[] = []): Buffer {
   return writeZip([["archive/data.pkl", pkl], ["archive/byteorder", Buffer.from("little")], ...storages.map((s, i) => [`archive/data/${i}`, s] as const), ["archive/version", Buffer.from("3\n")]]);
 }
 
 /** _rebuild_tensor_v2(('storage', torch.<type>, '0', 'cpu', numel), 0, size, stride, False, OrderedDict()) */
-function tensorPickle(storageType: string, numel: number, size: number[], stride: number[]): Buffer {
+export function tensorPickle(storageType: string, numel: number, size: number[], stride: number[]): Buffer {
   const ints = (xs: number[]) => Buffer.concat([Buffer.from([0x28]), ...xs.map((x) => intOp(x)), Buffer.from([0x74])]);
   return Buffer.concat([
     global("torch._utils", "_rebuild_tensor_v2"),
@@ -74,7 +74,7 @@ function intOp(n: number): Buffer {
 }
 
 /** {'state': {0: {'exp_avg': <tensor>}}, 'param_groups': []} with the given tensor pickle. */
-function stateWithTensor(tensor: Buffer): Buffer {
+export function stateWithTensor(tensor: Buffer): Buffer {
   return pickle([0x7d, 0x28], str("state"), [0x7d, 0x28, 0x4b, 0x00, 0x7d, 0x28], str("exp_avg"), tensor, [0x75, 0x75], str("param_groups"), [0x5d, 0x75]);
 }
 
