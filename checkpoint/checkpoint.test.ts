@@ -11,7 +11,10 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { hostileFixtures } from "./hostile.ts";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "./files.ts";
-import { stateDictToJson } from "./json.ts";
+import { stateDictToJson, tensorBytes } from "./json.ts";
+import { PickleWriter, PyInt } from "./pt/pickle.ts";
+import { PyTuple } from "./pt/unpickle.ts";
+import { writeZip } from "./pt/zip.ts";
 import { readPt, writePt } from "./pt/torch-file.ts";
 import { main } from "../cli/main.ts";
 import { NAdam, Tensor } from "../impl/index.ts";
@@ -194,5 +197,35 @@ describe("paths that are not plain files, and writes that fail", () => {
     const hostile = { ...sd, param_groups: [JSON.parse(`{"__proto__": {"lr": 10}, ${JSON.stringify(sd.param_groups[0]).slice(1)}`) as (typeof sd.param_groups)[number]] };
     expect(() => optimizer.loadStateDict(hostile)).toThrow("'__proto__' key in param_groups[0]");
     expect(({} as Record<string, unknown>).lr).toBeUndefined();
+  });
+});
+
+describe("what a conversion cannot keep is said", () => {
+  test("convert names each -0.0, Python int, tuple and int key it cannot keep", async () => {
+    const sd = readPt(readFileSync(join(root, versions.find((v) => v.startsWith("2.6"))!, "defaults-float32-forloop.pt")));
+    const toPython = (g: Record<string, unknown>) => new Map(Object.entries(g).map(([k, v]) => [k, k === "params" ? (v as number[]).map((id) => new PyInt(id)) : k === "betas" ? new PyTuple(v as number[]) : v]));
+    const group = toPython({ ...sd.param_groups[0]!, lr: -0 });
+    group.set("milestones", new PyTuple([new PyInt(3), new PyInt(5)]));
+    group.set("by_epoch", new Map([[new PyInt(3), "x"]]));
+    const state = new Map(Object.entries(sd.state).map(([id, entry]) => [new PyInt(Number(id)), new Map(Object.entries(entry))]));
+    const { pickle, storages } = PickleWriter.dump(new Map<string, unknown>([["state", state], ["param_groups", [group]]]));
+    const dir = mkdtempSync(join(tmpdir(), "nadam-losses-"));
+    writeFileSync(join(dir, "in.pt"), writeZip([["archive/data.pkl", pickle], ["archive/byteorder", Buffer.from("little")], ...storages.map((t, i) => [`archive/data/${i}`, tensorBytes(t)] as const), ["archive/version", Buffer.from("3\n")]]));
+    const lines: string[] = [];
+    expect(await main(["convert", join(dir, "in.pt"), join(dir, "out.json")], (l) => lines.push(l))).toBe(0);
+    const notes = lines.filter((l) => l.startsWith("  note: "));
+    expect(notes).toEqual(
+      expect.arrayContaining([
+        "  note: /param_groups/0/lr: the float -0.0 is written to JSON as 0",
+        "  note: /param_groups/0/milestones: a tuple is written back as a list",
+        "  note: /param_groups/0/milestones/0: the int 3 is written back to .pt as the float 3.0",
+        "  note: /param_groups/0/by_epoch: the int key 3 becomes the string '3'",
+      ]),
+    );
+    expect(notes.some((l) => l.includes("/params/"))).toBe(false);
+    // torch's own default weight_decay is the int 0
+    lines.length = 0;
+    expect(await main(["convert", join(root, versions.find((v) => v.startsWith("2.6"))!, "defaults-float32-forloop.pt"), join(dir, "torch.json")], (l) => lines.push(l))).toBe(0);
+    expect(lines).toContain("  note: /param_groups/0/weight_decay: the int 0 is written back to .pt as the float 0.0");
   });
 });

@@ -8,7 +8,7 @@ import { basename, dirname, extname, join } from "node:path";
 import type { StateDict } from "../tensor/state-dict.ts";
 import { stateDictFromJson, stateDictToJson, type JsonStateDict } from "./json.ts";
 import { CheckpointError } from "./pt/errors.ts";
-import { readPt, writePt } from "./pt/torch-file.ts";
+import { readPt, writePt, type Loss } from "./pt/torch-file.ts";
 import { validateStateDict, type Problem } from "./validate.ts";
 
 /** Largest file read: what one Node.js Buffer holds. */
@@ -74,6 +74,8 @@ export interface CheckedFile {
   readonly problems: Problem[];
   /** The state dict's JSON encoding, when the file could be read. */
   readonly json?: JsonStateDict;
+  /** What the read value cannot keep of a .pt's Python values (written out again, they come back different). */
+  readonly losses?: readonly Loss[];
 }
 
 /** What a path is when it is not a regular file (stat's answer): the size a device or FIFO gives says nothing. */
@@ -133,8 +135,9 @@ export function checkBytes(name: string, bytes: Buffer): CheckedFile {
   const kind = kindOf(name, bytes);
   try {
     let json: unknown;
+    const losses: Loss[] = [];
     if (kind === "pt") {
-      json = JSON.parse(JSON.stringify(stateDictToJson(readPt(bytes))));
+      json = JSON.parse(JSON.stringify(stateDictToJson(readPt(bytes, undefined, losses))));
     } else {
       const text = bytes.toString("utf8");
       const refused = scanJson(text, MAX_JSON_DEPTH);
@@ -146,7 +149,7 @@ export function checkBytes(name: string, bytes: Buffer): CheckedFile {
       }
     }
     const problems = validateStateDict(json);
-    return problems.length === 0 ? { kind, problems, json: json as JsonStateDict } : { kind, problems };
+    return problems.length === 0 ? { kind, problems, json: json as JsonStateDict, losses } : { kind, problems };
   } catch (error) {
     if (error instanceof CheckpointError) return { kind, problems: [{ path: "", message: error.message }] };
     throw error;
@@ -154,8 +157,9 @@ export function checkBytes(name: string, bytes: Buffer): CheckedFile {
 }
 
 /** Read a valid state dict, or throw CheckpointError listing its problems. */
-export function loadStateDictFile(path: string): StateDict {
+export function loadStateDictFile(path: string, losses: Loss[] = []): StateDict {
   const checked = checkFile(path);
+  losses.push(...(checked.losses ?? []));
   if (checked.json === undefined) {
     throw new CheckpointError(`${path} is not a valid NAdam state_dict:\n${checked.problems.map((p) => `  ${p.path || "/"}: ${p.message}`).join("\n")}`);
   }

@@ -11,6 +11,7 @@ import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
+import type { Loss } from "../checkpoint/pt/torch-file.ts";
 import { BUILTIN_PORTS } from "../conformance/builtin.ts";
 import { check, DEFAULT_RANDOM_CASES, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
 import { DEFAULT_CASE_SECONDS, DEFAULT_RUN_SECONDS } from "../conformance/suite.ts";
@@ -103,15 +104,19 @@ function convert(args: string[], out: (line: string) => void, program: string): 
     return 2;
   }
   const [input, output] = args as [string, string];
+  const losses: Loss[] = [];
   try {
     if (sameFile(input, output)) throw new CheckpointError(`${input} and ${output} are the same file; convert writes a new one`);
-    saveStateDictFile(output, loadStateDictFile(input));
+    saveStateDictFile(output, loadStateDictFile(input, losses));
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
     out(error.message);
     return 1;
   }
   out(`${input} -> ${output}`);
+  // Said, not hidden: what the output cannot keep of the input's Python values.
+  for (const loss of losses.slice(0, 20)) out(`  note: ${loss.path}: ${loss.what}`);
+  if (losses.length > 20) out(`  note: and ${losses.length - 20} more such values`);
   return 0;
 }
 

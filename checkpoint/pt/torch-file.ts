@@ -13,7 +13,7 @@ import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
 import { swapBytes, tensorBytes, tensorFromBytes } from "../json.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
-import { DEFAULT_UNPICKLE_LIMITS, PyGlobal, PyTuple, typeName, unpickle, type UnpickleLimits } from "./unpickle.ts";
+import { DEFAULT_UNPICKLE_LIMITS, PyFloat, PyGlobal, PyTuple, typeName, unpickle, type UnpickleLimits } from "./unpickle.ts";
 import { DEFAULT_ZIP_LIMITS, openZip, writeZip, type ZipLimits } from "./zip.ts";
 
 const STORAGE_DTYPES: Readonly<Record<string, DType | string>> = {
@@ -124,8 +124,23 @@ function rebuildTensor(args: unknown[], swap: boolean, budget: Budget): Tensor {
   return tensorFromBytes(s.dtype, size, out);
 }
 
-/** Python values → the optimizer's StateDict values: tuples become arrays, dicts objects. */
-function toPlain(value: unknown, depth: number, limits: ReadLimits, seen: Set<unknown>, budget: Budget): unknown {
+/**
+ * What a JavaScript state dict cannot keep of a Python one, noted by where it
+ * is (a JSON pointer): written out again (as .json, or as .pt by writePt), the
+ * value comes back different.
+ */
+export type Loss = { readonly path: string; readonly what: string };
+
+interface Walk {
+  readonly limits: ReadLimits;
+  readonly seen: Set<unknown>;
+  readonly budget: Budget;
+  readonly losses: Loss[];
+}
+
+/** Python values → the optimizer's StateDict values: tuples become arrays, dicts objects, floats and ints numbers. */
+function toPlain(value: unknown, depth: number, path: string, walk: Walk): unknown {
+  const { limits, seen, budget, losses } = walk;
   if (depth > limits.maxDepth) throw new CheckpointError(`the state dict nests deeper than ${limits.maxDepth} levels`);
   budget.value();
   if (value instanceof Tensor) {
@@ -133,21 +148,38 @@ function toPlain(value: unknown, depth: number, limits: ReadLimits, seen: Set<un
     budget.tensor("used", value.data.byteLength, `a tensor of shape [${value.shape.join(", ")}] used once more`);
     return value;
   }
+  if (value instanceof PyFloat) {
+    if (Object.is(value.value, -0)) losses.push({ path, what: "the float -0.0 is written to JSON as 0" });
+    return value.value;
+  }
+  if (typeof value === "number") {
+    // Ints stay ints only where PyTorch has them (param ids); elsewhere they are written back as floats.
+    if (!/^\/param_groups\/\d+\/params\/\d+$/.test(path)) losses.push({ path, what: `the int ${value} is written back to .pt as the float ${value}.0` });
+    return value;
+  }
   if (value === null || typeof value !== "object") return value;
   if (value instanceof PyGlobal) throw new CheckpointError(`a bare global ${value} where a value belongs`);
   if (seen.has(value)) throw new CheckpointError("the state dict contains itself (a cycle)");
   seen.add(value);
   let out: unknown;
-  if (value instanceof PyTuple) out = value.items.map((v) => toPlain(v, depth + 1, limits, seen, budget));
-  else if (Array.isArray(value)) out = value.map((v) => toPlain(v, depth + 1, limits, seen, budget));
-  else if (value instanceof Map) out = Object.fromEntries([...value].map(([k, v]) => [String(k), toPlain(v, depth + 1, limits, seen, budget)]));
-  else throw new CheckpointError(`an unexpected ${typeName(value)} in the state dict`);
+  if (value instanceof PyTuple) {
+    if (!/\/betas$/.test(path)) losses.push({ path, what: "a tuple is written back as a list" });
+    out = value.items.map((v, i) => toPlain(v, depth + 1, `${path}/${i}`, walk));
+  } else if (Array.isArray(value)) out = value.map((v, i) => toPlain(v, depth + 1, `${path}/${i}`, walk));
+  else if (value instanceof Map) {
+    out = Object.fromEntries(
+      [...value].map(([k, v]) => {
+        if (typeof k === "number") losses.push({ path, what: `the int key ${k} becomes the string '${k}'` });
+        return [String(k), toPlain(v, depth + 1, `${path}/${String(k).replace(/~/g, "~0").replace(/\//g, "~1")}`, walk)];
+      }),
+    );
+  } else throw new CheckpointError(`an unexpected ${typeName(value)} in the state dict`);
   seen.delete(value);
   return out;
 }
 
 /** Read a torch.save'd optimizer state_dict. Throws CheckpointError naming what is wrong. */
-export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS): StateDict {
+export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS, losses: Loss[] = []): StateDict {
   if (file.length >= 2 && file[0] === 0x80 && file[1] === 0x02) {
     throw new CheckpointError("this is the legacy (torch < 1.6) torch.save format, which is not read; re-save it with a newer torch");
   }
@@ -200,11 +232,12 @@ export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMIT
   if (!(state instanceof Map)) throw new CheckpointError(`'state' is a ${typeName(state)}, not a dict`);
   if (!Array.isArray(groups)) throw new CheckpointError(`'param_groups' is a ${typeName(groups)}, not a list`);
   const plainState: StateDict["state"] = {};
+  const walk: Walk = { limits, seen: new Set(), budget, losses };
   for (const [key, value] of state) {
     if (typeof key !== "number") throw new CheckpointError(`a state key ${JSON.stringify(key)} is not an int param id`);
-    plainState[key] = toPlain(value, 1, limits, new Set(), budget) as Record<string, unknown>;
+    plainState[key] = toPlain(value, 1, `/state/${key}`, walk) as Record<string, unknown>;
   }
-  return { state: plainState, param_groups: toPlain(groups, 0, limits, new Set(), budget) as StateDict["param_groups"] };
+  return { state: plainState, param_groups: toPlain(groups, 0, "/param_groups", walk) as StateDict["param_groups"] };
 }
 
 /** Python values for a state dict: tuples where PyTorch has tuples, ints where it has ints. */
