@@ -199,11 +199,25 @@ export function saveStateDictFile(path: string, stateDict: StateDict): void {
   if (target?.isSymbolicLink()) throw new CheckpointError(`cannot write ${path}: it is a symbolic link, which is not written through (write to its target, or remove it)`);
   if (target !== undefined && !target.isFile()) throw new CheckpointError(`cannot write ${path}: it is ${fileType(target)}`);
   const bytes = stateDictFileBytes(path, stateDict); // built first: a state dict that cannot be written touches nothing
-  const temporary = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
-    const fd = openSync(temporary, "wx", target !== undefined ? target.mode & 0o777 : 0o666);
+    replaceFile(path, bytes, target !== undefined ? target.mode & 0o777 : 0o666);
+  } catch (error) {
+    throw new CheckpointError(`cannot write ${path}: ${(error as Error).message}; ${target !== undefined ? "the file there is unchanged" : "nothing was written"}`);
+  }
+}
+
+/**
+ * Put `bytes` at `path` whole or not at all: written to a new file beside it,
+ * flushed, renamed over it. What was there (a file, or a symlink, which is
+ * replaced, never written through) stays as it was if anything fails.
+ */
+export function replaceFile(path: string, bytes: Uint8Array | string, mode = 0o666): void {
+  const data = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fd = openSync(temporary, "wx", mode);
     try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+      for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -211,6 +225,6 @@ export function saveStateDictFile(path: string, stateDict: StateDict): void {
     renameSync(temporary, path);
   } catch (error) {
     rmSync(temporary, { force: true });
-    throw new CheckpointError(`cannot write ${path}: ${(error as Error).message}; ${target !== undefined ? "the file there is unchanged" : "nothing was written"}`);
+    throw error;
   }
 }

@@ -4,7 +4,7 @@
  * processes behind, or pass by choosing their own name or declaring nothing.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -291,5 +291,21 @@ describe("a port cannot pass by looking answers up", () => {
     expect(report.ports[0]!.results.filter((r) => r.status === "pass").map((r) => r.id)).toEqual([ONE.ids[0]]);
     expect(report.ports[0]!.results.filter((r) => r.status === "error")).toHaveLength(4);
     expect(conformant(report)).toBe(false);
+  });
+});
+
+describe("what the suite writes cannot be redirected", () => {
+  test("--report and record replace a link planted in their folder instead of writing through it", async () => {
+    const victim = join(tmp(), "victim.txt");
+    writeFileSync(victim, "untouched\n");
+    const reports = tmp();
+    symlinkSync(victim, join(reports, "report.json"));
+    const recorded = tmp();
+    symlinkSync(victim, join(recorded, "options__defaults__float32__forloop.default.json"));
+    symlinkSync(victim, join(recorded, "port.json"));
+    expect(await main(["check", "--port", "builtin:spec", "--id", ONE.ids[0]!, "--profile", "default", "--random", "0", "--report", reports], () => undefined)).toBe(0);
+    expect(await main(["record", "--port", "builtin:spec", "--id", ONE.ids[0]!, "--profile", "default", "--out", recorded], () => undefined)).toBe(0);
+    expect(readFileSync(victim, "utf8")).toBe("untouched\n");
+    for (const f of [join(reports, "report.json"), join(recorded, "port.json"), join(recorded, "options__defaults__float32__forloop.default.json")]) expect(lstatSync(f).isFile(), f).toBe(true);
   });
 });

@@ -7,8 +7,8 @@
  * after that step, and <dir>/port.json holds {"name", "capabilities"}.
  * `nadam-reference record --port X --out DIR` writes such a folder from any port.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { readRegularFile } from "../checkpoint/files.ts";
+import { existsSync, mkdirSync } from "node:fs";
+import { readRegularFile, replaceFile } from "../checkpoint/files.ts";
 import { join } from "node:path";
 import { UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
 
@@ -26,7 +26,7 @@ export function recordingPort(inner: Port, dir: string): Port {
     name: inner.name,
     async capabilities() {
       const caps = await inner.capabilities();
-      writeFileSync(join(dir, "port.json"), JSON.stringify({ name: inner.name, capabilities: caps }, null, 1) + "\n");
+      replaceFile(join(dir, "port.json"), JSON.stringify({ name: inner.name, capabilities: caps }, null, 1) + "\n");
       return caps;
     },
     async open(request: OpenRequest): Promise<PortSession> {
@@ -47,7 +47,8 @@ export function recordingPort(inner: Port, dir: string): Port {
         // Written when a session ends (once more after a reload's second session), not at every step.
         close: async () => {
           await session.close();
-          if (key) writeFileSync(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
+          // Replaced whole: a link planted in the folder is replaced, not written through.
+          if (key) replaceFile(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
         },
       };
     },
