@@ -12,6 +12,8 @@ import { main } from "../cli/main.ts";
 import { globMatches, selectCases } from "./cases.ts";
 import { EXACT } from "./policy.ts";
 import { randomCases } from "./random.ts";
+import { decodeTensor, encodeTensor } from "./wire.ts";
+import type { JsonTensor } from "../checkpoint/json.ts";
 import type { Port } from "./port.ts";
 import { matrix } from "./report/console.ts";
 import { junit } from "./report/junit.ts";
@@ -307,5 +309,24 @@ describe("what the suite writes cannot be redirected", () => {
     expect(await main(["record", "--port", "builtin:spec", "--id", ONE.ids[0]!, "--profile", "default", "--out", recorded], () => undefined)).toBe(0);
     expect(readFileSync(victim, "utf8")).toBe("untouched\n");
     for (const f of [join(reports, "report.json"), join(recorded, "port.json"), join(recorded, "options__defaults__float32__forloop.default.json")]) expect(lstatSync(f).isFile(), f).toBe(true);
+  });
+});
+
+describe("a port cannot pass with the right values in the wrong tensors", () => {
+  test.each([
+    ["float64 params for float32 ones", (t: JsonTensor) => encodeTensor("float64", t.shape, decodeTensor(t)), "param 0 is a float64 tensor of shape [2, 3]; the param is float32 [2, 3]"],
+    ["a flat param for a matrix", (t: JsonTensor) => ({ ...t, shape: [t.shape.reduce((a, b) => a * b, 1)] }), "param 0 is a float32 tensor of shape [6]; the param is float32 [2, 3]"],
+  ])("%s: an error naming both", async (_what, change, message) => {
+    const oracle = specPort();
+    const bent: Port = {
+      name: "bent",
+      capabilities: () => oracle.capabilities(),
+      async open(request) {
+        const session = await oracle.open(request);
+        return { ...session, step: async (grads) => { const reply = await session.step(grads); return { ...reply, params: reply.params.map((p, i) => (i === 0 ? change(p) : p)) }; } };
+      },
+    };
+    const report = await runSuite([bent], { policy: EXACT, filter: ONE });
+    expect(report.ports[0]!.results[0]).toMatchObject({ status: "error", reason: message });
   });
 });
