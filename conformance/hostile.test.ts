@@ -330,3 +330,18 @@ describe("a port cannot pass with the right values in the wrong tensors", () => 
     expect(report.ports[0]!.results[0]).toMatchObject({ status: "error", reason: message });
   });
 });
+
+test("an expectation file that is a FIFO, a device, or not JSON is refused at once, unquoted", async () => {
+  const dir = tmp();
+  expect(spawnSync("mkfifo", [join(dir, "fifo.json")]).status).toBe(0);
+  symlinkSync("/dev/zero", join(dir, "zero.json"));
+  writeFileSync(join(dir, "text.json"), "SECRET_TOKEN=hunter2");
+  for (const [file, message] of [["fifo.json", "a FIFO (named pipe), not a regular file"], ["zero.json", "a character device, not a regular file"], ["text.json", "not valid JSON"]] as const) {
+    const lines: string[] = [];
+    const t0 = performance.now();
+    expect(await main(["check", "--port", "builtin:spec", "--expectations", join(dir, file), "--id", ONE.ids[0]!], (l) => lines.push(l))).toBe(2);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(lines.join("\n")).toContain(`${join(dir, file)}: ${message}`);
+    expect(lines.join("\n")).not.toContain("hunter2");
+  }
+});

@@ -3,7 +3,7 @@
  * failures with a reason, as test262 and the ONNX backend tests keep them), and
  * the totals a report shows.
  */
-import { readFileSync } from "node:fs";
+import { readRegularFile } from "../checkpoint/files.ts";
 import { globMatches, selectCases, type CaseFilter, type ConformanceCase } from "./cases.ts";
 import type { TolerancePolicy } from "./policy.ts";
 import { capabilitiesProblem, type Port, type PortCapabilities } from "./port.ts";
@@ -16,9 +16,18 @@ export interface Expectations {
   readonly expected_failures: readonly { readonly id: string; readonly profile?: string; readonly reason: string }[];
 }
 
+/** Largest expectation file read. */
+const MAX_EXPECTATIONS_BYTES = 16 * 2 ** 20;
+
 export function loadExpectations(path: string): Expectations {
-  const data = JSON.parse(readFileSync(path, "utf8")) as Expectations;
-  if (!Array.isArray(data.expected_failures) || data.expected_failures.some((e) => typeof e.id !== "string" || typeof e.reason !== "string")) {
+  let data: Expectations;
+  try {
+    // A regular file only, bounded: a FIFO or a device named here would hang or read without end.
+    data = JSON.parse(readRegularFile(path, MAX_EXPECTATIONS_BYTES).toString("utf8")) as Expectations;
+  } catch (error) {
+    throw new Error(`${path}: ${error instanceof SyntaxError ? "not valid JSON" : (error as Error).message}`);
+  }
+  if (typeof data !== "object" || data === null || (data.port !== undefined && typeof data.port !== "string") || !Array.isArray(data.expected_failures) || data.expected_failures.some((e) => typeof e !== "object" || e === null || typeof e.id !== "string" || typeof e.reason !== "string" || (e.profile !== undefined && typeof e.profile !== "string"))) {
     throw new Error(`${path}: expected {"expected_failures": [{"id": "<id or glob>", "reason": "..."}]}`);
   }
   return data;
