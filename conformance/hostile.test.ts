@@ -228,7 +228,7 @@ describe("what the user points the suite at cannot hang it or leak through it", 
   test("check --offline reads no link, device or FIFO: a case file linked to a secret is not quoted anywhere", async () => {
     const dir = tmp();
     const secret = join(tmp(), "secret.txt");
-    writeFileSync(secret, "SECRET_TOKEN=hunter2\n");
+    writeFileSync(secret, "hunter2 is the password\n");
     writeFileSync(join(dir, "port.json"), JSON.stringify({ name: "offline", capabilities: { dtypes: ["float32"], paths: ["forloop"], profiles: ["default"], features: [] } }));
     symlinkSync(secret, join(dir, "options__defaults__float32__forloop.default.json"));
     expect(spawnSync("mkfifo", [join(dir, "options__betas-0.5-0.99__float32__forloop.default.json")]).status).toBe(0);
@@ -335,7 +335,7 @@ test("an expectation file that is a FIFO, a device, or not JSON is refused at on
   const dir = tmp();
   expect(spawnSync("mkfifo", [join(dir, "fifo.json")]).status).toBe(0);
   symlinkSync("/dev/zero", join(dir, "zero.json"));
-  writeFileSync(join(dir, "text.json"), "SECRET_TOKEN=hunter2");
+  writeFileSync(join(dir, "text.json"), "hunter2 is the password");
   for (const [file, message] of [["fifo.json", "a FIFO (named pipe), not a regular file"], ["zero.json", "a character device, not a regular file"], ["text.json", "not valid JSON"]] as const) {
     const lines: string[] = [];
     const t0 = performance.now();
