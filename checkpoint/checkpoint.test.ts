@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { hostileFixtures } from "./hostile.ts";
-import { checkFile, loadStateDictFile, saveStateDictFile } from "./files.ts";
+import { checkBytes, checkFile, loadStateDictFile, MAX_JSON_CONTAINERS, MAX_JSON_VALUES, saveStateDictFile } from "./files.ts";
 import { stateDictToJson, tensorBytes } from "./json.ts";
 import { PickleWriter, PyInt } from "./pt/pickle.ts";
 import { PyTuple } from "./pt/unpickle.ts";
@@ -151,6 +151,15 @@ describe("paths that are not plain files, and writes that fail", () => {
     expect(run.stdout).toContain("  /: a character device, not a regular file");
     expect(run.stdout).toContain("  /: a FIFO (named pipe), not a regular file");
     expect(run.stdout).toContain("  /: a directory, not a regular file");
+  });
+
+  test.each([
+    ["objects", `{"state": {}, "param_groups": [{"params": [], "x": [${"{},".repeat(MAX_JSON_CONTAINERS)}{}]}]}`, `JSON holds more than ${MAX_JSON_CONTAINERS} objects and arrays`],
+    ["values", `{"state": {}, "param_groups": [{"params": [], "x": [${"0,".repeat(MAX_JSON_VALUES)}0]}]}`, `JSON holds more than ${MAX_JSON_VALUES} values`],
+  ])("a JSON file of more %s than a state dict holds is refused before it is parsed (parsing costs tens of bytes per byte)", (_what, text, message) => {
+    const t0 = performance.now();
+    expect(checkBytes("many.json", Buffer.from(text)).problems).toEqual([{ path: "", message: expect.stringContaining(message) as string }]);
+    expect(performance.now() - t0).toBeLessThan(5000);
   });
 
   test("validate | head -1: a reader that goes away ends the command quietly", () => {

@@ -2,6 +2,7 @@
  * State dict files on disk: .json (nadam-state-dict/1) or .pt (torch.save),
  * told apart by content, read with limits, checked, and written.
  */
+import { constants as bufferConstants } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
@@ -13,8 +14,18 @@ import { validateStateDict, type Problem } from "./validate.ts";
 
 /** Largest file read: what one Node.js Buffer holds. */
 export const MAX_FILE_BYTES = 2 ** 31 - 1;
+const MAX_STRING_LENGTH = bufferConstants.MAX_STRING_LENGTH;
+
 /** Deepest JSON nesting read (a NAdam state dict nests 5 levels). */
 export const MAX_JSON_DEPTH = 64;
+/**
+ * Most objects and arrays, and most values in all, a JSON state dict may hold
+ * (counted before parsing: an object costs the parser tens of bytes for each
+ * of the text's 3). A state dict of 100,000 params holds about a million
+ * containers and a few million values.
+ */
+export const MAX_JSON_CONTAINERS = 2_000_000;
+export const MAX_JSON_VALUES = 20_000_000;
 
 export type FileKind = "json" | "pt";
 
@@ -27,7 +38,9 @@ export function kindOf(path: string, bytes: Uint8Array): FileKind {
 
 /**
  * What JSON.parse would not say about a text, found before parsing it: nesting
- * deeper than `limit` (refused before the parser recurses), and a key repeated
+ * deeper than `limit` (refused before the parser recurses), more objects,
+ * arrays or values than a state dict holds (refused before the parser's memory
+ * grows tens of times the text's), and a key repeated
  * in one object (JSON.parse keeps the last silently; which one a reader keeps
  * differs between readers, so neither is trusted). Strings are skipped as
  * they are; keys are compared decoded ("a" and "\u0061" are one key).
@@ -35,6 +48,8 @@ export function kindOf(path: string, bytes: Uint8Array): FileKind {
 function scanJson(text: string, limit: number): string | undefined {
   const objects: ({ keys: Set<string>; expectKey: boolean } | { index: number })[] = [];
   const path: string[] = [];
+  let containers = 0;
+  let values = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
@@ -55,12 +70,14 @@ function scanJson(text: string, limit: number): string | undefined {
       }
     } else if (c === 0x7b || c === 0x5b) {
       if (objects.length >= limit) return `JSON nests deeper than ${limit} levels`;
+      if (++containers > MAX_JSON_CONTAINERS) return `JSON holds more than ${MAX_JSON_CONTAINERS} objects and arrays; a state dict of 100,000 params holds about a million`;
       objects.push(c === 0x7b ? { keys: new Set(), expectKey: true } : { index: 0 });
       path[objects.length - 1] = c === 0x7b ? "" : "/0";
     } else if (c === 0x7d || c === 0x5d) {
       objects.pop();
       path.length = objects.length;
     } else if (c === 0x2c) {
+      if (++values > MAX_JSON_VALUES) return `JSON holds more than ${MAX_JSON_VALUES} values; a state dict of 100,000 params holds a few million`;
       const top = objects.at(-1);
       if (top && "keys" in top) top.expectKey = true;
       else if (top) path[objects.length - 1] = `/${++top.index}`;
@@ -139,6 +156,8 @@ export function checkBytes(name: string, bytes: Buffer): CheckedFile {
     if (kind === "pt") {
       json = JSON.parse(JSON.stringify(stateDictToJson(readPt(bytes, undefined, losses))));
     } else {
+      // Past V8's longest string the text cannot even be held (a crash, not a refusal, if it were tried).
+      if (bytes.length > MAX_STRING_LENGTH) return { kind, problems: [{ path: "", message: `a JSON file of ${bytes.length} bytes; this Node holds text of at most ${MAX_STRING_LENGTH} characters (convert such a state dict as .pt)` }] };
       const text = bytes.toString("utf8");
       const refused = scanJson(text, MAX_JSON_DEPTH);
       if (refused !== undefined) return { kind, problems: [{ path: "", message: refused }] };
