@@ -316,6 +316,7 @@ describe("a port cannot pass with the right values in the wrong tensors", () => 
   test.each([
     ["float64 params for float32 ones", (t: JsonTensor) => encodeTensor("float64", t.shape, decodeTensor(t)), "param 0 is a float64 tensor of shape [2, 3]; the param is float32 [2, 3]"],
     ["a flat param for a matrix", (t: JsonTensor) => ({ ...t, shape: [t.shape.reduce((a, b) => a * b, 1)] }), "param 0 is a float32 tensor of shape [6]; the param is float32 [2, 3]"],
+    ["more values than the shape has (the extra ones would go unjudged)", (t: JsonTensor) => ({ ...t, data: Buffer.concat([Buffer.from(t.data, "base64"), Buffer.alloc(8)]).toString("base64") }), "param 0 holds 8 values; shape [2, 3] of float32 has 6"],
   ])("%s: an error naming both", async (_what, change, message) => {
     const oracle = specPort();
     const bent: Port = {

@@ -6,7 +6,7 @@
  * port follows, if any.
  */
 import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
-import type { DType } from "../spec/float/dtype.ts";
+import { componentsOf, type DType } from "../spec/float/dtype.ts";
 import { configOf, hyperFrom, recorded, simulate, type Stepper, type TrajectoryStep } from "../golden/simulate.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState, type StepConfig } from "../spec/nadam/step.ts";
 import type { GoldenOptions } from "../golden/case.ts";
@@ -82,6 +82,10 @@ function toStep(reply: StepReply, metas: readonly ParamMeta[]): TrajectoryStep {
     if (typeof t !== "object" || t === null || !Array.isArray(t.shape)) throw new Error(`${what} is not a tensor`);
     const shape = `[${t.shape.join(", ")}]`;
     if (t.dtype !== meta.dtype || shape !== `[${meta.shape.join(", ")}]`) throw new Error(`${what} is a ${String(t.dtype)} tensor of shape ${shape}; the param is ${meta.dtype} [${meta.shape.join(", ")}]`);
+    // Elements beyond the shape's would go unjudged; fewer would be compared against nothing.
+    const values = decodeTensor(t).length;
+    const expected = meta.shape.reduce((a, b) => a * b, 1) * componentsOf(meta.dtype);
+    if (values !== expected) throw new Error(`${what} holds ${values} values; shape [${meta.shape.join(", ")}] of ${meta.dtype} has ${expected}`);
   };
   metas.forEach((meta, i) => {
     check(reply.params[i], meta, `param ${i}`);
