@@ -131,6 +131,14 @@ describe("a port cannot hang the suite", () => {
     expect(conformant(budget)).toBe(false);
   });
 
+  test("an in-process port whose dispose() never returns is left behind after its budget, and the report says so", async () => {
+    const stuck: Port = { ...specPort(), name: "stuck", dispose: () => new Promise(() => undefined) };
+    const { value: report, seconds } = await timed(() => runSuite([stuck, specPort()], { policy: EXACT, filter: ONE, disposeSeconds: 0.3 }));
+    expect(report.ports[0]!.shutdown).toBe("its dispose() did not return within 0.3 s; left behind");
+    expect(report.ports[1]!.results[0]!.status).toBe("pass");
+    expect(seconds).toBeLessThan(3);
+  });
+
   test("a replacement process after a crash is greeted again", async () => {
     const marker = join(tmp(), "crashed");
     const report = await runSuite([subprocessPort(hostile("crash-once", marker))], { policy: EXACT, cases: TEN.slice(0, 2) });

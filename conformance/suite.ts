@@ -75,11 +75,15 @@ export interface SuiteOptions {
   readonly caseSeconds?: number;
   /** Seconds the whole run may take; cases past it are not run, and the port says so. Default 4 hours. */
   readonly runSeconds?: number;
+  /** Seconds a port's dispose() may take before the run goes on without it. Default 30. */
+  readonly disposeSeconds?: number;
   onProgress?(port: string, done: number, total: number, last: CaseResult): void;
 }
 
 export const DEFAULT_CASE_SECONDS = 120;
 export const DEFAULT_RUN_SECONDS = 4 * 3600;
+/** Seconds a port's dispose() may take by default (a subprocess port's takes at most a few grace periods). */
+export const DEFAULT_DISPOSE_SECONDS = 30;
 
 /** A port as the suite sees it: what it was named on the command line, when it was. */
 export type NamedPort = Port & { readonly spec?: string };
@@ -92,6 +96,7 @@ export async function runSuite(ports: readonly NamedPort[], options: SuiteOption
   const cases = options.cases ?? selectCases(options.filter, options.corpus);
   const caseMs = (options.caseSeconds ?? DEFAULT_CASE_SECONDS) * 1000;
   const runMs = (options.runSeconds ?? DEFAULT_RUN_SECONDS) * 1000;
+  const disposeSeconds = options.disposeSeconds ?? DEFAULT_DISPOSE_SECONDS;
   const reports: PortReport[] = [];
   for (const port of ports) {
     const spec = port.spec;
@@ -148,11 +153,15 @@ export async function runSuite(ports: readonly NamedPort[], options: SuiteOption
     }
     // Always ended, whatever happened above: a port left running keeps the suite alive.
     let shutdown: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      shutdown = (await port.dispose?.()) ?? undefined;
+      // Bounded too: an in-process port's dispose may hang as its cases did.
+      const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`its dispose() did not return within ${disposeSeconds} s; left behind`), disposeSeconds * 1000)));
+      shutdown = (await Promise.race([Promise.resolve(port.dispose?.()), late])) ?? undefined;
     } catch (e) {
       shutdown = `could not be ended: ${(e as Error).message}`;
     }
+    clearTimeout(timer);
     // What a port chose (its name, its messages) is shown only made printable.
     const name = printable(port.name, 200);
     reports.push({
