@@ -159,7 +159,7 @@ describe("paths that are not plain files, and writes that fail", () => {
   ])("a JSON file of more %s than a state dict holds is refused before it is parsed (parsing costs tens of bytes per byte)", (_what, text, message) => {
     const t0 = performance.now();
     expect(checkBytes("many.json", Buffer.from(text)).problems).toEqual([{ path: "", message: expect.stringContaining(message) as string }]);
-    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(performance.now() - t0).toBeLessThan(15_000);
   });
 
   test("validate | head -1: a reader that goes away ends the command quietly", () => {

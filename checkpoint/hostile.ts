@@ -207,7 +207,7 @@ export function hostileFixtures(): HostileFixture[] {
 
   return [
     { file: "memo-laughs.pt", why: "a 'billion laughs' pickle: 40 lists, each holding the one before twice through the memo (2^40 values)", expect: "the state dict expands to more than 10000 values", bytes: archive(stateWithTensor(laughs(40))) },
-    { file: "append-flood.pt", why: "a list holding one empty list 100,000 times, itself held 2,000 times: 200 million lists", expect: "values, more than its pickle can describe", bytes: archive(stateWithTensor(appendFlood(100_000, 2000))) },
+    { file: "append-flood.pt", why: "a list holding one empty list 20,000 times, itself held 10,000 times: 200 million lists from 60 KB", expect: "values, more than its pickle can describe", bytes: archive(stateWithTensor(appendFlood(20_000, 10_000))) },
     { file: "memo-shared-tensor.pt", why: "one 32 MiB tensor used 41 times through the memo (a 33 KB file)", expect: "used once more brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(memoShared)), bigStorage]) },
     { file: "storage-rebuilt-41-times.pt", why: "one 32 MiB storage rebuilt into 41 tensors", expect: "over storage data/0 brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(rebuilt)), bigStorage]) },
     { file: "overlapping-entries.pt", why: "15 zip entries sharing one deflated 256 MiB entry (3.75 GiB if each were inflated)", expect: 'entries "archive/data/0" and "archive/data/1" overlap', bytes: rawZip([stored("archive/data.pkl", emptyStateDict), { name: "archive/data/0", method: 8, data: huge.deflated, crc: huge.crc, size: huge.size, aliases: Array.from({ length: 14 }, (_, i) => `archive/data/${i + 1}`) }]) },

@@ -67,12 +67,12 @@ describe("a port cannot crash the suite", () => {
     expect(seconds).toBeLessThan(10);
   });
 
-  test("the suite stays within its memory when a port writes one 1 GiB line (a child with a 300 MB heap)", () => {
+  test("the suite stays within its memory when a port writes one 256 MiB line (a child with a 300 MB heap)", () => {
     const script = `
       import { runSuite } from ${JSON.stringify(join(here, "suite.ts"))};
       import { subprocessPort } from ${JSON.stringify(join(here, "subprocess.ts"))};
       import { EXACT } from ${JSON.stringify(join(here, "policy.ts"))};
-      const report = await runSuite([subprocessPort(${JSON.stringify(hostile("long-line", "1024"))})], { policy: EXACT, filter: ${JSON.stringify(ONE)} });
+      const report = await runSuite([subprocessPort(${JSON.stringify(hostile("long-line", "256"))})], { policy: EXACT, filter: ${JSON.stringify(ONE)} });
       console.log(report.ports[0].error);`;
     return new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, ["--max-old-space-size=300", "--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
@@ -102,27 +102,29 @@ describe("a port cannot hang the suite", () => {
     ["wrong-protocol", 'the port speaks "nadam-port/9"'],
     ["null-capabilities", "capabilities null; expected"],
   ])("a port that is %s: its error is reported, it is ended, and the run returns", async (mode, message) => {
-    const port = subprocessPort(hostile(mode), { timeoutSeconds: 1, graceSeconds: 0.5 });
+    // A hello that never comes is waited on 1 s; a wrong one is refused as soon as it comes (the generous bound is for a loaded machine).
+    const hangs = message.startsWith("did not answer");
+    const port = subprocessPort(hostile(mode), { startSeconds: hangs ? 1 : 20, graceSeconds: 0.5 });
     const { value: report, seconds } = await timed(() => runSuite([port], { policy: EXACT, filter: ONE }));
     expect(report.ports[0]!.error).toContain(message);
     expect(conformant(report)).toBe(false);
-    expect(seconds).toBeLessThan(5);
+    expect(seconds).toBeLessThan(hangs ? 8 : 20);
   });
 
   test("a port that never answers a step is declared dead once: ten cases do not wait ten times", async () => {
-    const port = subprocessPort(hostile("hang-step"), { timeoutSeconds: 1, graceSeconds: 0.5 });
+    const port = subprocessPort(hostile("hang-step"), { timeoutSeconds: 1, startSeconds: 20, graceSeconds: 0.5 });
     const { value: report, seconds } = await timed(() => runSuite([port], { policy: EXACT, cases: TEN }));
     const p = report.ports[0]!;
     expect(p.results.map((r) => r.status)).toEqual(["error"]);
     expect(p.error).toBe(`declared dead at case ${TEN[0]!.id} [default]: it did not answer 'step' within 1 s; 9 cases not run`);
-    expect(seconds).toBeLessThan(4);
+    expect(seconds).toBeLessThan(8); // ten waits would be 10 s
   });
 
   test("an in-process port that never answers is held to the per-case budget; the run to its own", async () => {
     const never: Port = { name: "never", capabilities: () => specPort().capabilities(), open: () => new Promise(() => undefined) };
-    const { value: report, seconds } = await timed(() => runSuite([never], { policy: EXACT, cases: TEN, caseSeconds: 0.3 }));
-    expect(report.ports[0]!.error).toBe(`declared dead at case ${TEN[0]!.id} [default]: it took more than 0.3 s (the per-case budget); 9 cases not run`);
-    expect(seconds).toBeLessThan(2);
+    const { value: report, seconds } = await timed(() => runSuite([never], { policy: EXACT, cases: TEN, caseSeconds: 0.5 }));
+    expect(report.ports[0]!.error).toBe(`declared dead at case ${TEN[0]!.id} [default]: it took more than 0.5 s (the per-case budget); 9 cases not run`);
+    expect(seconds).toBeLessThan(4); // ten waits would be 5 s
     const slow: Port = { name: "slow", capabilities: () => specPort().capabilities(), open: async (r) => (await new Promise((s) => setTimeout(s, 150)), specPort().open(r)) };
     const budget = await runSuite([slow, specPort()], { policy: EXACT, cases: TEN, runSeconds: 0.5 });
     expect(budget.ports[0]!.results.length).toBeLessThan(10);
@@ -155,7 +157,7 @@ describe("a port cannot outlive the suite", () => {
     const { value: report, seconds } = await timed(() => runSuite([port], { policy: EXACT, filter: ONE }));
     expect(report.ports[0]!.shutdown).toMatch(/^the port did not exit within 0.5 s of bye and its stdin closing; the port ignored SIGTERM; 1 process \(pid \d+\) killed with SIGKILL$/);
     expect(matrix(report)).toContain("ending it: the port did not exit");
-    expect(seconds).toBeLessThan(5);
+    expect(seconds).toBeLessThan(15);
   });
 
   test("the processes it started, even in a session of their own (setsid), end with it", async () => {
@@ -230,7 +232,7 @@ describe("what the user points the suite at cannot hang it or leak through it", 
     for (const [pattern, id, matches] of table) expect(globMatches(pattern, id), `${pattern} ~ ${id}`).toBe(matches);
     const t0 = performance.now();
     for (const c of selectCases()) expect(globMatches(`${"*".repeat(40)}Q`, c.id + "a".repeat(40))).toBe(false);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(performance.now() - t0).toBeLessThan(5000); // as a regular expression: minutes
   });
 
   test("check --offline reads no link, device or FIFO: a case file linked to a secret is not quoted anywhere", async () => {
@@ -244,7 +246,7 @@ describe("what the user points the suite at cannot hang it or leak through it", 
     const lines: string[] = [];
     const t0 = performance.now();
     const code = await main(["check", "--offline", dir, "--id", "options/defaults/float32/forloop", "--id", "options/betas-0.5-0.99/float32/forloop", "--profile", "default", "--report", reports], (l) => lines.push(l));
-    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(performance.now() - t0).toBeLessThan(15_000); // a FIFO read blocks for ever
     expect(code).toBe(1);
     const everything = [lines.join("\n"), ...readdirSync(reports).map((f) => readFileSync(join(reports, f), "utf8"))].join("\n");
     expect(everything).toContain("a symbolic link, which is not followed here");
@@ -259,7 +261,7 @@ describe("what the user points the suite at cannot hang it or leak through it", 
       const lines: string[] = [];
       const t0 = performance.now();
       expect(await main(["check", "--offline", dir, "--id", "options/defaults/float32/forloop"], (l) => lines.push(l))).toBe(2);
-      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(performance.now() - t0).toBeLessThan(15_000);
       expect(lines.join("\n")).toMatch(/port\.json: (a symbolic link, which is not followed here|a FIFO \(named pipe\), not a regular file)/);
     }
   });
@@ -349,7 +351,7 @@ test("an expectation file that is a FIFO, a device, or not JSON is refused at on
     const lines: string[] = [];
     const t0 = performance.now();
     expect(await main(["check", "--port", "builtin:spec", "--expectations", join(dir, file), "--id", ONE.ids[0]!], (l) => lines.push(l))).toBe(2);
-    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(performance.now() - t0).toBeLessThan(15_000);
     expect(lines.join("\n")).toContain(`${join(dir, file)}: ${message}`);
     expect(lines.join("\n")).not.toContain("hunter2");
   }

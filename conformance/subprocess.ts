@@ -20,6 +20,8 @@ import { ACCEPTED_PROTOCOLS, capabilitiesProblem, PortDeadError, PROTOCOL_VERSIO
 export interface SubprocessOptions {
   /** Seconds to wait for any one answer; a port that takes longer is declared dead. Default 60. */
   readonly timeoutSeconds?: number;
+  /** Seconds to wait for the hello of a process just started (starting may take longer than answering). Default: timeoutSeconds. */
+  readonly startSeconds?: number;
   /** Longest line a port may write, in bytes; a longer one declares it dead. Default 64 MiB (a step of the largest case is under 1 MiB). */
   readonly maxLineBytes?: number;
   /** Seconds the port gets to exit after `bye`, and again after SIGTERM, before the next signal. Default 2. */
@@ -109,6 +111,7 @@ interface Running {
 
 export function subprocessPort(command: readonly string[], options: SubprocessOptions = {}): Port {
   const timeout = (options.timeoutSeconds ?? 60) * 1000;
+  const startTimeout = (options.startSeconds ?? timeout / 1000) * 1000;
   const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const grace = (options.graceSeconds ?? 2) * 1000;
   const pending = new Map<number, Pending>();
@@ -205,7 +208,7 @@ export function subprocessPort(command: readonly string[], options: SubprocessOp
   };
 
   const greet = (r: Running): Promise<Record<string, unknown>> =>
-    (r.greeting ??= request(r, "hello", { protocol: PROTOCOL_VERSION }, timeout).then((reply) => {
+    (r.greeting ??= request(r, "hello", { protocol: PROTOCOL_VERSION }, startTimeout).then((reply) => {
       if (!ACCEPTED_PROTOCOLS.includes(reply.protocol as string)) {
         const reason = `the port speaks ${JSON.stringify(reply.protocol)}; the suite speaks ${PROTOCOL_VERSION} and accepts ${ACCEPTED_PROTOCOLS.join(", ")}`;
         die(reason);
