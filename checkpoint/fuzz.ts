@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkBytes } from "./files.ts";
+import { archive, stateWithTensor, tensorPickle } from "./hostile.ts";
 import { readZip, writeZip } from "./pt/zip.ts";
 
 export type Mutation =
@@ -51,6 +52,63 @@ export function applyMutations(input: Buffer, mutations: readonly Mutation[]): B
 export function mutatePickle(pt: Buffer, mutations: readonly Mutation[]): Buffer {
   const entries = [...readZip(pt)].map(([name, data]) => [name, name.endsWith("/data.pkl") ? applyMutations(Buffer.from(data), mutations) : data] as const);
   return writeZip(entries);
+}
+
+/**
+ * A pickle's structure, made up rather than damaged: values shared through the
+ * memo, lists of many items, deep nesting, tensors used many times, in any
+ * combination. What a file can describe this way is far more than its size.
+ */
+export type Shape =
+  | { kind: "empty" }
+  | { kind: "tensor"; elements: number }
+  | { kind: "list"; items: Shape[] }
+  | { kind: "shared"; item: Shape; times: number }
+  | { kind: "nested"; item: Shape; depth: number };
+
+export const shape: fc.Arbitrary<Shape> = fc.letrec<{ shape: Shape }>((tie) => ({
+  shape: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.constant({ kind: "empty" as const }),
+    fc.record({ kind: fc.constant("tensor" as const), elements: fc.integer({ min: 0, max: 4096 }) }),
+    fc.record({ kind: fc.constant("list" as const), items: fc.array(tie("shape"), { maxLength: 4 }) }),
+    fc.record({ kind: fc.constant("shared" as const), item: tie("shape"), times: fc.integer({ min: 2, max: 20_000 }) }),
+    fc.record({ kind: fc.constant("nested" as const), item: tie("shape"), depth: fc.integer({ min: 1, max: 300 }) }),
+  ),
+})).shape;
+
+/** The most elements any tensor of the shape has. */
+function largestTensor(s: Shape): number {
+  if (s.kind === "tensor") return s.elements;
+  if (s.kind === "list") return Math.max(0, ...s.items.map(largestTensor));
+  if (s.kind === "empty") return 0;
+  return largestTensor(s.item);
+}
+
+/** The pickle opcodes of a shape; every tensor is a view of storage 0 of `storage` elements; one memo key per sharing. */
+function opcodes(s: Shape, memo: { next: number }, storage: number): Buffer {
+  const key32 = (op: number, key: number) => Buffer.from([op, key & 0xff, (key >> 8) & 0xff, (key >> 16) & 0xff, key >>> 24]);
+  switch (s.kind) {
+    case "empty":
+      return Buffer.from([0x5d]);
+    case "tensor":
+      return tensorPickle("FloatStorage", storage, [s.elements], [1]);
+    case "list":
+      return Buffer.concat([Buffer.from([0x5d, 0x28]), ...s.items.map((i) => opcodes(i, memo, storage)), Buffer.from([0x65])]);
+    case "shared": {
+      const key = memo.next++;
+      // The item once, memoized (LONG_BINPUT), then read back (LONG_BINGET) times - 1 more.
+      return Buffer.concat([Buffer.from([0x5d, 0x28]), opcodes(s.item, memo, storage), key32(0x72, key), ...Array<Buffer>(s.times - 1).fill(key32(0x6a, key)), Buffer.from([0x65])]);
+    }
+    case "nested":
+      return Buffer.concat([...Array<Buffer>(s.depth).fill(Buffer.from([0x5d, 0x28])), opcodes(s.item, memo, storage), ...Array<Buffer>(s.depth).fill(Buffer.from([0x65]))]);
+  }
+}
+
+/** A .pt whose state holds the shape as exp_avg of param 0, with the one float32 storage its tensors view. */
+export function structuralFile(s: Shape): Buffer {
+  const storage = Math.max(1, largestTensor(s));
+  return archive(stateWithTensor(opcodes(s, { next: 0 }, storage)), [Buffer.alloc(storage * 4)]);
 }
 
 export interface FuzzOutcome {

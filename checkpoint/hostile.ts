@@ -5,9 +5,11 @@
  * the tests check that `nadam-reference validate` refuses each with its own message.
  */
 import { readFileSync } from "node:fs";
-import { deflateRawSync } from "node:zlib";
+import { constants, crc32, deflateRawSync } from "node:zlib";
 import { stateDictToJson } from "./json.ts";
-import { readPt } from "./pt/torch-file.ts";
+import { readPt, writePt } from "./pt/torch-file.ts";
+import type { StateDict } from "../tensor/state-dict.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { writeZip } from "./pt/zip.ts";
 
 export interface HostileFixture {
@@ -38,12 +40,12 @@ function global(module: string, name: string): Buffer {
 }
 
 /** A .pt archive around a pickle, and storages. */
-function archive(pkl: Buffer, storages: Buffer[] = []): Buffer {
+export function archive(pkl: Buffer, storages: Buffer[] = []): Buffer {
   return writeZip([["archive/data.pkl", pkl], ["archive/byteorder", Buffer.from("little")], ...storages.map((s, i) => [`archive/data/${i}`, s] as const), ["archive/version", Buffer.from("3\n")]]);
 }
 
 /** _rebuild_tensor_v2(('storage', torch.<type>, '0', 'cpu', numel), 0, size, stride, False, OrderedDict()) */
-function tensorPickle(storageType: string, numel: number, size: number[], stride: number[]): Buffer {
+export function tensorPickle(storageType: string, numel: number, size: number[], stride: number[]): Buffer {
   const ints = (xs: number[]) => Buffer.concat([Buffer.from([0x28]), ...xs.map((x) => intOp(x)), Buffer.from([0x74])]);
   return Buffer.concat([
     global("torch._utils", "_rebuild_tensor_v2"),
@@ -72,8 +74,103 @@ function intOp(n: number): Buffer {
 }
 
 /** {'state': {0: {'exp_avg': <tensor>}}, 'param_groups': []} with the given tensor pickle. */
-function stateWithTensor(tensor: Buffer): Buffer {
+export function stateWithTensor(tensor: Buffer): Buffer {
   return pickle([0x7d, 0x28], str("state"), [0x7d, 0x28, 0x4b, 0x00, 0x7d, 0x28], str("exp_avg"), tensor, [0x75, 0x75], str("param_groups"), [0x5d, 0x75]);
+}
+
+/** A list nested `depth` times, each level holding the one below twice through the memo: 2^depth leaves from a few hundred bytes. */
+function laughs(depth: number): Buffer {
+  const ops = [0x28, 0x5d, 0x71, 0];
+  for (let i = 1; i <= depth; i++) ops.push(0x5d, 0x68, i - 1, 0x61, 0x68, i - 1, 0x61, 0x71, i);
+  return Buffer.from([...ops, 0x74]); // every level, in a tuple
+}
+
+/** A list holding the memo's empty list `inner` times, itself held `outer` times: inner × outer lists from inner + outer opcodes. */
+function appendFlood(inner: number, outer: number): Buffer {
+  const gets = (key: number, n: number) => Array<number[]>(n).fill([0x68, key]).flat();
+  return Buffer.from([0x28, 0x5d, 0x71, 0, 0x5d, 0x28, ...gets(0, inner), 0x65, 0x71, 1, 0x5d, 0x28, ...gets(1, outer), 0x65, 0x74]);
+}
+
+/** `n` MiB of zeros, deflated: a fresh deflate of 1 MiB of zeros refers to nothing before itself, so repeated it inflates to n MiB. */
+function deflatedZeros(mib: number): { deflated: Buffer; crc: number; size: number } {
+  const zeros = Buffer.alloc(2 ** 20);
+  const block = deflateRawSync(zeros, { finishFlush: constants.Z_FULL_FLUSH });
+  let crc = 0;
+  for (let i = 0; i < mib; i++) crc = crc32(zeros, crc);
+  return { deflated: Buffer.concat([...Array<Buffer>(mib).fill(block), Buffer.from([0x03, 0x00])]), crc, size: mib * 2 ** 20 };
+}
+
+interface RawEntry {
+  readonly name: string;
+  readonly method: 0 | 8;
+  readonly data: Buffer;
+  readonly crc: number;
+  readonly size: number;
+  /** More central directory entries, under these names, pointing at this entry's data. */
+  readonly aliases?: readonly string[];
+}
+
+/** A zip written field by field (writeZip stores only, and never lets entries share data). */
+function rawZip(entries: readonly RawEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  const records: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name);
+    const h = Buffer.alloc(30);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(20, 4);
+    h.writeUInt16LE(e.method, 8);
+    h.writeUInt32LE(e.crc, 14);
+    h.writeUInt32LE(e.data.length, 18);
+    h.writeUInt32LE(e.size, 22);
+    h.writeUInt16LE(name.length, 26);
+    parts.push(h, name, e.data);
+    for (const alias of [e.name, ...(e.aliases ?? [])]) {
+      const n = Buffer.from(alias);
+      const r = Buffer.alloc(46);
+      r.writeUInt32LE(0x02014b50, 0);
+      r.writeUInt16LE(20, 4);
+      r.writeUInt16LE(20, 6);
+      r.writeUInt16LE(e.method, 10);
+      r.writeUInt32LE(e.crc, 16);
+      r.writeUInt32LE(e.data.length, 20);
+      r.writeUInt32LE(e.size, 24);
+      r.writeUInt16LE(n.length, 28);
+      r.writeUInt32LE(offset, 42);
+      records.push(r, n);
+    }
+    offset += 30 + name.length + e.data.length;
+  }
+  const dir = Buffer.concat(records);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(records.length / 2, 8);
+  end.writeUInt16LE(records.length / 2, 10);
+  end.writeUInt32LE(dir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, dir, end]);
+}
+
+const stored = (name: string, data: Buffer): RawEntry => ({ name, method: 0, data, crc: crc32(data), size: data.length });
+
+/** A 0-d 16-bit tensor in the JSON encoding, from its bits. */
+function half(bits: number, dtype: "float16" | "bfloat16"): { dtype: string; shape: number[]; data: string } {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(bits);
+  return { dtype, shape: [], data: b.toString("base64") };
+}
+
+/** The base file's state dict, changed, written as a .pt by this project's writer. */
+function ptFile(mutate: (sd: StateDict) => void): Buffer {
+  const sd = readPt(readFileSync(BASE));
+  mutate(sd);
+  return writePt(sd);
+}
+
+/** The base file's JSON, changed as text (for what a parsed object cannot express: repeated keys, '__proto__', big integers). */
+function jsonText(edit: (text: string) => string): Buffer {
+  return Buffer.from(edit(jsonFile(() => undefined).toString("utf8")));
 }
 
 function jsonFile(mutate: (sd: Record<string, any>) => void): Buffer {
@@ -99,7 +196,32 @@ export function hostileFixtures(): HostileFixture[] {
   const deep = pickle(Buffer.alloc(1000, 0x28)); // 1,000 open MARKs
   const cyclic = pickle([0x5d, 0x71, 0x00, 0x68, 0x00, 0x61]); // l = []; l.append(l)
 
+  // One 32 MiB float32 storage (deflated: the file stays small), used as 41 tensors: through the memo, and rebuilt 41 times.
+  const big = deflatedZeros(32);
+  const bigStorage: RawEntry = { name: "archive/data/0", method: 8, data: big.deflated, crc: big.crc, size: big.size };
+  const elements = big.size / 4;
+  const memoShared = Buffer.concat([Buffer.from([0x5d, 0x28]), tensorPickle("FloatStorage", elements, [elements], [1]), Buffer.from([0x71, 200]), Buffer.from(Array<number[]>(40).fill([0x68, 200]).flat()), Buffer.from([0x65])]);
+  const rebuilt = Buffer.concat([Buffer.from([0x5d, 0x28]), ...Array<Buffer>(41).fill(tensorPickle("FloatStorage", elements, [elements], [1])), Buffer.from([0x65])]);
+  const emptyStateDict = pickle([0x7d, 0x28], str("state"), [0x7d], str("param_groups"), [0x5d, 0x75]);
+  const huge = deflatedZeros(256);
+
   return [
+    { file: "memo-laughs.pt", why: "a 'billion laughs' pickle: 40 lists, each holding the one before twice through the memo (2^40 values)", expect: "the state dict expands to more than 10000 values", bytes: archive(stateWithTensor(laughs(40))) },
+    { file: "append-flood.pt", why: "a list holding one empty list 20,000 times, itself held 10,000 times: 200 million lists from 60 KB", expect: "values, more than its pickle can describe", bytes: archive(stateWithTensor(appendFlood(20_000, 10_000))) },
+    { file: "memo-shared-tensor.pt", why: "one 32 MiB tensor used 41 times through the memo (a 33 KB file)", expect: "used once more brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(memoShared)), bigStorage]) },
+    { file: "storage-rebuilt-41-times.pt", why: "one 32 MiB storage rebuilt into 41 tensors", expect: "over storage data/0 brings the tensors to more than", bytes: rawZip([stored("archive/data.pkl", stateWithTensor(rebuilt)), bigStorage]) },
+    { file: "overlapping-entries.pt", why: "15 zip entries sharing one deflated 256 MiB entry (3.75 GiB if each were inflated)", expect: 'entries "archive/data/0" and "archive/data/1" overlap', bytes: rawZip([stored("archive/data.pkl", emptyStateDict), { name: "archive/data/0", method: 8, data: huge.deflated, crc: huge.crc, size: huge.size, aliases: Array.from({ length: 14 }, (_, i) => `archive/data/${i + 1}`) }]) },
+    { file: "float16-nan-mu-product.json", why: "a 0-d float16 mu_product that is NaN (one step after loading makes every param NaN)", expect: "/state/0/mu_product: is NaN; expected a number in [0, 1]", bytes: jsonFile((sd) => (sd.state[0].mu_product = half(0x7e00, "float16"))) },
+    { file: "bfloat16-negative-lr.json", why: "a 0-d bfloat16 lr of -1 (the params move uphill)", expect: "/param_groups/0/lr: is -1; expected a number >= 0", bytes: jsonFile((sd) => (sd.param_groups[0].lr = half(0xbf80, "bfloat16"))) },
+    { file: "float16-fractional-step.json", why: "a 0-d float16 step of 1.5", expect: "/state/0/step: is 1.5; expected a whole number >= 0", bytes: jsonFile((sd) => (sd.state[0].step = half(0x3e00, "float16"))) },
+    { file: "bfloat16-inf-mu-product.pt", why: "a 0-d bfloat16 mu_product of +Inf in a .pt (written by this project's writer, not by torch)", expect: "/state/0/mu_product: is Infinity; expected a number in [0, 1]", bytes: ptFile((sd) => (sd.state[0]!.mu_product = new Tensor("bfloat16", [], new Uint16Array([0x7f80])))) },
+    { file: "float16-negative-lr.pt", why: "a 0-d float16 lr of -2 in a .pt (written by this project's writer, not by torch)", expect: "/param_groups/0/lr: is -2; expected a number >= 0", bytes: ptFile((sd) => (sd.param_groups[0]!.lr = new Tensor("float16", [], new Uint16Array([0xc000])))) },
+    { file: "tensor-keys-in-state.json", why: "a state entry that also has dtype, shape and data (was read as a tensor: step() then lost 'step')", expect: "/state/0: has a tensor's keys (dtype, shape, data) and 'step'", bytes: jsonFile((sd) => Object.assign(sd.state[0], half(0, "float16"))) },
+    { file: "tensor-keys-in-group.json", why: "a param group that also has dtype, shape and data", expect: "/param_groups/0: has a tensor's keys (dtype, shape, data) and 'lr'", bytes: jsonFile((sd) => Object.assign(sd.param_groups[0], half(0, "float16"))) },
+    { file: "proto-key.json", why: "a param group key '__proto__' (a JavaScript object would take it as its prototype)", expect: "/param_groups/0/__proto__: is a key '__proto__'", bytes: jsonText((text) => text.replace('"params"', '"__proto__": {"lr": 10}, "params"')) },
+    { file: "duplicate-key.json", why: "lr given twice in one group (JSON.parse keeps the last, silently)", expect: 'the key "lr" appears twice in the object at /param_groups/0', bytes: jsonText((text) => text.replace('"params"', '"lr": 10, "params"')) },
+    { file: "huge-id.json", why: "a param id beyond 2^53 (not exact as a number; convert crashed on it)", expect: "/param_groups/0/params/0: id 9007199254740994 is beyond 2^53 - 1", bytes: jsonText((text) => text.replace(/"params": \[/, '"params": [9007199254740994, ')) },
+    { file: "huge-dimension.json", why: "a tensor of shape [0, 2^53]: no elements, but a dimension no file can hold exactly", expect: "/state/0/exp_avg/shape/1: is 9007199254740992; a dimension is at most", bytes: jsonFile((sd) => { for (const key of ["exp_avg", "exp_avg_sq"]) sd.state[0][key] = { ...sd.state[0][key], shape: [0, 2 ** 53], data: "" }; }) },
     { file: "truncated.pt", why: "a real file cut in half", expect: "no end-of-central-directory record", bytes: base.subarray(0, base.length >> 1) },
     { file: "corrupted.pt", why: "one byte of data.pkl flipped", expect: "fails its CRC-32 check", bytes: corrupted },
     { file: "bad-central-directory.pt", why: "the central directory offset points past the end", expect: "runs past the end of the", bytes: badCentral },

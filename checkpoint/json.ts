@@ -55,8 +55,18 @@ export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: U
   return new Tensor(dtype, shape, data);
 }
 
+/** The keys of a tensor in the encoding, and nothing else: an object with more is not a tensor (validate.ts refuses it). */
+const TENSOR_KEYS = ["data", "dtype", "shape"];
+
 export function isJsonTensor(value: unknown): value is JsonTensor {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && "dtype" in value && "shape" in value && "data" in value;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value).sort();
+  return keys.length === TENSOR_KEYS.length && keys.every((k, i) => k === TENSOR_KEYS[i]);
+}
+
+/** An object that has a tensor's keys and more: neither a tensor nor anything else a state dict holds. */
+export function looksLikeTensor(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !isJsonTensor(value) && TENSOR_KEYS.every((k) => Object.hasOwn(value, k));
 }
 
 /** Keys whose values are numbers in PyTorch (and so may be "inf" / "nan" in JSON). */

@@ -5,9 +5,10 @@
  * dict of another optimizer is named as such rather than reported as a list of
  * missing keys.
  */
-import { DTYPE } from "../spec/float/dtype.ts";
+import { elementFromBits } from "../spec/float/codec.ts";
+import { componentBytes, DTYPE } from "../spec/float/dtype.ts";
 import validateSchema from "../spec/state-dict/schema.validate.js";
-import { decodeNumber, isJsonTensor, type JsonTensor } from "./json.ts";
+import { decodeNumber, isJsonTensor, looksLikeTensor, type JsonTensor } from "./json.ts";
 
 export interface Problem {
   /** JSON pointer into the state dict ("" for the whole document). */
@@ -44,6 +45,12 @@ function otherOptimizer(groups: Record<string, unknown>[], states: Record<string
 }
 
 function checkTensor(t: JsonTensor, path: string, problems: Problem[]): void {
+  const big = t.shape.findIndex((d) => d > MAX_ELEMENTS);
+  if (big >= 0) {
+    // Even beside a 0 (no elements), a dimension this large is not written exactly, nor read by torch.
+    problems.push({ path: `${path}/shape/${big}`, message: `is ${t.shape[big]}; a dimension is at most ${MAX_ELEMENTS}` });
+    return;
+  }
   let numel = 1;
   for (const d of t.shape) numel *= d;
   if (numel > MAX_ELEMENTS) {
@@ -59,6 +66,16 @@ function checkTensor(t: JsonTensor, path: string, problems: Problem[]): void {
   }
 }
 
+/** Every object (tensors excepted) anywhere in a value, the value itself included. */
+function eachObject(value: unknown, path: string, visit: (o: Record<string, unknown>, path: string) => void): void {
+  if (isJsonTensor(value)) return;
+  if (Array.isArray(value)) value.forEach((v, i) => eachObject(v, `${path}/${i}`, visit));
+  else if (value !== null && typeof value === "object") {
+    visit(value as Record<string, unknown>, path);
+    for (const [k, v] of Object.entries(value)) eachObject(v, path + pointer(k), visit);
+  }
+}
+
 /** Every tensor anywhere in a value. */
 function eachTensor(value: unknown, path: string, visit: (t: JsonTensor, path: string) => void): void {
   if (isJsonTensor(value)) visit(value, path);
@@ -66,13 +83,15 @@ function eachTensor(value: unknown, path: string, visit: (t: JsonTensor, path: s
   else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) eachTensor(v, path + pointer(k), visit);
 }
 
+/** A 1-element tensor's value (any real dtype, 16-bit ones included) or a number; undefined when there is none to check. */
 function scalarValue(value: unknown): number | undefined {
   if (isJsonTensor(value)) {
     const bytes = Buffer.from(value.data, "base64");
-    if (bytes.length !== DTYPE[value.dtype].itemSize) return undefined;
-    if (value.dtype === "float64") return bytes.readDoubleLE(0);
-    if (value.dtype === "float32") return bytes.readFloatLE(0);
-    return undefined; // 16-bit scalars: range not checked
+    const info = DTYPE[value.dtype];
+    if (info.complex || bytes.length !== info.itemSize) return undefined; // complex: refused by the caller; a wrong length: by checkTensor
+    const size = componentBytes(value.dtype);
+    const bits = size === 8 ? bytes.readBigUInt64LE(0) : BigInt(size === 4 ? bytes.readUInt32LE(0) : bytes.readUInt16LE(0));
+    return elementFromBits(value.dtype, bits);
   }
   return asNumber(value);
 }
@@ -99,12 +118,21 @@ export function validateStateDict(value: unknown): Problem[] {
 
   const problems: Problem[] = [];
   eachTensor(sd, "", (t, path) => checkTensor(t, path, problems));
+  eachObject(sd, "", (o, path) => {
+    if (looksLikeTensor(o)) problems.push({ path, message: `has a tensor's keys (dtype, shape, data) and ${Object.keys(o).filter((k) => !["dtype", "shape", "data"].includes(k)).map((k) => `'${k}'`).join(", ")}: neither a tensor nor anything else a state dict holds` });
+    // A JavaScript object given this key takes it as its prototype.
+    if (Object.hasOwn(o, "__proto__")) problems.push({ path: path + pointer("__proto__"), message: "is a key '__proto__', which a JavaScript object takes as its prototype; refused" });
+  });
+  for (const id of Object.keys(sd.state)) {
+    if (!Number.isSafeInteger(Number(id))) problems.push({ path: pointer("state", id), message: `id ${id} is beyond 2^53 - 1: not an exact number` });
+  }
 
   const owner = new Map<number, string>();
   sd.param_groups.forEach((group, g) => {
     const ids = group.params as number[];
     ids.forEach((id, i) => {
       const here = pointer("param_groups", g, "params", i);
+      if (!Number.isSafeInteger(id)) problems.push({ path: here, message: `id ${id} is beyond 2^53 - 1: not an exact number` });
       const first = owner.get(id);
       if (first !== undefined) problems.push({ path: here, message: `id ${id} also appears at ${first}; every param has one id` });
       else owner.set(id, here);
@@ -126,6 +154,7 @@ export function validateStateDict(value: unknown): Problem[] {
       if (!(key in group)) continue;
       const x = isJsonTensor(group[key]) ? scalarValue(group[key]) : asNumber(group[key]);
       if (x !== undefined && !ok(x)) problems.push({ path: pointer("param_groups", g, key), message: `is ${x}; expected ${expected}` });
+      if (isJsonTensor(group[key]) && DTYPE[(group[key] as JsonTensor).dtype].complex) problems.push({ path: pointer("param_groups", g, key), message: `is a ${(group[key] as JsonTensor).dtype} tensor; expected a real one` });
       if (isJsonTensor(group[key]) && (group[key] as JsonTensor).shape.reduce((a, b) => a * b, 1) !== 1) {
         problems.push({ path: pointer("param_groups", g, key), message: "is a tensor of more than one element; a tensor lr must have 1 element" });
       }
@@ -150,6 +179,7 @@ export function validateStateDict(value: unknown): Problem[] {
       const v = entry[key];
       if (v === undefined) continue;
       if (isJsonTensor(v) && v.shape.length !== 0) problems.push({ path: here(key), message: `has shape [${v.shape.join(", ")}]; expected a 0-d tensor` });
+      if (isJsonTensor(v) && DTYPE[v.dtype].complex) problems.push({ path: here(key), message: `is a ${v.dtype} tensor; expected a real one` });
       const x = scalarValue(v);
       if (x === undefined) continue;
       if (key === "step" && !(Number.isInteger(x) && x >= 0)) problems.push({ path: here(key), message: `is ${x}; expected a whole number >= 0` });

@@ -8,11 +8,14 @@
  *   convert IN OUT     between .pt and .json (by extension), refusing an invalid input
  *   export-onnx ...    NAdam's step as an ONNX model (cli/export-onnx.ts)
  */
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { checkFile, loadStateDictFile, saveStateDictFile } from "../checkpoint/files.ts";
 import { CheckpointError } from "../checkpoint/pt/errors.ts";
+import type { Loss } from "../checkpoint/pt/torch-file.ts";
 import { BUILTIN_PORTS } from "../conformance/builtin.ts";
-import { check, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
+import { check, DEFAULT_RANDOM_CASES, HelpRequested, list, record, type CommandOptions } from "../conformance/cli.ts";
+import { DEFAULT_CASE_SECONDS, DEFAULT_RUN_SECONDS } from "../conformance/suite.ts";
 import { DTYPES } from "../spec/float/dtype.ts";
 import { exportOnnx, exportOnnxUsage, ExportUsageError } from "./export-onnx.ts";
 import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
@@ -25,8 +28,12 @@ function commandUsage(program: string, command: Command): string {
   switch (command) {
     case "check":
       return `${program} check [--builtin] [--port P]... [--offline DIR]... [filters] [--policy exact|default]
-${pad}[--expectations FILE] [--report DIR] [--corpus DIR]
+${pad}[--expectations FILE] [--report DIR] [--corpus DIR] [--random N] [--seed S]
+${pad}[--case-seconds S] [--run-seconds S]
   Runs the conformance suite over the ports; exit 0 only if conformant, 1 if not, 2 on a usage error.
+  Besides the selected cases, N (default ${DEFAULT_RANDOM_CASES}) random ones made from a fresh seed, printed (--seed repeats them).
+  A port is declared dead when a case takes over --case-seconds (default ${DEFAULT_CASE_SECONDS}); the run stops at --run-seconds (default ${DEFAULT_RUN_SECONDS}).
+  --expectations FILE: waivers; its "port" must be a --port value exactly as given (or absent: every port).
   A port P: ${BUILTIN_PORTS.join(", ")} (--builtin: all of them), a .js/.mjs/.cjs/.ts/.mts/.cts module
   exporting createPort(), or a command speaking nadam-port/2 (or /1) on stdin/stdout.
   filters: --id PATTERN (substring, or glob with *), --tag T, --dtype ${DTYPES.join("|")},
@@ -85,20 +92,35 @@ function validate(files: string[], out: (line: string) => void, program: string)
   return invalid === 0 ? 0 : 1;
 }
 
+/** Whether two paths name one file (through links too); false when either does not exist. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 function convert(args: string[], out: (line: string) => void, program: string): number {
   if (args.length !== 2) {
     out(`usage: ${commandUsage(program, "convert")}`);
     return 2;
   }
   const [input, output] = args as [string, string];
+  const losses: Loss[] = [];
   try {
-    saveStateDictFile(output, loadStateDictFile(input));
+    if (sameFile(input, output)) throw new CheckpointError(`${input} and ${output} are the same file; convert writes a new one`);
+    saveStateDictFile(output, loadStateDictFile(input, losses));
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
     out(error.message);
     return 1;
   }
   out(`${input} -> ${output}`);
+  // Said, not hidden: what the output cannot keep of the input's Python values.
+  for (const loss of losses.slice(0, 20)) out(`  note: ${loss.path}: ${loss.what}`);
+  if (losses.length > 20) out(`  note: and ${losses.length - 20} more such values`);
   return 0;
 }
 

@@ -75,7 +75,7 @@ function isDefault(key: OptionName, value: unknown): boolean {
 }
 
 /** The options a schedule sets away from torch's defaults: in its groups, added groups and `set` events. */
-function optionsOf(groups: readonly Record<string, unknown>[], sets: readonly { key: string; value: unknown }[] = []): OptionName[] {
+export function optionsOf(groups: readonly Record<string, unknown>[], sets: readonly { key: string; value: unknown }[] = []): OptionName[] {
   const used = new Set<OptionName>();
   const note = (key: string, value: unknown) => {
     const name = OPTION_NAMES.find((n) => n === key);
@@ -154,8 +154,31 @@ export interface CaseFilter {
 }
 
 /** A whole-id glob (`*` matches anything). */
+/**
+ * Whether `id` matches a glob whose only wildcard is `*` (any run of characters).
+ * Matched without a regular expression: `.*` repeated backtracks exponentially
+ * (a pattern like `**********Q` took minutes), this takes at most
+ * pattern × id steps.
+ */
 export function globMatches(pattern: string, id: string): boolean {
-  return new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`).test(id);
+  let p = 0;
+  let i = 0;
+  let star = -1; // the pattern position after the last `*` seen
+  let resume = 0; // where in `id` that `*` stops matching, next time
+  while (i < id.length) {
+    if (p < pattern.length && pattern[p] === "*") {
+      star = ++p;
+      resume = i;
+    } else if (p < pattern.length && pattern[p] === id[i]) {
+      p++;
+      i++;
+    } else if (star >= 0) {
+      p = star;
+      i = ++resume;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === "*") p++;
+  return p === pattern.length;
 }
 
 /** A filter pattern: a substring, or a glob when it has a `*`. */

@@ -2,7 +2,9 @@
  * `check`, `list`, `record`: the conformance suite's commands.
  *
  *   check [--port P]... [--offline DIR]... [--builtin] [filters] [--policy exact|default]
- *         [--expectations FILE] [--report DIR] [--corpus DIR]
+ *         [--expectations FILE] [--report DIR] [--corpus DIR] [--case-seconds S] [--run-seconds S]
+ *         [--random N] [--seed S]
+ * check adds N (default 8) random cases made from a fresh seed (printed; --seed repeats them).
  *   list [filters] [--corpus DIR]
  *   record --port P --out DIR [filters] [--corpus DIR]
  *
@@ -19,12 +21,13 @@ import { locateCorpus } from "../golden/locate.ts";
 import { allCases, selectCases, type CaseFilter, type ConformanceCase } from "./cases.ts";
 import { offlinePort, recordingPort } from "./offline.ts";
 import { POLICIES } from "./policy.ts";
+import { freshSeed, randomCases } from "./random.ts";
 import type { Port } from "./port.ts";
 import { failures, matrix } from "./report/console.ts";
 import { writeReports } from "./report/write.ts";
 import { BUILTIN_PORTS, builtinPort } from "./builtin.ts";
 import { parseCommand, subprocessPort } from "./subprocess.ts";
-import { conformant, loadExpectations, runSuite, type Expectations } from "./suite.ts";
+import { conformant, loadExpectations, runSuite, type Expectations, type NamedPort } from "./suite.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../spec/nadam/types.ts";
 import { DTYPES, type DType } from "../spec/float/dtype.ts";
 
@@ -36,7 +39,7 @@ interface Args {
 const FILTER_FLAGS = ["id", "tag", "dtype", "path", "profile", "corpus"];
 /** The flags each command takes (the rest are refused by name). */
 const FLAGS: Readonly<Record<"check" | "list" | "record", readonly string[]>> = {
-  check: ["port", "offline", "policy", "expectations", "report", ...FILTER_FLAGS],
+  check: ["port", "offline", "policy", "expectations", "report", "case-seconds", "run-seconds", "random", "seed", ...FILTER_FLAGS],
   list: FILTER_FLAGS,
   record: ["port", "out", ...FILTER_FLAGS],
 };
@@ -98,10 +101,26 @@ function argsText(args: Args): string {
   return [...args.flags].filter(([k]) => k !== "corpus").flatMap(([k, vs]) => vs.map((v) => `--${k} ${v}`)).join(" ");
 }
 
+/** Random cases a check adds when --random is not given. */
+export const DEFAULT_RANDOM_CASES = 8;
+
+/** A flag's last value as a whole number >= 0, if given. */
+function wholeNumber(args: Args, flag: string): number | undefined {
+  const value = args.flags.get(flag)?.at(-1);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(value)) throw new Error(`--${flag} ${JSON.stringify(value)}: a whole number`);
+  return Number(value);
+}
+
 /** A port module's file: JavaScript or TypeScript, ESM or CommonJS. */
 const MODULE = /\.(js|mjs|cjs|ts|mts|cts)$/;
 
-export async function portFrom(spec: string): Promise<Port> {
+/** The port `spec` names, carrying `spec` (what its expectations are tied to). */
+export async function portFrom(spec: string): Promise<NamedPort> {
+  return Object.assign(await portOf(spec), { spec });
+}
+
+async function portOf(spec: string): Promise<Port> {
   if (spec.startsWith("builtin:")) return builtinPort(spec);
   if (MODULE.test(spec) && !spec.includes(" ")) {
     let module: { createPort?: () => Port | Promise<Port> };
@@ -152,15 +171,33 @@ export async function check(argv: readonly string[], out: (line: string) => void
   const policy = POLICIES[args.flags.get("policy")?.[0] ?? "default"];
   if (!policy) throw new Error(`--policy must be one of ${Object.keys(POLICIES).join(", ")}`);
   const specs = [...(args.switches.has("builtin") ? BUILTIN_PORTS : []), ...(args.flags.get("port") ?? [])];
-  const ports = [...(await Promise.all(specs.map(portFrom))), ...(args.flags.get("offline") ?? []).map(offlinePort)];
+  const ports: NamedPort[] = [...(await Promise.all(specs.map(portFrom))), ...(args.flags.get("offline") ?? []).map((dir) => Object.assign(offlinePort(dir), { spec: `--offline ${dir}` }))];
   if (ports.length === 0) throw new Error("name a port: --port P, --offline DIR or --builtin");
+  // Waivers are tied to a port as the user named it here (--port, builtin:…), never to the name a port gives itself.
+  const named = ports.map((p) => p.spec).filter((s): s is string => s !== undefined);
   const expectations = new Map<string, Expectations>();
   for (const file of args.flags.get("expectations") ?? []) {
     const e = loadExpectations(file);
+    if (e.port !== undefined && !named.includes(e.port)) {
+      throw new Error(`${file} waives failures of the port ${JSON.stringify(e.port)}, which is not one this run names (${named.map((n) => JSON.stringify(n)).join(", ") || "none"}); "port" must be a --port value exactly as given, or absent for every port`);
+    }
     expectations.set(e.port ?? "*", e);
   }
-  const cases = selected(args, corpus);
-  const report = await runSuite(ports, { cases, policy, expectations, onProgress: progress(out) });
+  const seconds = (flag: string): number | undefined => {
+    const value = args.flags.get(flag)?.at(-1);
+    if (value === undefined) return undefined;
+    const x = Number(value);
+    if (!(x > 0 && Number.isFinite(x))) throw new Error(`--${flag} ${JSON.stringify(value)}: a number of seconds > 0`);
+    return x;
+  };
+  // Cases made now from a fresh seed, which no port can have looked up: every run judges them too.
+  const count = wholeNumber(args, "random") ?? DEFAULT_RANDOM_CASES;
+  const seed = wholeNumber(args, "seed") ?? freshSeed();
+  const dtypes = (oneOf<DType>(args, "dtype", DTYPES) ?? ["float32", "float64"]).filter((d): d is "float32" | "float64" => d === "float32" || d === "float64");
+  const random = randomCases(seed, dtypes.length > 0 ? count : 0, { dtypes, paths: oneOf<CodePath>(args, "path", CODE_PATHS), profiles: oneOf<RoundingProfile>(args, "profile", ROUNDING_PROFILES) });
+  out(`random cases: ${random.length} from seed ${seed} (to repeat them: --seed ${seed})`);
+  const cases = [...selected(args, corpus), ...random];
+  const report = await runSuite(ports, { cases, policy, expectations, caseSeconds: seconds("case-seconds"), runSeconds: seconds("run-seconds"), onProgress: progress(out) });
   out(matrix(report));
   const failed = failures(report);
   if (failed) out(failed);

@@ -1,17 +1,18 @@
 /** The conformance suite: cases, ports, policies, the runner and its reports. */
-export { runSuite, conformant, judged, counts, groupOf, loadExpectations } from "./suite.ts";
-export type { Expectations, PortReport, SuiteOptions, SuiteReport } from "./suite.ts";
+export { runSuite, conformant, judged, counts, groupOf, loadExpectations, DEFAULT_CASE_SECONDS, DEFAULT_DISPOSE_SECONDS, DEFAULT_RUN_SECONDS } from "./suite.ts";
+export type { Expectations, NamedPort, PortReport, SuiteOptions, SuiteReport } from "./suite.ts";
+export { freshSeed, randomCases, RANDOM_STEPS } from "./random.ts";
 export { allCases, selectCases, globMatches } from "./cases.ts";
 export type { CaseFilter, ConformanceCase } from "./cases.ts";
 export type { CaseResult, Diagnosis, Status } from "./run.ts";
 export { DEFAULT, EXACT, POLICIES, scaledDistance } from "./policy.ts";
 export type { TensorKind, TolerancePolicy } from "./policy.ts";
-export { ACCEPTED_PROTOCOLS, OPTION_NAMES, PROTOCOL_VERSION, UnsupportedError } from "./port.ts";
+export { ACCEPTED_PROTOCOLS, capabilitiesProblem, OPTION_NAMES, PortDeadError, PROTOCOL_VERSION, UnsupportedError } from "./port.ts";
 export type { OpenRequest, OptionName, Port, PortAvailability, PortCapabilities, PortOptions, PortParam, PortSession, PortState, StepReply } from "./port.ts";
 export { specPort } from "./spec-port.ts";
 export type { SpecPortOptions } from "./spec-port.ts";
 export { BUILTIN_PORTS, backendPort, builtinPort } from "./builtin.ts";
-export { parseCommand, subprocessPort } from "./subprocess.ts";
+export { DEFAULT_MAX_LINE_BYTES, parseCommand, subprocessPort } from "./subprocess.ts";
 export type { SubprocessOptions } from "./subprocess.ts";
 export { offlinePort, recordingPort, TRAJECTORY_FORMAT } from "./offline.ts";
 export { MISTAKES } from "./mistakes.ts";

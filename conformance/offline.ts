@@ -7,7 +7,8 @@
  * after that step, and <dir>/port.json holds {"name", "capabilities"}.
  * `nadam-reference record --port X --out DIR` writes such a folder from any port.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { readRegularFile, replaceFile } from "../checkpoint/files.ts";
 import { join } from "node:path";
 import { UnsupportedError, type OpenRequest, type Port, type PortCapabilities, type PortSession, type StepReply } from "./port.ts";
 
@@ -25,7 +26,7 @@ export function recordingPort(inner: Port, dir: string): Port {
     name: inner.name,
     async capabilities() {
       const caps = await inner.capabilities();
-      writeFileSync(join(dir, "port.json"), JSON.stringify({ name: inner.name, capabilities: caps }, null, 1) + "\n");
+      replaceFile(join(dir, "port.json"), JSON.stringify({ name: inner.name, capabilities: caps }, null, 1) + "\n");
       return caps;
     },
     async open(request: OpenRequest): Promise<PortSession> {
@@ -46,7 +47,8 @@ export function recordingPort(inner: Port, dir: string): Port {
         // Written when a session ends (once more after a reload's second session), not at every step.
         close: async () => {
           await session.close();
-          if (key) writeFileSync(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
+          // Replaced whole: a link planted in the folder is replaced, not written through.
+          if (key) replaceFile(key, JSON.stringify({ format: TRAJECTORY_FORMAT, case: request.case!.id, profile: request.case!.profile, steps: recorded.get(key) }) + "\n");
         },
       };
     },
@@ -54,9 +56,33 @@ export function recordingPort(inner: Port, dir: string): Port {
   };
 }
 
+/** Largest port.json, and largest trajectory file, read. */
+const MAX_META_BYTES = 2 ** 20;
+const MAX_TRAJECTORY_BYTES = 2 ** 28;
+
+/**
+ * A file of the folder, parsed: a regular file only (a symlink to a secret, a
+ * device or a FIFO is refused), bounded, and never quoted when it is not JSON
+ * (JSON.parse's message shows the text's first bytes).
+ */
+function readJson(file: string, max: number): unknown {
+  let text: string;
+  try {
+    text = readRegularFile(file, max, { followLinks: false }).toString("utf8");
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${file}: not valid JSON`);
+  }
+}
+
 /** A port that answers from files written earlier (it computes nothing). */
 export function offlinePort(dir: string): Port {
-  const meta = JSON.parse(readFileSync(join(dir, "port.json"), "utf8")) as { name: string; capabilities: PortCapabilities };
+  const meta = readJson(join(dir, "port.json"), MAX_META_BYTES) as { name: unknown; capabilities: PortCapabilities } | null;
+  if (typeof meta !== "object" || meta === null || typeof meta.name !== "string") throw new Error(`${join(dir, "port.json")}: expected {"name": "...", "capabilities": {...}}`);
   const cursors = new Map<string, number>();
   return {
     name: `${meta.name} (offline, ${dir})`,
@@ -68,8 +94,8 @@ export function offlinePort(dir: string): Port {
       const file = fileOf(dir, request.case.id, request.case.profile);
       // Judge what was recorded; a case that was not is a skip that says so, not an error.
       if (!existsSync(file)) throw new UnsupportedError(`not recorded in ${dir}`);
-      const doc = JSON.parse(readFileSync(file, "utf8")) as { format: string; steps: StepReply[] };
-      if (doc.format !== TRAJECTORY_FORMAT) throw new Error(`${file}: format ${doc.format}, expected ${TRAJECTORY_FORMAT}`);
+      const doc = readJson(file, MAX_TRAJECTORY_BYTES) as { format: unknown; steps: StepReply[] };
+      if (doc.format !== TRAJECTORY_FORMAT) throw new Error(`${file}: format ${JSON.stringify(doc.format)?.slice(0, 40)}, expected ${TRAJECTORY_FORMAT}`);
       // A reload opens a second session on the same case: it continues where the first stopped.
       const none = async () => undefined;
       return {

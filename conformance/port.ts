@@ -31,6 +31,15 @@ export class UnsupportedError extends Error {
   override readonly name = "UnsupportedError";
 }
 
+/**
+ * Thrown by a port that has been declared dead (it hung, broke the protocol, or
+ * wrote more than a line may hold): it is never asked anything again, and the
+ * suite reports it once instead of waiting on it for every later case.
+ */
+export class PortDeadError extends Error {
+  override readonly name = "PortDeadError";
+}
+
 /** NAdam options as PyTorch names them; lr may be a 0-d float32 tensor. */
 export type PortOptions = Record<string, number | boolean | null | number[] | JsonTensor>;
 
@@ -96,9 +105,24 @@ export type PortAvailability = { readonly available: true } | { readonly availab
 
 export interface Port {
   readonly name: string;
+  /** Why the port was declared dead, once it was: then it is never asked anything again. */
+  readonly dead?: string;
   /** Absent: the port can always run. One that cannot is reported skipped with the reason, never passed. */
   available?(): Promise<PortAvailability>;
   capabilities(): Promise<PortCapabilities>;
   open(request: OpenRequest): Promise<PortSession>;
-  dispose?(): Promise<void>;
+  /** Ends the port; what it took when the port had to be forced (killed, children left behind), for the report. */
+  dispose?(): Promise<string | void>;
+}
+
+/** What a port's capabilities must look like (a port may send anything): the problem, or undefined. */
+export function capabilitiesProblem(caps: unknown): string | undefined {
+  if (typeof caps !== "object" || caps === null || Array.isArray(caps)) return `capabilities ${JSON.stringify(caps) ?? "missing"}; expected {"dtypes", "paths", "profiles", "features"}`;
+  const record = caps as Record<string, unknown>;
+  for (const key of ["dtypes", "paths", "profiles", "features", "unsupported_options"]) {
+    const value = record[key];
+    if (value === undefined && key === "unsupported_options") continue;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) return `capabilities.${key} is ${JSON.stringify(value) ?? "missing"}; expected a list of strings`;
+  }
+  return undefined;
 }

@@ -5,7 +5,8 @@
  * policy, and on failure name the first divergence and the known mistake the
  * port follows, if any.
  */
-import type { JsonStateDict } from "../checkpoint/json.ts";
+import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
+import { componentsOf, type DType } from "../spec/float/dtype.ts";
 import { configOf, hyperFrom, recorded, simulate, type Stepper, type TrajectoryStep } from "../golden/simulate.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState, type StepConfig } from "../spec/nadam/step.ts";
 import type { GoldenOptions } from "../golden/case.ts";
@@ -61,8 +62,36 @@ function toState(s: PortState | null): NadamParamState | null {
   };
 }
 
-function toStep(reply: StepReply, existing: number): TrajectoryStep {
-  if (reply.params.length < existing || reply.state.length < existing) throw new Error(`the port returned ${reply.params.length} params and ${reply.state.length} states for ${existing} params`);
+/** A param as the case has it: what every tensor the port returns for it must be. */
+interface ParamMeta {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+/**
+ * The reply as a trajectory step, once each param and moment is checked to be
+ * of the param's dtype and shape: the values alone would let a float64 answer
+ * pass for a float32 one, or a flat one for a matrix.
+ */
+function toStep(reply: StepReply, metas: readonly ParamMeta[]): TrajectoryStep {
+  const existing = metas.length;
+  if (!Array.isArray(reply.params) || !Array.isArray(reply.state) || reply.params.length < existing || reply.state.length < existing) {
+    throw new Error(`the port returned ${Array.isArray(reply.params) ? reply.params.length : "no"} params and ${Array.isArray(reply.state) ? reply.state.length : "no"} states for ${existing} params`);
+  }
+  const check = (t: JsonTensor | undefined, meta: ParamMeta, what: string): void => {
+    if (typeof t !== "object" || t === null || !Array.isArray(t.shape)) throw new Error(`${what} is not a tensor`);
+    const shape = `[${t.shape.join(", ")}]`;
+    if (t.dtype !== meta.dtype || shape !== `[${meta.shape.join(", ")}]`) throw new Error(`${what} is a ${String(t.dtype)} tensor of shape ${shape}; the param is ${meta.dtype} [${meta.shape.join(", ")}]`);
+    // Elements beyond the shape's would go unjudged; fewer would be compared against nothing.
+    const values = decodeTensor(t).length;
+    const expected = meta.shape.reduce((a, b) => a * b, 1) * componentsOf(meta.dtype);
+    if (values !== expected) throw new Error(`${what} holds ${values} values; shape [${meta.shape.join(", ")}] of ${meta.dtype} has ${expected}`);
+  };
+  metas.forEach((meta, i) => {
+    check(reply.params[i], meta, `param ${i}`);
+    const state = reply.state[i];
+    if (state) for (const key of ["exp_avg", "exp_avg_sq"] as const) check(state[key], meta, `param ${i}'s ${key}`);
+  });
   return { params: reply.params.slice(0, existing).map(decodeTensor), state: reply.state.slice(0, existing).map(toState) };
 }
 
@@ -85,7 +114,7 @@ export async function drive(port: Port, c: ConformanceCase): Promise<TrajectoryS
       let values = params.map((p) => decodeTensor(p.value));
       for (let s = 0; s < c.source.steps; s++) {
         const grads = objective.grad(values).map((g, i) => encodeTensor(c.dtype, objective.params[i]!.shape, g));
-        const step = toStep(await session.step(grads), params.length);
+        const step = toStep(await session.step(grads), objective.params.map((p) => ({ dtype: c.dtype, shape: p.shape })));
         steps.push(step);
         values = step.params.map((p) => [...p]);
       }
@@ -121,7 +150,7 @@ export async function drive(port: Port, c: ConformanceCase): Promise<TrajectoryS
         }
       }
       const grads = entry.grads.map((hex, id) => (hex === null ? null : hexToTensor(golden.dtype, golden.params[id]!.init.shape, hex)));
-      steps.push(toStep(await session.step(grads), entry.params.length));
+      steps.push(toStep(await session.step(grads), golden.params.slice(0, entry.params.length).map((p) => ({ dtype: p.init.dtype, shape: p.init.shape }))));
     }
   } finally {
     await session.close();

@@ -24,6 +24,11 @@ export class PyTuple {
   constructor(readonly items: unknown[]) {}
 }
 
+/** A Python float (BINFLOAT), kept apart from ints until the state dict is built: a JS number cannot tell 1.0 from 1. */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
 /** A reference to a module-level Python object, from GLOBAL. */
 export class PyGlobal {
   constructor(
@@ -166,7 +171,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
       }
       case 0x47: // BINFLOAT: big-endian float64
         take(8);
-        push(view.getFloat64(at - 8, false));
+        push(new PyFloat(view.getFloat64(at - 8, false)));
         break;
       case 0x58: // BINUNICODE
         push(str(u32()));
@@ -211,7 +216,8 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
       case 0x65: {
         // APPENDS
         const items = popMark();
-        asList(top()).push(...items);
+        const list = asList(top());
+        for (const item of items) list.push(item); // not push(...items): a long spread overflows the call stack
         break;
       }
       case 0x73: {
@@ -286,6 +292,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
 export function typeName(x: unknown): string {
   if (x === null) return "None";
   if (x instanceof PyTuple) return "tuple";
+  if (x instanceof PyFloat) return "float";
   if (x instanceof Map) return "dict";
   if (Array.isArray(x)) return "list";
   if (x instanceof PyGlobal) return `global ${x}`;

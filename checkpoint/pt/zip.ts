@@ -44,8 +44,19 @@ function u64(b: Uint8Array, at: number): number {
   return value;
 }
 
-/** name → uncompressed bytes, in central directory order. */
-export function readZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Map<string, Uint8Array> {
+/** One entry of an archive: its declared size, and its bytes, inflated and checked only when read. */
+export interface ZipEntry {
+  readonly uncompressed: number;
+  read(): Uint8Array;
+}
+
+/**
+ * The entries of a zip, name → entry, in central directory order: every header
+ * checked now, no entry inflated until it is read (an entry the reader never
+ * uses costs nothing). Entries whose data overlap are refused: no zip writer
+ * makes them, and they let a small file declare the same deflated bytes many times.
+ */
+export function openZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Map<string, ZipEntry> {
   need(file.length >= 22, `${file.length} bytes is shorter than an empty zip`);
   // The end-of-central-directory record is in the last 22 + 65535 bytes.
   let eocd = -1;
@@ -71,7 +82,8 @@ export function readZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS
   need(count <= limits.maxEntries, `${count} entries; at most ${limits.maxEntries} are accepted`);
   need(offset + size <= file.length, `the central directory (offset ${offset}, ${size} bytes) runs past the end of the ${file.length}-byte file`);
 
-  const entries = new Map<string, Uint8Array>();
+  const entries = new Map<string, ZipEntry>();
+  const spans: { name: string; from: number; to: number }[] = [];
   let total = 0;
   let at = offset;
   for (let i = 0; i < count; i++) {
@@ -108,27 +120,44 @@ export function readZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS
     need(u32(file, local) === LOCAL, `entry ${JSON.stringify(name)}'s local header is missing at offset ${local}`);
     const dataStart = local + 30 + u16(file, local + 26) + u16(file, local + 28);
     need(dataStart + compressed <= file.length, `entry ${JSON.stringify(name)}'s ${compressed} bytes run past the end of the file (truncated?)`);
+    spans.push({ name, from: local, to: dataStart + compressed });
     const raw = file.subarray(dataStart, dataStart + compressed);
-    let data: Uint8Array;
-    if (method === 0) {
-      need(compressed === uncompressed, `stored entry ${JSON.stringify(name)} has different compressed and uncompressed sizes`);
-      data = raw;
-    } else {
-      // A deflate bomb is refused by its declared ratio before anything is inflated.
-      need(uncompressed <= compressed * 1032 + 1024, `entry ${JSON.stringify(name)} declares ${uncompressed} bytes from ${compressed} compressed ones, more than deflate can produce`);
-      try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, uncompressed) });
-      } catch (error) {
-        throw new CheckpointError(`not a valid .pt zip archive: entry ${JSON.stringify(name)} does not inflate to its declared ${uncompressed} bytes (${(error as Error).message})`);
+    if (method === 0) need(compressed === uncompressed, `stored entry ${JSON.stringify(name)} has different compressed and uncompressed sizes`);
+    // A deflate bomb is refused by its declared ratio before anything is inflated.
+    else need(uncompressed <= compressed * 1032 + 1024, `entry ${JSON.stringify(name)} declares ${uncompressed} bytes from ${compressed} compressed ones, more than deflate can produce`);
+    let data: Uint8Array | undefined;
+    const read = (): Uint8Array => {
+      if (data !== undefined) return data;
+      let bytes: Uint8Array;
+      if (method === 0) bytes = raw;
+      else {
+        try {
+          bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, uncompressed) });
+        } catch (error) {
+          throw new CheckpointError(`not a valid .pt zip archive: entry ${JSON.stringify(name)} does not inflate to its declared ${uncompressed} bytes (${(error as Error).message})`);
+        }
+        need(bytes.length === uncompressed, `entry ${JSON.stringify(name)} inflates to ${bytes.length} bytes, not the declared ${uncompressed}`);
       }
-      need(data.length === uncompressed, `entry ${JSON.stringify(name)} inflates to ${data.length} bytes, not the declared ${uncompressed}`);
-    }
-    need(crc32(data) === crc, `entry ${JSON.stringify(name)} fails its CRC-32 check (corrupted)`);
-    entries.set(name, data);
+      need(crc32(bytes) === crc, `entry ${JSON.stringify(name)} fails its CRC-32 check (corrupted)`);
+      return (data = bytes);
+    };
+    entries.set(name, { uncompressed, read });
     at += 46 + nameLength + extraLength + commentLength;
+  }
+  spans.sort((a, b) => a.from - b.from);
+  for (let i = 1; i < spans.length; i++) {
+    const [a, b] = [spans[i - 1]!, spans[i]!];
+    need(b.from >= a.to, `entries ${JSON.stringify(a.name)} and ${JSON.stringify(b.name)} overlap (bytes ${b.from}-${Math.min(a.to, b.to)})`);
   }
   return entries;
 }
+
+/** name → uncompressed bytes, in central directory order: every entry read (openZip reads only what is used). */
+export function readZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Map<string, Uint8Array> {
+  return new Map([...openZip(file, limits)].map(([name, entry]) => [name, entry.read()]));
+}
+
+
 
 /** A zip of stored entries, each one's data starting at a multiple of 64 bytes (torch.save's layout). */
 export function writeZip(entries: readonly (readonly [string, Uint8Array])[]): Buffer {

@@ -4,21 +4,20 @@ import { cell, groupOf, judged, LEGEND, type SuiteReport } from "../suite.ts";
 export function matrix(report: SuiteReport): string {
   const groups = [...new Set(report.ports.flatMap((p) => p.results.map((r) => groupOf(r.id))))];
   const rows = [["port", ...groups, "all"]];
+  const notes: string[] = [];
   for (const p of report.ports) {
-    if (p.error) {
-      rows.push([p.name, `could not run: ${p.error}`]);
-      continue;
-    }
-    if (p.skipped) {
-      rows.push([p.name, `skipped: ${p.skipped}`]);
-      continue;
-    }
-    rows.push([p.name, ...groups.map((g) => cell(p.results.filter((r) => groupOf(r.id) === g))), cell(p.results)]);
+    // The port's own name, and what the user called it when that differs: a port (not a built-in one) chooses its name.
+    const label = p.spec === undefined || p.spec.startsWith("builtin:") ? p.name : `${p.name} (${p.spec})`;
+    if (p.error && p.results.length === 0) rows.push([label, `could not run: ${p.error}`]);
+    else if (p.skipped) rows.push([label, `skipped: ${p.skipped}`]);
+    else rows.push([label, ...groups.map((g) => cell(p.results.filter((r) => groupOf(r.id) === g))), cell(p.results)]);
+    if (p.error && p.results.length > 0) notes.push(`${label}: ${p.error}`);
+    if (p.shutdown) notes.push(`${label}: ending it: ${p.shutdown}`);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   const lines = rows.map((r) => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
   const nothing = report.ports.some((p) => p.results.some(judged)) ? [] : ["no case was judged: every port was skipped, or had nothing the selected cases need"];
-  return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines, LEGEND, ...nothing].join("\n");
+  return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines, LEGEND, ...notes, ...nothing].join("\n");
 }
 
 /** The failures, each with its first divergence and diagnosis: what a porter reads first. */

@@ -69,6 +69,8 @@ export function buildParamGroup(input: unknown, defaults: NadamOptions, existing
   for (const p of params) {
     if (!(p instanceof Tensor)) throw new PyTypeError(`optimizer can only optimize Tensors, but one of the params is ${pyTypeName(p)}`);
   }
+  // A Python dict takes any key; a JavaScript object takes "__proto__" as its prototype (an lr inherited, not its own), so it is refused.
+  if (Object.hasOwn(input, "__proto__")) throw new ValueError("'__proto__' cannot be a param group key: a JavaScript object would take it as its prototype");
   // Key order: params, param_names, the group's own keys, then the missing defaults.
   const group: Record<string, unknown> = { params };
   if (named > 0) group.param_names = entries.map((e) => (e as [string, Tensor])[0]);

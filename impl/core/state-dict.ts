@@ -103,6 +103,9 @@ export function unpackStateDict(stateDict: StateDict, groups: readonly ParamGrou
   if (!("param_groups" in stateDict)) throw new KeyError("'param_groups'");
   if (!("state" in stateDict)) throw new KeyError("'state'");
   if (!Array.isArray(stateDict.param_groups)) throw new ValueError("loaded state dict's param_groups is not a list");
+  stateDict.param_groups.forEach((group, g) => {
+    if (typeof group === "object" && group !== null && Object.hasOwn(group, "__proto__")) throw new ValueError(`loaded state dict has a '__proto__' key in param_groups[${g}]; a JavaScript object would take it as its prototype`);
+  });
   const savedGroups = deepCopy(stateDict.param_groups);
   if (groups.length !== savedGroups.length) throw new ValueError("loaded state dict has a different number of parameter groups");
   savedGroups.forEach((saved, g) => {
