@@ -107,8 +107,8 @@ function groupOptions(h: NadamHyperParameters): Record<string, unknown> {
 }
 
 /** The loaded start states as a state dict, and the spec's view of them after load_state_dict's casts. */
-function loadedStart(s: Scenario, optimizer: NAdam, params: Tensor[]): (NadamParamState | undefined)[] {
-  const stateDict: StateDict = optimizer.stateDict();
+async function loadedStart(s: Scenario, optimizer: NAdam, params: Tensor[]): Promise<(NadamParamState | undefined)[]> {
+  const stateDict: StateDict = await optimizer.stateDictAsync();
   const specState: (NadamParamState | undefined)[] = params.map(() => undefined);
   params.forEach((p, i) => {
     const start = s.starts[i];
@@ -143,7 +143,7 @@ async function firstDifference(entry: BackendEntry, scenario: Scenario, path: Co
   );
   // The spec's view: exact dtype values, state carried by hand.
   const data = params.map((p) => p.toArray());
-  const state = loadedStart(s, optimizer, params);
+  const state = await loadedStart(s, optimizer, params);
 
   for (const [k, grads] of s.steps.entries()) {
     params.forEach((p, i) => {
@@ -191,9 +191,10 @@ async function firstDifference(entry: BackendEntry, scenario: Scenario, path: Co
 /** The same run through the API and the spec from a loaded state at step `from`; the first difference, or null. */
 async function longRun(entry: BackendEntry, path: CodePath, profile: RoundingProfile, from: number, steps: number): Promise<string | null> {
   // A float64 param at 0 with zero grads and a non-zero exp_avg: each step's change
-  // is the exp_avg term alone, so every bit of its step size (mu_{t+1}) shows.
+  // is the exp_avg term alone, so every bit of its step size (mu_{t+1}) shows
+  // (as many bits as the dtype holds, for a backend without float64).
   const scenario: Scenario = {
-    dtype: "float64",
+    dtype: entry.supports.dtypes.includes("float64") ? "float64" : entry.supports.dtypes[0]!,
     defaultDtype: "float64",
     groups: [{ hyper: { ...NADAM_DEFAULTS, lr: 1 }, shapes: [[3]] }],
     inits: [[0, 0, 0]],

@@ -42,11 +42,11 @@ export function tfjsBackend({ tf, backendName, profile, supports, device }: Tfjs
   const owned = new Set<TfjsStateTensor>();
   const track = (t: TfjsStateTensor): TfjsStateTensor => (owned.add(t), t);
 
-  /** The moment on the device, uploading a loaded one on first use. */
+  /** The moment on the device, uploading a new or loaded one on first use (kept: the tidy around the step must not take it). */
   function onDevice(t: TfjsStateTensor): TF.Tensor {
     if (t.device === null) {
       const host = t.host!;
-      t.device = tf.tensor(Float32Array.from(host.data), [...host.shape], "float32");
+      t.device = tf.keep(tf.tensor(Float32Array.from(host.data), [...host.shape], "float32"));
       t.host = null;
     }
     return t.device;
@@ -67,8 +67,9 @@ export function tfjsBackend({ tf, backendName, profile, supports, device }: Tfjs
       return {
         step: track(new TfjsStateTensor(null, Tensor.scalar(0, scalarDtype))),
         mu_product: track(new TfjsStateTensor(null, Tensor.scalar(1, scalarDtype))),
-        exp_avg: track(new TfjsStateTensor(tf.zeros([...param.shape], "float32"), null)),
-        exp_avg_sq: track(new TfjsStateTensor(tf.zeros([...param.shape], "float32"), null)),
+        // made on the device by the step (initState cannot switch tfjs to this backend: that is asynchronous)
+        exp_avg: track(new TfjsStateTensor(null, Tensor.zeros(param.shape, "float32"))),
+        exp_avg_sq: track(new TfjsStateTensor(null, Tensor.zeros(param.shape, "float32"))),
       };
     },
     fromHost: (tensor) => track(new TfjsStateTensor(null, tensor)),

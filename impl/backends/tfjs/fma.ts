@@ -28,8 +28,10 @@ function fmaLoop(out: Values, x: Values, y: Values, z: Values): void {
   for (let i = 0; i < out.length; i++) out[i] = fma32(x[i * sx]!, y[i * sy]!, z[i * sz]!);
 }
 
+/** The operands' shape: they are all one shape, or 0-d (a 0-d operand of one element next to an empty tensor included). */
 function outputShape(inputs: readonly TF.TensorInfo[]): number[] {
-  return [...inputs.reduce((a, b) => (b.shape.reduce((p, q) => p * q, 1) > a.shape.reduce((p, q) => p * q, 1) ? b : a)).shape];
+  const shaped = inputs.find((t) => t.shape.length > 0) ?? inputs[0]!;
+  return [...shaped.shape];
 }
 
 interface CpuBackend {

@@ -98,7 +98,8 @@ export function nadamForeach(tf: Tfjs, steps: readonly ParamStep[], h: NadamHype
   const pending = steps.map((_, i) => i);
   while (pending.length > 0) {
     const first = steps[pending[0]!]!;
-    const batch = pending.filter((i) => sameScalars(steps[i]!.scalars, first.scalars));
+    // (an empty param runs alone: tf.split mishandles a piece of size 0)
+    const batch = first.param.size === 0 ? [pending[0]!] : pending.filter((i) => steps[i]!.param.size > 0 && sameScalars(steps[i]!.scalars, first.scalars));
     for (const i of batch) pending.splice(pending.indexOf(i), 1);
     if (batch.length === 1) {
       results[batch[0]!] = nadamUpdate(tf, first, first.grad, h, first.scalars, "foreach", fma);

@@ -10,6 +10,11 @@ export type TfjsBackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
 
 export type Loaded = { readonly tf: Tfjs; readonly reason?: undefined } | { readonly tf?: undefined; readonly reason: string };
 
+function notInstalled(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
+}
+
 function message(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split("\n")[0]!.slice(0, 300);
@@ -24,7 +29,7 @@ async function registerWebgpu(): Promise<string | undefined> {
   try {
     dawn = (await import("webgpu")) as unknown as typeof dawn;
   } catch (error) {
-    return `the \`webgpu\` package (Dawn for Node) is not installed: ${message(error)}`;
+    return notInstalled(error) ? "the `webgpu` package (Dawn for Node) is not installed" : `the \`webgpu\` package (Dawn for Node) does not load: ${message(error)}`;
   }
   if (dawnGpu === undefined) {
     Object.assign(globalThis, dawn.globals);
@@ -39,7 +44,7 @@ async function registerWebgpu(): Promise<string | undefined> {
   try {
     await import("@tensorflow/tfjs-backend-webgpu");
   } catch (error) {
-    return `@tensorflow/tfjs-backend-webgpu is not installed: ${message(error)}`;
+    return notInstalled(error) ? "@tensorflow/tfjs-backend-webgpu is not installed" : `@tensorflow/tfjs-backend-webgpu does not load: ${message(error)}`;
   }
   return undefined;
 }
@@ -57,19 +62,18 @@ async function registerBackend(name: TfjsBackendName): Promise<string | undefine
         return await registerWebgpu();
       case "tensorflow":
         // tfjs-node-gpu (CUDA) when installed, else tfjs-node: both register the `tensorflow` backend.
-        try {
-          await import("@tensorflow/tfjs-node-gpu" as string);
-        } catch (gpu) {
+        for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
           try {
-            await import("@tensorflow/tfjs-node" as string);
-          } catch (cpu) {
-            return `neither @tensorflow/tfjs-node-gpu (${message(gpu)}) nor @tensorflow/tfjs-node (${message(cpu)}) loads; both need libtensorflow, which their install script downloads from outside the npm registry`;
+            await import(name);
+            return undefined;
+          } catch (error) {
+            if (!notInstalled(error)) return `${name} is installed but does not load (${message(error)}): it needs the libtensorflow its install script downloads`;
           }
         }
-        return undefined;
+        return "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (each downloads libtensorflow when installed)";
     }
   } catch (error) {
-    return `@tensorflow/tfjs-backend-${name} is not installed: ${message(error)}`;
+    return notInstalled(error) ? `@tensorflow/tfjs-backend-${name} is not installed` : `@tensorflow/tfjs-backend-${name} does not load: ${message(error)}`;
   }
 }
 
@@ -84,7 +88,7 @@ export function loadTfjs(name: TfjsBackendName): Promise<Loaded> {
       try {
         tf = (await import("@tensorflow/tfjs-core")) as Tfjs;
       } catch (error) {
-        return { reason: `@tensorflow/tfjs-core is not installed: ${message(error)}` };
+        return { reason: notInstalled(error) ? "@tensorflow/tfjs-core is not installed" : `@tensorflow/tfjs-core does not load: ${message(error)}` };
       }
       const reason = await registerBackend(name);
       if (reason !== undefined) return { reason };
@@ -97,6 +101,8 @@ export function loadTfjs(name: TfjsBackendName): Promise<Loaded> {
       } finally {
         if (previous !== undefined && previous !== name) await tf.setBackend(previous);
       }
+      // tfjs-backend-cpu's first write advertises tfjs-node on stderr; the skipped `tensorflow` entry already says how to get it.
+      if (name === "cpu") (tf.findBackend("cpu") as { firstUse?: boolean } | null)!.firstUse = false;
       return { tf };
     })();
     loads.set(name, load);
