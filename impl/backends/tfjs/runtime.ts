@@ -78,12 +78,14 @@ async function registerBackend(name: TfjsBackendName): Promise<string | undefine
 }
 
 const loads = new Map<TfjsBackendName, Promise<Loaded>>();
+// One load at a time: each switches tfjs's one global backend while it initialises.
+let queue: Promise<unknown> = Promise.resolve();
 
 /** tfjs-core with backend `name` registered and initialised (once per process), or why not. */
 export function loadTfjs(name: TfjsBackendName): Promise<Loaded> {
   let load = loads.get(name);
   if (load === undefined) {
-    load = (async (): Promise<Loaded> => {
+    load = queue.then(async (): Promise<Loaded> => {
       let tf: Tfjs;
       try {
         tf = (await import("@tensorflow/tfjs-core")) as Tfjs;
@@ -104,7 +106,8 @@ export function loadTfjs(name: TfjsBackendName): Promise<Loaded> {
       // tfjs-backend-cpu's first write advertises tfjs-node on stderr; the skipped `tensorflow` entry already says how to get it.
       if (name === "cpu") (tf.findBackend("cpu") as { firstUse?: boolean } | null)!.firstUse = false;
       return { tf };
-    })();
+    });
+    queue = load;
     loads.set(name, load);
   }
   return load;
