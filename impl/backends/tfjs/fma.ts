@@ -49,8 +49,8 @@ interface WebgpuBackend {
 /**
  * x·y + z rounded once, in float32 WGSL arithmetic: WGSL's own \`fma\` may be
  * split into a multiply and an add, and on lavapipe it is (measured). Boldo &
- * Melquiond's emulation (2008): Dekker's exact product (Veltkamp splitting by
- * 2^12 + 1), TwoSum with z, the two error terms added rounded to odd (the
+ * Melquiond's emulation (2008): Dekker's exact product (operands split by
+ * masking their significands), TwoSum with z, the two error terms added rounded to odd (the
  * last bit set when inexact, read through bitcast), and one final rounding.
  * Exact unless the product's error term falls below float32's normal range.
  * Mesa's shader compiler simplifies float algebra it is not told is exact
@@ -63,17 +63,23 @@ const FMA_WGSL = `
     let bb = s * uniforms.one - a;
     return vec2<f32>(s, (a - (s - bb) * uniforms.one) + (b - bb));
   }
+  // by the exponent bits: the compiler may assume floats are never Inf or NaN
+  fn finite(a : f32) -> bool {
+    return (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u;
+  }
+  // the top 12 bits of the significand, and the rest: exact, and no overflow as 4097·a could
   fn split(a : f32) -> vec2<f32> {
     let hi = bitcast<f32>(bitcast<u32>(a) & 0xfffff000u);
     return vec2<f32>(hi, a - hi);
   }
   fn fmaExact(x : f32, y : f32, z : f32) -> f32 {
     let p = x * y;
-    if (p == 0.0 || abs(p) > 1.0e30 || abs(x) > 1.0e30 || abs(y) > 1.0e30 || abs(z) > 1.0e30 || p != p) { return p + z; }
+    if (p == 0.0 || !finite(p) || !finite(z)) { return p + z; }
     let xs = split(x);
     let ys = split(y);
     let pe = ((xs.x * ys.x - p) + xs.x * ys.y + xs.y * ys.x) + xs.y * ys.y;
     let t = twoSum(z, p);
+    if (!finite(t.x)) { return t.x; }
     let w = twoSum(t.y, pe);
     var v = w.x;
     var bits = bitcast<u32>(v);
