@@ -57,6 +57,6 @@ describe.each(entries)("%s", (_id, entry, availability) => {
     expect(tf.memory().numTensors).toBe(before);
     await backend.dispose?.();
     expect(tf.memory().numTensors).toBeLessThan(before);
-    if (entry.id === "tfjs-webgpu") tf.env().reset("WEBGPU_CPU_FORWARD");
+    if (entry.id === "tfjs-webgpu") tf.env().set("WEBGPU_CPU_FORWARD", true);
   });
 });
