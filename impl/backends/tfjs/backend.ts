@@ -15,7 +15,7 @@ import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
 import { fmaFor } from "./fma.ts";
-import { nadamForeach, nadamUpdate, type Moments, type Tfjs } from "./kernel.ts";
+import { flattensGroups, nadamForeach, nadamUpdate, type Moments, type Tfjs } from "./kernel.ts";
 import { useBackend, type TfjsBackendName } from "./runtime.ts";
 
 /**
@@ -101,7 +101,7 @@ export function tfjsBackend({ tf, backendName, profile, supports, device }: Tfjs
           scalars.push(s);
           return { param: upload(param), grad: upload(grads[i]!), expAvg: onDevice(state.exp_avg), expAvgSq: onDevice(state.exp_avg_sq), scalars: s };
         });
-        const outs = nadamForeach(tf, steps, hyper, fma);
+        const outs = nadamForeach(tf, steps, hyper, fma, flattensGroups(backendName));
         outs.forEach((out, i) => commit(states[i]!, scalars[i]!, out));
         return outs.map((out) => out.param);
       });

@@ -21,6 +21,11 @@ import type { CodePath } from "../../../spec/nadam/types.ts";
 
 export type Tfjs = typeof TF;
 
+/** The tfjs backends whose foreach path flattens a group into one tensor (nadamForeach): those where a kernel launch is dear. */
+export function flattensGroups(backendName: string): boolean {
+  return backendName !== "cpu" && backendName !== "wasm";
+}
+
 /** x·y + z rounded once to float32 (the vectorized profile), or null for the unfused `default` profile. */
 export type Fma = ((x: TF.Tensor, y: TF.Tensor, z: TF.Tensor) => TF.Tensor) | null;
 
@@ -86,14 +91,19 @@ function sameScalars(a: StepScalars, b: StepScalars): boolean {
 }
 
 /**
- * The foreach path over a group: params whose scalars are equal (the usual
+ * The foreach path over a group. With `flatten` (for backends where a kernel
+ * launch is dear: webgpu, CUDA), params whose scalars are equal (the usual
  * case: one step count for the whole group) are flattened into one tensor and
- * updated by one sequence of ops, so a group costs the same ~20 kernel launches
+ * updated by one sequence of ops, so a group costs the same ~20 launches
  * however many params it has (plus a concat per operand and a split per
- * result). Element-wise ops do not care how elements are laid out, so the bits
- * are those of PyTorch's per-tensor _foreach ops.
+ * result). Without it, each param gets its own ops: on cpu and wasm a launch
+ * is a function call, and wasm's Slice kernel (which tf.split runs) copies its
+ * whole input out of the wasm heap for every piece, O(params × elements).
+ * Element-wise ops do not care how elements are laid out, so the bits are
+ * those of PyTorch's per-tensor _foreach ops either way.
  */
-export function nadamForeach(tf: Tfjs, steps: readonly ParamStep[], h: NadamHyperParameters, fma: Fma): Moments[] {
+export function nadamForeach(tf: Tfjs, steps: readonly ParamStep[], h: NadamHyperParameters, fma: Fma, flatten: boolean): Moments[] {
+  if (!flatten) return steps.map((s) => nadamUpdate(tf, s, s.grad, h, s.scalars, "foreach", fma));
   const results: (Moments | undefined)[] = steps.map(() => undefined);
   const pending = steps.map((_, i) => i);
   while (pending.length > 0) {

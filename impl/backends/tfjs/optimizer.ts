@@ -22,7 +22,7 @@ import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
 import type { StateDict } from "../../../tensor/state-dict.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import { fmaFor, prepareFma } from "./fma.ts";
-import { nadamForeach, nadamUpdate, type Moments, type ParamStep } from "./kernel.ts";
+import { flattensGroups, nadamForeach, nadamUpdate, type Moments, type ParamStep } from "./kernel.ts";
 import type { TfjsBackendName } from "./runtime.ts";
 
 /** A named tensor, as tf.Optimizer's weights and gradient lists hold them. */
@@ -159,7 +159,7 @@ export class NadamOptimizer extends tf.Optimizer {
       let outs: Moments[];
       if (path === "foreach") {
         const steps: ParamStep[] = work.map((w, i) => ({ ...moments(i), grad: w.grad, scalars: scalars[i]! }));
-        outs = nadamForeach(tf, steps, hyper, fma);
+        outs = nadamForeach(tf, steps, hyper, fma, flattensGroups(backendName));
       } else {
         // the for-loop path runs param by param; a name given twice sees its first update
         outs = work.map((w, i) => {
