@@ -14,7 +14,7 @@ import { drive, expected } from "../conformance/run.ts";
 import type { TrajectoryStep } from "../golden/simulate.ts";
 import type { BackendEntry } from "../impl/backend.ts";
 import { tfjsBackend } from "../impl/backends/tfjs/backend.ts";
-import { prepareFma } from "../impl/backends/tfjs/fma.ts";
+import { prepareUpdate, type KernelChoice } from "../impl/backends/tfjs/update.ts";
 import { tfjsCpu, tfjsWasm, tfjsWebgpu } from "../impl/backends/tfjs/index.ts";
 import { loadTfjs, type TfjsBackendName } from "../impl/backends/tfjs/runtime.ts";
 import { NAdam, Tensor } from "../impl/index.ts";
@@ -68,15 +68,15 @@ class Tally {
 }
 
 /** A registry entry that runs the profile it is asked for, claimed or not. */
-function forced(entry: BackendEntry, name: TfjsBackendName): BackendEntry {
+function forced(entry: BackendEntry, name: TfjsBackendName, kernel: KernelChoice): BackendEntry {
   const supports = { ...entry.supports, profiles: ["default", "vectorized"] as RoundingProfile[] };
   return {
     ...entry,
     supports,
     create: async ({ profile }) => {
       const { tf } = await loadTfjs(name);
-      await prepareFma(tf!, name, profile!);
-      return tfjsBackend({ tf: tf!, backendName: name, profile: profile!, supports, device: "cpu" });
+      await prepareUpdate(tf!, name, profile!, kernel);
+      return tfjsBackend({ tf: tf!, backendName: name, profile: profile!, supports, device: "cpu", kernel });
     },
   };
 }
@@ -123,25 +123,26 @@ async function randomCases(entry: BackendEntry, path: CodePath, profile: Roundin
 }
 
 const rows: string[] = [];
-for (const [entry, name] of [
-  [tfjsCpu, "cpu"],
-  [tfjsWasm, "wasm"],
-  [tfjsWebgpu, "webgpu"],
+for (const [entry, name, kernel] of [
+  [tfjsCpu, "cpu", "ops"],
+  [tfjsWasm, "wasm", "ops"],
+  [tfjsWebgpu, "webgpu", "ops"],
+  [tfjsWebgpu, "webgpu", "fused"],
 ] as const) {
   const availability = await entry.availability();
   if (!availability.available) {
     rows.push(`${entry.id}: skipped: ${availability.reason}`);
     continue;
   }
-  const port = backendPort(forced(entry, name));
+  const port = backendPort(forced(entry, name, kernel));
   for (const path of ["forloop", "foreach"] as const) {
     for (const profile of ["default", "vectorized"] as const) {
       const golden = new Tally();
       const cases = selectCases({ dtypes: ["float32"], paths: [path], profiles: [profile] });
       for (const c of cases) golden.addSteps(expected(c), await drive(port, c), c.id);
       const random = new Tally();
-      await randomCases(forced(entry, name), path, profile, random);
-      const line = `${entry.id} ${path} float32 ${profile}: golden (${cases.length} cases) ${golden}; random (${RANDOM_CASES} cases) ${random}`;
+      await randomCases(forced(entry, name, kernel), path, profile, random);
+      const line = `${entry.id} (${kernel}) ${path} float32 ${profile}: golden (${cases.length} cases) ${golden}; random (${RANDOM_CASES} cases) ${random}`;
       console.log(line);
       rows.push(line);
     }

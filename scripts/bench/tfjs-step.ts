@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { NAdam, Tensor, typedArrayBackend } from "../../impl/index.ts";
 import { nadam } from "../../impl/backends/tfjs/optimizer.ts";
 import { loadTfjs, type TfjsBackendName } from "../../impl/backends/tfjs/runtime.ts";
+import type { KernelChoice } from "../../impl/backends/tfjs/update.ts";
 import type { CodePath, RoundingProfile } from "../../spec/nadam/types.ts";
 
 const TOTAL = Number(process.argv[2] ?? 4 * 1024 * 1024);
@@ -29,12 +30,12 @@ function values(n: number, salt: number): Float32Array {
   return out;
 }
 
-async function timeTfjs(name: TfjsBackendName, tensors: number, path: CodePath, profile: RoundingProfile): Promise<number> {
+async function timeTfjs(name: TfjsBackendName, tensors: number, path: CodePath, profile: RoundingProfile, kernel: KernelChoice): Promise<number> {
   await tf.setBackend(name);
   const size = TOTAL / tensors;
   const variables = Array.from({ length: tensors }, (_, i) => tf.variable(tf.tensor1d(values(size, i))));
   const grads = Array.from({ length: tensors }, (_, i) => tf.tensor1d(values(size, i + 0.5)));
-  const optimizer = await nadam({ weightDecay: 0.01, foreach: path === "foreach", profile }).ready();
+  const optimizer = await nadam({ weightDecay: 0.01, foreach: path === "foreach", profile, kernel }).ready();
   const named = Object.fromEntries(variables.map((v, i) => [v.name, grads[i]!]));
   const times: number[] = [];
   for (let s = 0; s < STEPS; s++) {
@@ -71,7 +72,10 @@ const print = () => {
 };
 console.log(`node ${process.version}, ${TOTAL} float32 params, median of ${STEPS - WARMUP} steps after ${WARMUP} warm-up, weight_decay 0.01 (L2)`);
 for (const path of ["forloop", "foreach"] as const) {
-  for (const profile of ["default", "vectorized"] as const) rows.push(["typed-array", path, profile, ...LAYOUTS.map((n) => timeTyped(n, path, profile).toFixed(1))]);
+  for (const profile of ["default", "vectorized"] as const) {
+    rows.push(["typed-array", path, profile, ...LAYOUTS.map((n) => timeTyped(n, path, profile).toFixed(1))]);
+    console.log(rows.at(-1)!.join("  "));
+  }
 }
 for (const name of ["cpu", "wasm", "webgpu"] as const) {
   const loaded = await loadTfjs(name);
@@ -79,11 +83,14 @@ for (const name of ["cpu", "wasm", "webgpu"] as const) {
     rows.push([`tfjs-${name}`, "-", "-", `skipped: ${loaded.reason}`, ""]);
     continue;
   }
-  for (const path of ["forloop", "foreach"] as const) {
-    for (const profile of name === "webgpu" ? (["default"] as const) : (["default", "vectorized"] as const)) {
-      const cells: string[] = [];
-      for (const n of LAYOUTS) cells.push((await timeTfjs(name, n, path, profile)).toFixed(1));
-      rows.push([`tfjs-${name}`, path, profile, ...cells]);
+  for (const kernel of name === "webgpu" ? (["ops", "fused"] as const) : (["ops"] as const)) {
+    for (const path of ["forloop", "foreach"] as const) {
+      for (const profile of name === "webgpu" ? (["default"] as const) : (["default", "vectorized"] as const)) {
+        const cells: string[] = [];
+        for (const n of LAYOUTS) cells.push((await timeTfjs(name, n, path, profile, kernel)).toFixed(1));
+        rows.push([`tfjs-${name} (${kernel})`, path, profile, ...cells]);
+        console.log(rows.at(-1)!.join("  "));
+      }
     }
   }
 }

@@ -14,9 +14,9 @@ import { stepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
-import { fmaFor } from "./fma.ts";
-import { flattensGroups, nadamForeach, nadamUpdate, type Moments, type Tfjs } from "./kernel.ts";
+import { flattensGroups, nadamForeach, type Moments, type Tfjs } from "./kernel.ts";
 import { useBackend, type TfjsBackendName } from "./runtime.ts";
+import { updateFor, type KernelChoice } from "./update.ts";
 
 /**
  * A state value of this backend: a tfjs tensor (exp_avg, exp_avg_sq), or a
@@ -36,9 +36,11 @@ export interface TfjsBackendOptions {
   readonly profile: RoundingProfile;
   readonly supports: BackendSupport;
   readonly device: "cpu" | "cuda";
+  /** The update's implementation (update.ts); prepared by the caller. */
+  readonly kernel: KernelChoice;
 }
 
-export function tfjsBackend({ tf, backendName, profile, supports, device }: TfjsBackendOptions): AsyncBackend<TfjsStateTensor> {
+export function tfjsBackend({ tf, backendName, profile, supports, device, kernel }: TfjsBackendOptions): AsyncBackend<TfjsStateTensor> {
   const owned = new Set<TfjsStateTensor>();
   const track = (t: TfjsStateTensor): TfjsStateTensor => (owned.add(t), t);
 
@@ -80,7 +82,7 @@ export function tfjsBackend({ tf, backendName, profile, supports, device }: Tfjs
     },
     async stepGroup({ params, grads, states, hyper, path }: GroupStep<TfjsStateTensor>) {
       await useBackend(tf, backendName);
-      const fma = fmaFor(tf, backendName, profile);
+      const update = updateFor(tf, backendName, profile, kernel);
       const scalars: StepScalars[] = [];
       const results = tf.tidy(() => {
         const upload = (t: Tensor) => tf.tensor(t.data as Float32Array, [...t.shape], "float32");
@@ -90,7 +92,7 @@ export function tfjsBackend({ tf, backendName, profile, supports, device }: Tfjs
             const state = states[i]!;
             const s = stepScalars(hyper, path, scalarState(state));
             scalars.push(s);
-            const out = nadamUpdate(tf, { param: upload(param), expAvg: onDevice(state.exp_avg), expAvgSq: onDevice(state.exp_avg_sq) }, upload(grads[i]!), hyper, s, path, fma);
+            const out = update({ param: upload(param), expAvg: onDevice(state.exp_avg), expAvgSq: onDevice(state.exp_avg_sq) }, upload(grads[i]!), hyper, s, path);
             commit(state, s, out);
             return out.param;
           });
@@ -101,7 +103,7 @@ export function tfjsBackend({ tf, backendName, profile, supports, device }: Tfjs
           scalars.push(s);
           return { param: upload(param), grad: upload(grads[i]!), expAvg: onDevice(state.exp_avg), expAvgSq: onDevice(state.exp_avg_sq), scalars: s };
         });
-        const outs = nadamForeach(tf, steps, hyper, fma, flattensGroups(backendName));
+        const outs = nadamForeach(tf, steps, hyper, update, flattensGroups(backendName));
         outs.forEach((out, i) => commit(states[i]!, scalars[i]!, out));
         return outs.map((out) => out.param);
       });

@@ -57,7 +57,7 @@ interface WebgpuBackend {
  * (s - (s - a) to a: TwoSum's error becomes 0); a uniform \`one\` it cannot
  * see through keeps each error-free step as written (measured on lavapipe).
  */
-const FMA_WGSL = `
+export const FMA_WGSL = `
   fn twoSum(a : f32, b : f32) -> vec2<f32> {
     let s = a + b;
     let bb = s * uniforms.one - a;

@@ -40,12 +40,13 @@ function entry(name: TfjsBackendName): BackendEntry {
       return loaded.tf ? { available: true } : { available: false, reason: loaded.reason };
     },
     async create({ profile }) {
-      const [{ loadTfjs }, { tfjsBackend }, { prepareFma }] = await Promise.all([import("./runtime.ts"), import("./backend.ts"), import("./fma.ts")]);
+      const [{ loadTfjs }, { tfjsBackend }, { defaultKernel, prepareUpdate }] = await Promise.all([import("./runtime.ts"), import("./backend.ts"), import("./update.ts")]);
       const loaded = await loadTfjs(name);
       if (loaded.tf === undefined) throw new Error(`tfjs-${name} cannot run here: ${loaded.reason}`);
       const chosen = profile !== undefined && SUPPORT[name].profiles.includes(profile) ? profile : SUPPORT[name].profiles[0]!;
-      await prepareFma(loaded.tf, name, chosen);
-      return tfjsBackend({ tf: loaded.tf, backendName: name, profile: chosen, supports: SUPPORT[name], device: name === "cpu" || name === "wasm" ? "cpu" : "cuda" });
+      const kernel = defaultKernel(name);
+      await prepareUpdate(loaded.tf, name, chosen, kernel);
+      return tfjsBackend({ tf: loaded.tf, backendName: name, profile: chosen, supports: SUPPORT[name], device: name === "cpu" || name === "wasm" ? "cpu" : "cuda", kernel });
     },
   };
 }

@@ -102,8 +102,8 @@ function sameScalars(a: StepScalars, b: StepScalars): boolean {
  * Element-wise ops do not care how elements are laid out, so the bits are
  * those of PyTorch's per-tensor _foreach ops either way.
  */
-export function nadamForeach(tf: Tfjs, steps: readonly ParamStep[], h: NadamHyperParameters, fma: Fma, flatten: boolean): Moments[] {
-  if (!flatten) return steps.map((s) => nadamUpdate(tf, s, s.grad, h, s.scalars, "foreach", fma));
+export function nadamForeach(tf: Tfjs, steps: readonly ParamStep[], h: NadamHyperParameters, update: (m: Moments, grad: TF.Tensor, h: NadamHyperParameters, s: StepScalars, path: CodePath) => Moments, flatten: boolean): Moments[] {
+  if (!flatten) return steps.map((s) => update(s, s.grad, h, s.scalars, "foreach"));
   const results: (Moments | undefined)[] = steps.map(() => undefined);
   const pending = steps.map((_, i) => i);
   while (pending.length > 0) {
@@ -112,11 +112,11 @@ export function nadamForeach(tf: Tfjs, steps: readonly ParamStep[], h: NadamHype
     const batch = first.param.size === 0 ? [pending[0]!] : pending.filter((i) => steps[i]!.param.size > 0 && sameScalars(steps[i]!.scalars, first.scalars));
     for (const i of batch) pending.splice(pending.indexOf(i), 1);
     if (batch.length === 1) {
-      results[batch[0]!] = nadamUpdate(tf, first, first.grad, h, first.scalars, "foreach", fma);
+      results[batch[0]!] = update(first, first.grad, h, first.scalars, "foreach");
       continue;
     }
     const flat = (pick: (s: ParamStep) => TF.Tensor) => tf.concat(batch.map((i) => tf.reshape(pick(steps[i]!), [-1])));
-    const out = nadamUpdate(tf, { param: flat((s) => s.param), expAvg: flat((s) => s.expAvg), expAvgSq: flat((s) => s.expAvgSq) }, flat((s) => s.grad), h, first.scalars, "foreach", fma);
+    const out = update({ param: flat((s) => s.param), expAvg: flat((s) => s.expAvg), expAvgSq: flat((s) => s.expAvgSq) }, flat((s) => s.grad), h, first.scalars, "foreach");
     const sizes = batch.map((i) => steps[i]!.param.size);
     const unflat = (t: TF.Tensor) => tf.split(t, sizes).map((piece, k) => tf.reshape(piece, steps[batch[k]!]!.param.shape));
     const [params, expAvgs, expAvgSqs] = [unflat(out.param), unflat(out.expAvg), unflat(out.expAvgSq)];

@@ -22,7 +22,7 @@ const NAMES: TfjsBackendName[] = ["cpu", "wasm", "webgpu"];
 const loaded = await Promise.all(NAMES.map(async (name) => [name, await loadTfjs(name)] as const));
 
 /** The spec's hyper-parameters for a config. */
-function hyperOf(c: Required<Omit<NadamConfig, "foreach" | "profile">>): NadamHyperParameters {
+function hyperOf(c: Required<Omit<NadamConfig, "foreach" | "profile" | "kernel">>): NadamHyperParameters {
   return { ...NADAM_DEFAULTS, lr: c.learningRate, betas: [c.beta1, c.beta2], eps: c.epsilon, weight_decay: c.weightDecay, momentum_decay: c.momentumDecay, decoupled_weight_decay: c.decoupledWeightDecay, maximize: c.maximize };
 }
 

@@ -21,9 +21,8 @@ import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
 import type { StateDict } from "../../../tensor/state-dict.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
-import { fmaFor, prepareFma } from "./fma.ts";
-import { flattensGroups, nadamForeach, nadamUpdate, type Moments, type ParamStep } from "./kernel.ts";
-import type { TfjsBackendName } from "./runtime.ts";
+import { flattensGroups, nadamForeach, type Moments, type ParamStep } from "./kernel.ts";
+import { defaultKernel, prepareUpdate, updateFor, type KernelChoice } from "./update.ts";
 
 /** A named tensor, as tf.Optimizer's weights and gradient lists hold them. */
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -54,6 +53,12 @@ export interface NadamConfig {
    * needs the NadamFma32 kernel (cpu, wasm, webgpu). Default `default`.
    */
   readonly profile?: RoundingProfile;
+  /**
+   * The update's implementation: tfjs ops, or (webgpu) one fused WGSL shader
+   * per result, after `await optimizer.ready()`. Same bits; default: fused
+   * where there is one.
+   */
+  readonly kernel?: KernelChoice;
 }
 
 interface Slot {
@@ -87,6 +92,7 @@ export class NadamOptimizer extends tf.Optimizer {
   readonly maximize: boolean;
   readonly foreach: boolean;
   readonly profile: RoundingProfile;
+  readonly kernel: KernelChoice | undefined;
   /** Per variable name, in the order the variables were first stepped (the state dict's param ids). */
   private readonly slots = new Map<string, Slot>();
 
@@ -102,6 +108,7 @@ export class NadamOptimizer extends tf.Optimizer {
     this.maximize = config.maximize ?? false;
     this.foreach = config.foreach ?? true;
     this.profile = config.profile ?? "default";
+    this.kernel = config.kernel;
     // PyTorch's constructor checks
     for (const [key, value] of [["learning rate", this.learningRate], ["epsilon value", this.epsilon], ["weight_decay value", this.weightDecay], ["momentum_decay value", this.momentumDecay]] as const) {
       if (!(value >= 0)) throw new RangeError(`Invalid ${key}: ${value}`);
@@ -149,8 +156,8 @@ export class NadamOptimizer extends tf.Optimizer {
       errorIfNotFloat32(`the gradient of ${name}`, grad);
       work.push({ variable, grad, slot: this.slotFor(name, variable) });
     }
-    const backendName = tf.getBackend() as TfjsBackendName;
-    const fma = fmaFor(tf, backendName, this.profile);
+    const backendName = tf.getBackend();
+    const update = updateFor(tf, backendName, this.profile, this.kernel ?? defaultKernel(backendName));
     const hyper = this.hyper();
     const path = this.path();
     const scalars: StepScalars[] = work.map(({ slot }) => stepScalars(hyper, path, { step: slot.step, step_dtype: SCALAR_DTYPE, mu_product: slot.muProduct, mu_product_dtype: SCALAR_DTYPE }));
@@ -159,11 +166,11 @@ export class NadamOptimizer extends tf.Optimizer {
       let outs: Moments[];
       if (path === "foreach") {
         const steps: ParamStep[] = work.map((w, i) => ({ ...moments(i), grad: w.grad, scalars: scalars[i]! }));
-        outs = nadamForeach(tf, steps, hyper, fma, flattensGroups(backendName));
+        outs = nadamForeach(tf, steps, hyper, update, flattensGroups(backendName));
       } else {
         // the for-loop path runs param by param; a name given twice sees its first update
         outs = work.map((w, i) => {
-          const out = nadamUpdate(tf, moments(i), w.grad, hyper, scalars[i]!, path, fma);
+          const out = update(moments(i), w.grad, hyper, scalars[i]!, path);
           assign(w, out);
           return out;
         });
@@ -177,9 +184,10 @@ export class NadamOptimizer extends tf.Optimizer {
     this.incrementIterations();
   }
 
-  /** Readies the fused multiply-add kernel of the current tfjs backend for the `vectorized` profile (once per backend). */
+  /** Loads what the current tfjs backend's update needs: the fused multiply-add of the `vectorized` profile, webgpu's fused shader (once per backend). */
   async ready(): Promise<this> {
-    await prepareFma(tf, tf.getBackend() as TfjsBackendName, this.profile);
+    const backendName = tf.getBackend();
+    await prepareUpdate(tf, backendName, this.profile, this.kernel ?? defaultKernel(backendName));
     return this;
   }
 
@@ -293,6 +301,7 @@ export class NadamOptimizer extends tf.Optimizer {
       maximize: this.maximize,
       foreach: this.foreach,
       profile: this.profile,
+      ...(this.kernel === undefined ? {} : { kernel: this.kernel }),
     };
   }
 
