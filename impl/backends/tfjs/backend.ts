@@ -14,7 +14,7 @@ import { stepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
-import { flattensGroups, nadamForeach, type Moments, type Tfjs } from "./kernel.ts";
+import { nadamForeach, type Moments, type Tfjs } from "./kernel.ts";
 import { useBackend, type TfjsBackendName } from "./runtime.ts";
 import { updateFor, type KernelChoice } from "./update.ts";
 
@@ -82,7 +82,7 @@ export function tfjsBackend({ tf, backendName, profile, supports, device, kernel
     },
     async stepGroup({ params, grads, states, hyper, path }: GroupStep<TfjsStateTensor>) {
       await useBackend(tf, backendName);
-      const update = updateFor(tf, backendName, profile, kernel);
+      const { update, flatten } = updateFor(tf, backendName, profile, kernel);
       const scalars: StepScalars[] = [];
       const results = tf.tidy(() => {
         const upload = (t: Tensor) => tf.tensor(t.data as Float32Array, [...t.shape], "float32");
@@ -103,7 +103,7 @@ export function tfjsBackend({ tf, backendName, profile, supports, device, kernel
           scalars.push(s);
           return { param: upload(param), grad: upload(grads[i]!), expAvg: onDevice(state.exp_avg), expAvgSq: onDevice(state.exp_avg_sq), scalars: s };
         });
-        const outs = nadamForeach(tf, steps, hyper, update, flattensGroups(backendName));
+        const outs = nadamForeach(tf, steps, hyper, update, flatten);
         outs.forEach((out, i) => commit(states[i]!, scalars[i]!, out));
         return outs.map((out) => out.param);
       });

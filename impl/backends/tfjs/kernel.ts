@@ -21,10 +21,6 @@ import type { CodePath } from "../../../spec/nadam/types.ts";
 
 export type Tfjs = typeof TF;
 
-/** The tfjs backends whose foreach path flattens a group into one tensor (nadamForeach): those where a kernel launch is dear. */
-export function flattensGroups(backendName: string): boolean {
-  return backendName !== "cpu" && backendName !== "wasm";
-}
 
 /** x·y + z rounded once to float32 (the vectorized profile), or null for the unfused `default` profile. */
 export type Fma = ((x: TF.Tensor, y: TF.Tensor, z: TF.Tensor) => TF.Tensor) | null;
@@ -91,8 +87,8 @@ function sameScalars(a: StepScalars, b: StepScalars): boolean {
 }
 
 /**
- * The foreach path over a group. With `flatten` (for backends where a kernel
- * launch is dear: webgpu, CUDA), params whose scalars are equal (the usual
+ * The foreach path over a group. With `flatten` (tfjs ops where a kernel
+ * launch is dear: webgpu, CUDA; update.ts decides), params whose scalars are equal (the usual
  * case: one step count for the whole group) are flattened into one tensor and
  * updated by one sequence of ops, so a group costs the same ~20 launches
  * however many params it has (plus a concat per operand and a split per

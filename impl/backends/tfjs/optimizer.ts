@@ -21,7 +21,7 @@ import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
 import type { StateDict } from "../../../tensor/state-dict.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
-import { flattensGroups, nadamForeach, type Moments, type ParamStep } from "./kernel.ts";
+import { nadamForeach, type Moments, type ParamStep } from "./kernel.ts";
 import { defaultKernel, prepareUpdate, updateFor, type KernelChoice } from "./update.ts";
 
 /** A named tensor, as tf.Optimizer's weights and gradient lists hold them. */
@@ -157,7 +157,7 @@ export class NadamOptimizer extends tf.Optimizer {
       work.push({ variable, grad, slot: this.slotFor(name, variable) });
     }
     const backendName = tf.getBackend();
-    const update = updateFor(tf, backendName, this.profile, this.kernel ?? defaultKernel(backendName));
+    const { update, flatten } = updateFor(tf, backendName, this.profile, this.kernel ?? defaultKernel(backendName));
     const hyper = this.hyper();
     const path = this.path();
     const scalars: StepScalars[] = work.map(({ slot }) => stepScalars(hyper, path, { step: slot.step, step_dtype: SCALAR_DTYPE, mu_product: slot.muProduct, mu_product_dtype: SCALAR_DTYPE }));
@@ -166,7 +166,7 @@ export class NadamOptimizer extends tf.Optimizer {
       let outs: Moments[];
       if (path === "foreach") {
         const steps: ParamStep[] = work.map((w, i) => ({ ...moments(i), grad: w.grad, scalars: scalars[i]! }));
-        outs = nadamForeach(tf, steps, hyper, update, flattensGroups(backendName));
+        outs = nadamForeach(tf, steps, hyper, update, flatten);
       } else {
         // the for-loop path runs param by param; a name given twice sees its first update
         outs = work.map((w, i) => {

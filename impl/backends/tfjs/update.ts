@@ -27,9 +27,15 @@ export async function prepareUpdate(tf: Tfjs, backendName: string, profile: Roun
   else await prepareFma(tf, backendName as Parameters<typeof prepareFma>[1], profile);
 }
 
-/** The update to run; `fused` falls back to ops until prepareUpdate has loaded the shader's helpers. */
-export function updateFor(tf: Tfjs, backendName: string, profile: RoundingProfile, kernel: KernelChoice): Update {
-  if (kernel === "fused" && backendName === "webgpu" && fusedReady()) return (m, g, h, s, path) => fusedUpdate(tf, m, g, h, s, path, profile);
+/**
+ * The update to run (`fused` falls back to ops until prepareUpdate has loaded
+ * the shader's helpers), and whether the foreach path flattens a group for it
+ * (kernel.ts's nadamForeach): only for tfjs ops where a launch is dear. The
+ * fused shader is 3 launches a param, fewer than flattening's concats and
+ * per-param slices (measured: README, "TensorFlow.js").
+ */
+export function updateFor(tf: Tfjs, backendName: string, profile: RoundingProfile, kernel: KernelChoice): { update: Update; flatten: boolean } {
+  if (kernel === "fused" && backendName === "webgpu" && fusedReady()) return { update: (m, g, h, s, path) => fusedUpdate(tf, m, g, h, s, path, profile), flatten: false };
   const fma = fmaFor(tf, backendName as Parameters<typeof fmaFor>[1], profile);
-  return (m, g, h, s, path) => nadamUpdate(tf, m, g, h, s, path, fma);
+  return { update: (m, g, h, s, path) => nadamUpdate(tf, m, g, h, s, path, fma), flatten: backendName !== "cpu" && backendName !== "wasm" };
 }
