@@ -38,9 +38,10 @@ async function registerWebgpu(): Promise<string | undefined> {
   const gpu = dawnGpu as { requestAdapter(): Promise<unknown> };
   const adapter = await gpu.requestAdapter().catch(() => null);
   if (adapter === null || adapter === undefined) return "no WebGPU adapter (Dawn found no Vulkan driver: install a GPU driver, or Mesa's lavapipe)";
-  // tfjs-backend-webgpu finds the GPU where a browser has it.
-  const nav = (globalThis as { navigator?: object }).navigator ?? {};
-  Object.defineProperty(globalThis, "navigator", { value: { ...Object.fromEntries(Object.entries(nav)), gpu }, configurable: true, writable: true });
+  // tfjs-backend-webgpu finds the GPU where a browser has it: navigator.gpu (Node 21+ has a navigator; Node 20 none).
+  const nav = (globalThis as { navigator?: object }).navigator;
+  if (nav === undefined) Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
+  else if (!("gpu" in nav)) Object.defineProperty(nav, "gpu", { value: gpu, configurable: true });
   try {
     await import("@tensorflow/tfjs-backend-webgpu");
   } catch (error) {
@@ -70,7 +71,7 @@ async function registerBackend(name: TfjsBackendName): Promise<string | undefine
             if (!notInstalled(error)) return `${name} is installed but does not load (${message(error)}): it needs the libtensorflow its install script downloads`;
           }
         }
-        return "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (each downloads libtensorflow when installed)";
+        return "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed";
     }
   } catch (error) {
     return notInstalled(error) ? `@tensorflow/tfjs-backend-${name} is not installed` : `@tensorflow/tfjs-backend-${name} does not load: ${message(error)}`;
