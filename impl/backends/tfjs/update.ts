@@ -36,7 +36,8 @@ export async function prepareUpdate(tf: Tfjs, backendName: string, profile: Roun
  */
 export function updateFor(tf: Tfjs, backendName: string, profile: RoundingProfile, kernel: KernelChoice): { update: Update; flatten: boolean } {
   // The shader with the emulated fma inlined measured worse than NadamFma32 between tfjs ops (85-88%
-  // of the corpus's values identical, against 99.9%): the vectorized profile keeps the ops.
+  // of the corpus's values identical, against 99.9%; its addcmul misses on normal operands too, cause
+  // not found): the vectorized profile keeps the ops.
   if (kernel === "fused" && backendName === "webgpu" && profile === "default" && fusedReady()) return { update: (m, g, h, s, path) => fusedUpdate(tf, m, g, h, s, path, profile), flatten: false };
   const fma = fmaFor(tf, backendName as Parameters<typeof fmaFor>[1], profile);
   return { update: (m, g, h, s, path) => nadamUpdate(tf, m, g, h, s, path, fma), flatten: backendName !== "cpu" && backendName !== "wasm" };
