@@ -14,8 +14,9 @@ export function matrix(report: SuiteReport): string {
     if (p.error && p.results.length > 0) notes.push(`${label}: ${p.error}`);
     if (p.shutdown) notes.push(`${label}: ending it: ${p.shutdown}`);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  const lines = rows.map((r) => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
+  // A skipped or failed port's row is its name and one note: the note does not widen the matrix's columns.
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.filter((r) => r.length === rows[0]!.length || i === 0).map((r) => (r[i] ?? "").length)));
+  const lines = rows.map((r) => (r.length < rows[0]!.length ? `${r[0]!.padEnd(widths[0]!)}  ${r.slice(1).join("  ")}` : r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  ")));
   const nothing = report.ports.some((p) => p.results.some(judged)) ? [] : ["no case was judged: every port was skipped, or had nothing the selected cases need"];
   return [`policy: ${report.policy.name} (${report.policy.description})`, ...lines, LEGEND, ...notes, ...nothing].join("\n");
 }
