@@ -7,7 +7,7 @@
  * one step of every configuration (JavaScript, then torch, then C): medians of
  * interleaved rounds. A baseline that cannot run here is "unavailable", with why.
  *
- *   npm run bench [-- --rounds N] [--warmup N] [--shapes "4M x 1,100 x 10"] [--only ID,ID] [--json FILE]
+ *   npm run bench [-- --rounds N] [--warmup N] [--shapes 4Mx1,1024x4096,16Mx1,100x10] [--only ID,ID] [--json FILE]
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
  * is the JavaScript heap and array buffers grown by one step after warm-up.
@@ -37,13 +37,15 @@ const THREADS = availableParallelism();
 const only = option("--only")?.split(",");
 const M = 1024 * 1024;
 const ALL_SHAPES = [
-  { name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16"] as DType[] },
-  { name: "1,024 x 4,096", count: 1024, numel: 4096, dtypes: ["float32"] as DType[] },
-  { name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[] },
-  { name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[] },
+  { id: "4Mx1", name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16"] as DType[] },
+  { id: "1024x4096", name: "1,024 x 4,096", count: 1024, numel: 4096, dtypes: ["float32"] as DType[] },
+  { id: "16Mx1", name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[] },
+  { id: "100x10", name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[] },
 ];
 const wanted = option("--shapes")?.split(",").map((s) => s.trim());
-const SHAPES = ALL_SHAPES.filter((s) => !wanted || wanted.includes(s.name));
+const unknown = wanted?.filter((id) => !ALL_SHAPES.some((s) => s.id === id)) ?? [];
+if (unknown.length > 0) throw new Error(`unknown shape ${unknown.join(", ")}: one of ${ALL_SHAPES.map((s) => s.id).join(", ")}`);
+const SHAPES = ALL_SHAPES.filter((s) => !wanted || wanted.includes(s.id));
 
 /** A line-protocol worker (torch or the C floor): one JSON answer per command. */
 class Worker {
