@@ -7,7 +7,10 @@
  * one step of every configuration (JavaScript, then torch, then C): medians of
  * interleaved rounds. A baseline that cannot run here is "unavailable", with why.
  *
- *   npm run bench [-- --rounds N] [--warmup N] [--shapes 4Mx1,1024x4096,16Mx1,100x10] [--only ID,ID] [--json FILE]
+ *   npm run bench [-- --rounds N] [--warmup N] [--shapes 4Mx1,1024x4096,16Mx1,100x10] [--only ID,ID] [--json FILE] [--rss]
+ *
+ * --rss: afterwards, each backend configuration alone in a child process, its peak
+ * resident memory above its imports against its tensors' bytes.
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
  * is the JavaScript heap and array buffers grown by one step after warm-up.
@@ -121,6 +124,28 @@ function hostTensors(count: number, numel: number, dtype: DType, seed: number, s
   return Array.from({ length: count }, (_, t) => Tensor.from(Float64Array.from({ length: numel * componentsOf(dtype) }, (_, i) => Math.sin((i + t + seed) * 0.37) * scale), dtype, [numel]));
 }
 
+/**
+ * --child-rss BACKEND PATH PROFILE SHAPE DTYPE: one configuration alone in this
+ * process (spawned by --rss): the peak resident memory its steps add above the
+ * process after its imports, beside what its params, grads and two moments hold.
+ */
+const child = args.indexOf("--child-rss");
+if (child >= 0) {
+  const [id, path, profile, shapeId, dtype] = args.slice(child + 1) as [string, "forloop" | "foreach", "default" | "vectorized", string, DType];
+  gc();
+  const baseline = process.resourceUsage().maxRSS * 1024;
+  const entry = BACKENDS.find((e) => e.id === id)!;
+  const shape = ALL_SHAPES.find((s) => s.id === shapeId)!;
+  const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
+  params.forEach((p, i) => (p.grad = hostTensors(1, shape.numel, dtype, i + 1, 0.1)[0]!));
+  const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend: await entry.create({ profile }) });
+  for (let k = 0; k < 4; k++) await optimizer.stepAsync();
+  const peak = process.resourceUsage().maxRSS * 1024 - baseline;
+  const data = 4 * shape.count * shape.numel * DTYPE[dtype].itemSize;
+  console.log(JSON.stringify({ peak, data }));
+  process.exit(0);
+}
+
 const torch = await startTorch();
 const floor = await startFloor();
 const rssBefore = process.memoryUsage().rss;
@@ -231,6 +256,21 @@ console.log(`node ${process.version}, ${THREADS} threads available; median of ${
 console.log(`torch: ${"worker" in torch ? `${String(torch.info.torch)}, CPU capability ${String(torch.info.capability)}` : `unavailable (${torch.unavailable})`}`);
 console.log(`floor: ${"worker" in floor ? `cc -O3 -march=native${floor.info.openmp ? " -fopenmp" : ""}` : `unavailable (${floor.unavailable})`}`);
 for (const row of table) console.log(row.map((cell, c) => (c < 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
+if (args.includes("--rss")) {
+  // each configuration alone in a child process: its own peak, not the interleaved run's
+  console.log("peak RSS a configuration's steps add above its imports, alone in a process, against its params + grads + state:");
+  const seen = new Set<string>();
+  for (const r of results.filter((row) => row.kind === "backend" && !row.failed)) {
+    const [id, profile] = [r.name.split(" ")[0]!, r.name.match(/\((\w+)\)/)![1]!];
+    const shapeId = ALL_SHAPES.find((s) => s.name === r.shape)!.id;
+    const key = [id, r.path, profile, shapeId, r.dtype].join(" ");
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const ran = spawnSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, "--child-rss", id, r.path!, profile, shapeId, r.dtype], { encoding: "utf8" });
+    const answer = ran.status === 0 ? (JSON.parse(ran.stdout.trim().split("\n").at(-1)!) as { peak: number; data: number }) : null;
+    console.log(`  ${key}: ${answer ? `${(answer.peak / M).toFixed(1)} MiB for ${(answer.data / M).toFixed(1)} MiB of tensors (${((100 * answer.peak) / answer.data - 100).toFixed(0)} % over)` : `failed: ${ran.stderr.trim().split("\n").at(-1)}`}`);
+  }
+}
 for (const p of peaks) console.log(`${p.shape} ${p.dtype}: peak RSS ${p.peakRssMiB.toFixed(0)} MiB above start (process-wide), one configuration's params + grads + state ${p.dataMiB.toFixed(0)} MiB`);
 const json = option("--json");
 if (json) writeFileSync(json, JSON.stringify({ node: process.version, threads: THREADS, torch: "worker" in torch ? torch.info : torch, floor: "worker" in floor ? floor.info : floor, rounds: ROUNDS, results, peaks }, null, 2));
