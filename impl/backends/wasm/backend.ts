@@ -1,0 +1,182 @@
+/**
+ * The wasm-simd backend: NAdam's per-element update as generated WebAssembly
+ * SIMD (kernels.ts), one fused pass per param, over tensors that live in a
+ * shared WebAssembly memory (heap.ts), bit-exact to PyTorch's CPU kernels
+ * under either rounding profile for float32, float64 and the complex dtypes.
+ *
+ * exp_avg and exp_avg_sq live in the memory (created there, and copied there
+ * when loaded, as a device would). Params and grads are the user's host
+ * Tensors: those made with `tensor()` / `zeros()` are views into the memory
+ * and are used in place; any other is staged, copied in before its kernel and
+ * (a param) copied back after, through a staging block kept per storage, so a
+ * step allocates no typed array once every param has been seen.
+ */
+import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
+import { groupStepScalars } from "../../../spec/nadam/scalars.ts";
+import { CODE_PATHS, ROUNDING_PROFILES, type RoundingProfile } from "../../../spec/nadam/types.ts";
+import { Tensor, type Storage } from "../../../tensor/tensor.ts";
+import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
+import { wasmHeap, type WasmHeap } from "./heap.ts";
+import { stepModuleBytes, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
+import { instantiate, limitsOf, probeRelaxedMadd, type RelaxedMaddProbe } from "./probe.ts";
+
+export interface WasmBackendOptions {
+  /** PyTorch's CPU rounding profile to reproduce. Default "vectorized" (AVX2/AVX512 machines). */
+  readonly profile?: RoundingProfile;
+}
+
+/** The dtypes whose opmath is their own (component) type: the kernels' lane types. */
+export const WASM_DTYPES: readonly DType[] = ["float64", "float32", "complex64", "complex128"];
+
+export const WASM_SUPPORT: BackendSupport = {
+  dtypes: WASM_DTYPES,
+  paths: CODE_PATHS,
+  profiles: ROUNDING_PROFILES,
+  features: ["tensor-lr", "differentiable"],
+};
+
+type Values = Float32Array | Float64Array;
+type ValuesConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+function laneOf(dtype: DType): Lane {
+  const real = DTYPE[dtype].real;
+  if (real !== "float32" && real !== "float64") throw new RangeError(`the wasm-simd backend has no ${dtype} kernels (it has ${WASM_DTYPES.join(", ")})`);
+  return real;
+}
+
+const unrounded = (x: number): number => x;
+
+const ARRAY: Readonly<Record<Lane, ValuesConstructor>> = { float32: Float32Array, float64: Float64Array };
+
+/** Per lane type: whether relaxed_madd is fused here (probed once per process). */
+const relaxedMadd = new Map<Lane, RelaxedMaddProbe>();
+function relaxedMaddOf(lane: Lane, heap: WasmHeap): RelaxedMaddProbe {
+  let probe = relaxedMadd.get(lane);
+  if (probe === undefined) relaxedMadd.set(lane, (probe = probeRelaxedMadd(lane, heap)));
+  return probe;
+}
+
+/** Compiled kernels by variant (kernelKey), once per process. */
+const kernels = new Map<number, StepKernel>();
+
+function kernelKey(v: Omit<KernelVariant, "fma">): number {
+  const decay = v.weightDecay === "none" ? 0 : v.weightDecay === "decoupled" ? 1 : 2;
+  return (v.lane === "float64" ? 1 : 0) | (v.fused ? 2 : 0) | (v.foreach ? 4 : 0) | (v.maximize ? 8 : 0) | (decay << 4) | (v.smallWeight ? 64 : 0);
+}
+
+function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): StepKernel {
+  const key = kernelKey(variant);
+  let kernel = kernels.get(key);
+  if (kernel === undefined) {
+    const fma = variant.fused && relaxedMaddOf(variant.lane, heap).use ? "relaxed" : "emulated";
+    kernel = instantiate(stepModuleBytes({ ...variant, fma }, limitsOf(heap)), heap).step as StepKernel;
+    kernels.set(key, kernel);
+  }
+  return kernel;
+}
+
+export interface WasmBackend extends SyncBackend<Tensor> {
+  /** A host Tensor whose storage lives in the backend's memory (stepped with no copy), from values as Tensor.from takes them. */
+  tensor(values: ArrayLike<number>, dtype?: DType, shape?: readonly number[]): Tensor;
+  /** A zero host Tensor whose storage lives in the backend's memory. */
+  zeros(shape: readonly number[], dtype?: DType): Tensor;
+  /** Whether exact fma uses relaxed_madd on each lane type here, and why. */
+  readonly relaxedMadd: Readonly<Record<Lane, RelaxedMaddProbe>>;
+}
+
+export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
+  const profile = options.profile ?? "vectorized";
+  const heap = wasmHeap();
+  /** Staging blocks of host storages (params, or state tensors a user put in place): one per storage, freed with it. */
+  const staging = new WeakMap<Storage, Values>();
+  /** One staging block per lane type for grads, which are often new tensors every step. */
+  const gradStaging: Partial<Record<Lane, Values>> = {};
+
+  const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
+    const lane = laneOf(dtype);
+    const length = shape.reduce((a, b) => a * b, 1) * (DTYPE[dtype].complex ? 2 : 1);
+    return new Tensor(dtype, shape, heap.view(ARRAY[lane], length).fill(0));
+  };
+
+  /** The byte offset of a storage's numbers in the memory: its own, or its staging block's after copying them in. */
+  const placed = (data: Storage, lane: Lane): number => {
+    if (heap.owns(data)) return data.byteOffset;
+    let block = staging.get(data);
+    if (block === undefined) staging.set(data, (block = heap.view(ARRAY[lane], data.length)));
+    block.set(data as Values);
+    return block.byteOffset;
+  };
+  const copyBack = (data: Storage): void => {
+    if (!heap.owns(data)) (data as Values).set(staging.get(data)!);
+  };
+  const placedGrad = (data: Storage, lane: Lane): number => {
+    if (heap.owns(data)) return data.byteOffset;
+    let block = gradStaging[lane];
+    if (block === undefined || block.length < data.length) gradStaging[lane] = block = heap.view(ARRAY[lane], Math.max(data.length, 2 * (block?.length ?? 0)));
+    block.set(data as Values);
+    return block.byteOffset;
+  };
+
+  return {
+    name: `wasm-simd (${profile})`,
+    device: "cpu",
+    supports: WASM_SUPPORT,
+    asynchronous: false,
+    relaxedMadd: { float32: relaxedMaddOf("float32", heap), float64: relaxedMaddOf("float64", heap) },
+    zeros,
+    tensor(values, dtype = "float32", shape = [values.length / (DTYPE[dtype].complex ? 2 : 1)]) {
+      const t = zeros(shape, dtype);
+      if (values.length !== t.data.length) throw new RangeError(`${values.length} values do not fill a ${dtype} tensor of shape ${JSON.stringify(shape)} (${t.data.length} numbers)`);
+      for (let i = 0; i < values.length; i++) t.set(i, values[i]!);
+      return t;
+    },
+    initState(param, scalarDtype) {
+      return { step: Tensor.scalar(0, scalarDtype), mu_product: Tensor.scalar(1, scalarDtype), exp_avg: zeros(param.shape, param.dtype), exp_avg_sq: zeros(param.shape, param.dtype) };
+    },
+    // A loaded moment moves into the memory (a copy, as onto a device); one already there, and the 0-d scalars, stay as they are.
+    fromHost(tensor) {
+      if (tensor.shape.length === 0 || heap.owns(tensor.data) || !WASM_DTYPES.includes(tensor.dtype)) return tensor;
+      const moved = zeros(tensor.shape, tensor.dtype);
+      moved.data.set(tensor.data as never);
+      return moved;
+    },
+    toHost: (tensor) => tensor,
+    isTensor: (value): value is Tensor => value instanceof Tensor,
+    stepGroup({ params, grads, states, hyper, path }: GroupStep<Tensor>): void {
+      const scalarsOf = groupStepScalars(hyper, path);
+      const fused = profile === "vectorized";
+      const foreach = path === "foreach";
+      const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
+      const [beta1, beta2] = hyper.betas;
+      for (let i = 0; i < params.length; i++) {
+        const param = params[i]!;
+        const grad = grads[i]!;
+        const state = states[i]!;
+        if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
+          throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
+        }
+        const lane = laneOf(param.dtype);
+        const s = scalarsOf({ step: state.step.get(0), step_dtype: state.step.dtype, mu_product: state.mu_product.get(0), mu_product_dtype: state.mu_product.dtype });
+        state.step.set(0, s.step);
+        state.mu_product.set(0, s.muProduct);
+        const n = param.data.length;
+        if (n === 0) continue;
+        // The scalars as each kernel receives them: Python floats converted to the opmath (= lane) type.
+        const r = lane === "float32" ? Math.fround : unrounded;
+        const w = r(1 - beta1);
+        const smallWeight = Math.abs(w) < 0.5;
+        const kernel = kernelFor({ lane, fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight }, heap);
+        const p = placed(param.data, lane);
+        const g = placedGrad(grad.data, lane);
+        const m = placed(state.exp_avg.data, lane);
+        const v = placed(state.exp_avg_sq.data, lane);
+        kernel(p, g, m, v, n,
+          r(s.decayFactor), r(hyper.weight_decay), w, r(w - 1), r(1 - w), r(beta2), r(1 - beta2),
+          r(s.biasCorrection2), r(s.biasCorrection2Sqrt), r(hyper.eps), r(s.gradStepSize), r(s.expAvgStepSize));
+        copyBack(param.data);
+        copyBack(state.exp_avg.data);
+        copyBack(state.exp_avg_sq.data);
+      }
+    },
+  };
+}
