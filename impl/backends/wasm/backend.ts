@@ -12,12 +12,13 @@
  * step allocates no typed array once every param has been seen.
  */
 import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
-import { groupStepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
+import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
 import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
-import { stepModuleBytes, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
+import { KERNEL_SCALARS, stepModuleBytes, type KernelScalar, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
 import { instantiate, limitsOf, probeRelaxedMadd, type RelaxedMaddProbe } from "./probe.ts";
 
 export interface WasmBackendOptions {
@@ -45,6 +46,32 @@ function laneOf(dtype: DType): Lane {
 }
 
 const unrounded = (x: number): number => x;
+const W = KERNEL_SCALARS.indexOf("w");
+
+/**
+ * The step kernel's scalar arguments (KERNEL_SCALARS' order), as the typed-array
+ * kernel receives them: Python floats converted to the opmath (= lane) type.
+ */
+function kernelArguments(h: NadamHyperParameters, s: StepScalars, lane: Lane, into: Float64Array): void {
+  const r = lane === "float32" ? Math.fround : unrounded;
+  const [beta1, beta2] = h.betas;
+  const w = r(1 - beta1); // lerp's weight
+  const values: Readonly<Record<KernelScalar, number>> = {
+    decay: r(s.decayFactor),
+    alpha: r(h.weight_decay),
+    w,
+    wMinusOne: r(w - 1),
+    oneMinusW: r(1 - w),
+    beta2: r(beta2),
+    oneMinusBeta2: r(1 - beta2),
+    bc2: r(s.biasCorrection2),
+    bcSqrt: r(s.biasCorrection2Sqrt),
+    eps: r(h.eps),
+    step1: r(s.gradStepSize),
+    step2: r(s.expAvgStepSize),
+  };
+  KERNEL_SCALARS.forEach((name, k) => (into[k] = values[name]));
+}
 
 const ARRAY: Readonly<Record<Lane, ValuesConstructor>> = { float32: Float32Array, float64: Float64Array };
 
@@ -91,6 +118,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const staging = new WeakMap<Storage, Values>();
   /** One staging block per lane type for grads, which are often new tensors every step. */
   const gradStaging: Partial<Record<Lane, Values>> = {};
+  /** The kernel arguments per lane type, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
+  const args: Record<Lane, Float64Array> = { float32: new Float64Array(KERNEL_SCALARS.length), float64: new Float64Array(KERNEL_SCALARS.length) };
+  const argsOf: Record<Lane, StepScalars | undefined> = { float32: undefined, float64: undefined };
+  const argsHyper: Record<Lane, NadamHyperParameters | undefined> = { float32: undefined, float64: undefined };
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
     const lane = laneOf(dtype);
@@ -147,7 +178,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const fused = profile === "vectorized";
       const foreach = path === "foreach";
       const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
-      const [beta1, beta2] = hyper.betas;
+      // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused.
+      let last: { step: number; stepDtype: DType; muProduct: number; muProductDtype: DType; scalars: StepScalars } | undefined;
       for (let i = 0; i < params.length; i++) {
         const param = params[i]!;
         const grad = grads[i]!;
@@ -156,23 +188,30 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
           throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
         }
         const lane = laneOf(param.dtype);
-        const s = scalarsOf({ step: state.step.get(0), step_dtype: state.step.dtype, mu_product: state.mu_product.get(0), mu_product_dtype: state.mu_product.dtype });
+        const step = state.step.get(0);
+        const muProduct = state.mu_product.get(0);
+        const stepDtype = state.step.dtype;
+        const muProductDtype = state.mu_product.dtype;
+        if (last === undefined || last.step !== step || !Object.is(last.muProduct, muProduct) || last.stepDtype !== stepDtype || last.muProductDtype !== muProductDtype) {
+          last = { step, stepDtype, muProduct, muProductDtype, scalars: scalarsOf({ step, step_dtype: stepDtype, mu_product: muProduct, mu_product_dtype: muProductDtype }) };
+        }
+        const s = last.scalars;
         state.step.set(0, s.step);
         state.mu_product.set(0, s.muProduct);
         const n = param.data.length;
         if (n === 0) continue;
-        // The scalars as each kernel receives them: Python floats converted to the opmath (= lane) type.
-        const r = lane === "float32" ? Math.fround : unrounded;
-        const w = r(1 - beta1);
-        const smallWeight = Math.abs(w) < 0.5;
-        const kernel = kernelFor({ lane, fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight }, heap);
+        const a = args[lane];
+        if (argsOf[lane] !== s || argsHyper[lane] !== hyper) {
+          kernelArguments(hyper, s, lane, a);
+          argsOf[lane] = s;
+          argsHyper[lane] = hyper;
+        }
+        const kernel = kernelFor({ lane, fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[W]!) < 0.5 }, heap);
         const p = placed(param.data, lane);
         const g = placedGrad(grad.data, lane);
         const m = placed(state.exp_avg.data, lane);
         const v = placed(state.exp_avg_sq.data, lane);
-        kernel(p, g, m, v, n,
-          r(s.decayFactor), r(hyper.weight_decay), w, r(w - 1), r(1 - w), r(beta2), r(1 - beta2),
-          r(s.biasCorrection2), r(s.biasCorrection2Sqrt), r(hyper.eps), r(s.gradStepSize), r(s.expAvgStepSize));
+        kernel(p, g, m, v, n, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         copyBack(param.data);
         copyBack(state.exp_avg.data);
         copyBack(state.exp_avg_sq.data);

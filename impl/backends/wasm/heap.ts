@@ -24,8 +24,8 @@ export interface Block {
 export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   readonly maximumPages: number;
-  /** Every SharedArrayBuffer object this memory has handed out (one per size it has had). */
-  private readonly buffers = new Set<ArrayBufferLike>();
+  /** The typed arrays over blocks this heap handed out (a WeakSet lookup is far cheaper than reading a view's `.buffer`). */
+  private readonly views = new WeakSet<ArrayBufferView>();
   /** Free ranges below `top`, sorted by start, never adjacent. */
   private readonly free: { start: number; end: number }[] = [];
   private top = ALIGN; // offset 0 is never handed out
@@ -38,12 +38,11 @@ export class WasmHeap {
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: maximumPages, shared: true });
     this.f32 = new Float32Array(this.memory.buffer);
     this.f64 = new Float64Array(this.memory.buffer);
-    this.buffers.add(this.memory.buffer);
   }
 
-  /** Whether a typed array's storage lies in this memory. */
+  /** Whether a typed array is one of this heap's views (`view` made it). */
   owns(view: ArrayBufferView): boolean {
-    return this.buffers.has(view.buffer);
+    return this.views.has(view);
   }
 
   /** A block of at least `bytes` bytes (contents unspecified). */
@@ -65,7 +64,6 @@ export class WasmHeap {
       if (have / PAGE + pages > this.maximumPages) throw new RangeError(`the wasm-simd heap is full: ${bytes} more bytes do not fit in its ${this.maximumPages * PAGE} bytes`);
       this.memory.grow(Math.max(pages, Math.ceil(have / PAGE / 4))); // by a quarter at least: fewer growths
       const buffer = this.memory.buffer;
-      this.buffers.add(buffer);
       this.f32 = new Float32Array(buffer);
       this.f64 = new Float64Array(buffer);
     }
@@ -104,6 +102,7 @@ export class WasmHeap {
     const block = this.allocate(length * kind.BYTES_PER_ELEMENT);
     const view = new kind(this.memory.buffer, block.ptr, length) as InstanceType<A>;
     this.tie(view, block);
+    this.views.add(view);
     return view;
   }
 

@@ -21,7 +21,7 @@
  * - `relaxed`: f32x4/f64x2.relaxed_madd, used only when a start-up probe has
  *   shown it fused on this machine (probe.ts).
  */
-import { Code, F64, I32, OP, SIMD, V128, encodeModule, type ImportedFunction, type ModuleSpec, type ValType } from "./encoder.ts";
+import { Code, F64, I32, OP, SIMD, V128, encodeModule, sleb, type ImportedFunction, type ModuleSpec, type ValType } from "./encoder.ts";
 
 export type Lane = "float32" | "float64";
 export type FmaStrategy = "emulated" | "relaxed";
@@ -139,8 +139,11 @@ class VectorCode {
   f64Splat(x: number): number {
     return this.constant(`f64 ${x}`, () => this.c.f64(x).simd(SIMD.f64x2Splat));
   }
+  private i64Splat(n: number): number {
+    return this.constant(`i64 ${n}`, () => this.c.op(0x42, ...sleb(n)).simd(SIMD.i64x2Splat));
+  }
   private i64One(): number {
-    return this.constant("i64 1", () => this.c.op(0x42, 0x01).simd(SIMD.i64x2Splat));
+    return this.i64Splat(1);
   }
   private zero(): number {
     return this.constant("zero", () => this.c.simd(SIMD.const, ...V128_ZERO));
@@ -190,22 +193,45 @@ class VectorCode {
     c.simd(SIMD.and).simd(SIMD.i64x2Add).set(sum);
   }
 
-  /** float32 fma: two lanes at a time in float64, round-to-odd, one demotion. */
+  /**
+   * float32 fma, two lanes at a time in float64, where x·y is exact and
+   * x·y + z is rounded once; demoting that sum rounds a second time, which
+   * matters only when the float64 sum is a float32 midpoint (its 29 low
+   * significand bits 1 then 28 zeros) or lies below float32's normal range
+   * (where the midpoints sit lower). A vector with such a lane is redone with
+   * the float64 sum rounded to odd (TwoSum's error decides the last bit), which
+   * one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo & Melquiond 2008).
+   */
   private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
-    const [tx, ty, tz, a, b, zz, prod, sum, zv, err, lo, hi] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
+    const [tx, ty, tz, a, b, zz, prod, sum, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number, number];
     this.assign(tx, x);
     this.assign(ty, y);
     this.assign(tz, z);
-    for (const [half, result] of [[0, lo], [1, hi]] as const) {
-      const promote = (t: number, to: number): void => {
+    const promoteHalf = (half: 0 | 1): void => {
+      for (const [t, to] of [[tx, a], [ty, b], [tz, zz]] as const) {
         c.get(t);
         if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
         c.simd(SIMD.f64x2PromoteLowF32x4).set(to);
-      };
-      promote(tx, a);
-      promote(ty, b);
-      promote(tz, zz);
+      }
+    };
+    const join = (): void => void c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
+    for (const [half, result] of [[0, lo], [1, hi]] as const) {
+      promoteHalf(half);
+      c.get(a).get(b).simd(SIMD.f64x2Mul).get(zz).simd(SIMD.f64x2Add).set(result);
+    }
+    join();
+    c.set(res);
+    const lowBits = this.i64Splat(0x1fffffff);
+    const midpoint = this.i64Splat(0x10000000);
+    const smallestNormal = this.f64Splat(2 ** -126);
+    for (const result of [lo, hi]) {
+      c.get(result).get(lowBits).simd(SIMD.and).get(midpoint).simd(SIMD.i64x2Eq);
+      c.get(result).simd(SIMD.f64x2Abs).get(smallestNormal).simd(SIMD.f64x2Lt).simd(SIMD.or);
+    }
+    c.simd(SIMD.or).simd(SIMD.anyTrue).op(OP.if, OP.void);
+    for (const [half, result] of [[0, lo], [1, hi]] as const) {
+      promoteHalf(half);
       c.get(a).get(b).simd(SIMD.f64x2Mul).set(prod); // exact
       c.get(prod).get(zz).simd(SIMD.f64x2Add).set(sum);
       // TwoSum: err = (prod - (sum - zv)) + (zz - zv), zv = sum - prod
@@ -213,9 +239,11 @@ class VectorCode {
       c.get(prod).get(sum).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Sub);
       c.get(zz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
       this.roundToOdd(sum, err);
-      c.get(sum).simd(SIMD.f32x4DemoteF64x2Zero).set(result);
+      c.get(sum).set(result);
     }
-    c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
+    join();
+    c.set(res).op(OP.end);
+    c.get(res);
   }
 
   /** float64 fma: Dekker, TwoSum, round-to-odd; zero operands and out-of-range lanes apart. */
