@@ -158,6 +158,7 @@ export const SIMD = {
   f32x4Ne: 0x42,
   f32x4Lt: 0x43,
   f32x4Gt: 0x44,
+  f32x4Le: 0x45,
   f64x2Eq: 0x47,
   f64x2Ne: 0x48,
   f64x2Lt: 0x49,

@@ -90,6 +90,8 @@ class VectorCode {
   private readonly constants = new Map<string, number>();
   private readonly prologue: (() => void)[] = [];
   private fmaTemps: number[] | undefined;
+  /** Host-scalar operands (splats of a float64 argument) and how to splat their float64 form, for fma32. */
+  readonly wide = new Map<Expr, { readonly key: string; readonly emit: () => void }>();
 
   constructor(
     readonly c: Code,
@@ -205,11 +207,16 @@ class VectorCode {
   private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, sum, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number, number];
-    this.assign(tx, x);
-    this.assign(ty, y);
-    this.assign(tz, z);
+    // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
+    const operands = ([[x, tx, a], [y, ty, b], [z, tz, zz]] as const).map(([e, t, to]) => {
+      const wide = this.wide.get(e);
+      if (wide === undefined) this.assign(t, e);
+      return { t, to, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
+    });
+    const [wa, wb, wz] = operands.map((o) => o.wide ?? o.to) as [number, number, number];
     const promoteHalf = (half: 0 | 1): void => {
-      for (const [t, to] of [[tx, a], [ty, b], [tz, zz]] as const) {
+      for (const { t, to, wide } of operands) {
+        if (wide !== undefined) continue;
         c.get(t);
         if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
         c.simd(SIMD.f64x2PromoteLowF32x4).set(to);
@@ -218,26 +225,25 @@ class VectorCode {
     const join = (): void => void c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
     for (const [half, result] of [[0, lo], [1, hi]] as const) {
       promoteHalf(half);
-      c.get(a).get(b).simd(SIMD.f64x2Mul).get(zz).simd(SIMD.f64x2Add).set(result);
+      c.get(wa).get(wb).simd(SIMD.f64x2Mul).get(wz).simd(SIMD.f64x2Add).set(result);
     }
     join();
-    c.set(res);
+    c.tee(res);
+    // the risky lanes: a float64 sum on a float32 midpoint, or a result at or below the smallest normal (a sum below it rounds to one)
     const lowBits = this.i64Splat(0x1fffffff);
     const midpoint = this.i64Splat(0x10000000);
-    const smallestNormal = this.f64Splat(2 ** -126);
-    for (const result of [lo, hi]) {
-      c.get(result).get(lowBits).simd(SIMD.and).get(midpoint).simd(SIMD.i64x2Eq);
-      c.get(result).simd(SIMD.f64x2Abs).get(smallestNormal).simd(SIMD.f64x2Lt).simd(SIMD.or);
-    }
-    c.simd(SIMD.or).simd(SIMD.anyTrue).op(OP.if, OP.void);
+    const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
+    c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
+    for (const result of [lo, hi]) c.get(result).get(lowBits).simd(SIMD.and).get(midpoint).simd(SIMD.i64x2Eq).simd(SIMD.or);
+    c.simd(SIMD.anyTrue).op(OP.if, OP.void);
     for (const [half, result] of [[0, lo], [1, hi]] as const) {
       promoteHalf(half);
-      c.get(a).get(b).simd(SIMD.f64x2Mul).set(prod); // exact
-      c.get(prod).get(zz).simd(SIMD.f64x2Add).set(sum);
-      // TwoSum: err = (prod - (sum - zv)) + (zz - zv), zv = sum - prod
+      c.get(wa).get(wb).simd(SIMD.f64x2Mul).set(prod); // exact
+      c.get(prod).get(wz).simd(SIMD.f64x2Add).set(sum);
+      // TwoSum: err = (prod - (sum - zv)) + (z - zv), zv = sum - prod
       c.get(sum).get(prod).simd(SIMD.f64x2Sub).set(zv);
       c.get(prod).get(sum).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Sub);
-      c.get(zz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
+      c.get(wz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
       this.roundToOdd(sum, err);
       c.get(sum).set(result);
     }
@@ -328,6 +334,7 @@ function stepFunction(variant: KernelVariant): Code {
   const [p, g, m, v, d] = [c.local(V128), c.local(V128), c.local(V128), c.local(V128), c.local(V128)];
   const scalarLocals = KERNEL_SCALARS.map(() => c.local(V128));
   const S = Object.fromEntries(KERNEL_SCALARS.map((name, k) => [name, vc.at(scalarLocals[k]!)])) as Record<KernelScalar, Expr>;
+  KERNEL_SCALARS.forEach((name, k) => vc.wide.set(S[name], { key: name, emit: () => void c.get(5 + k).simd(SIMD.f64x2Splat) })); // exact: the arguments arrive rounded to float32
   const { at, assign, add, sub, mul, div, sqrt, neg, fma } = vc;
   const assignTo = (local: number, e: Expr): void => assign.call(vc, local, e);
 
