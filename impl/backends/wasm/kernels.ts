@@ -83,6 +83,8 @@ type Expr = () => void;
 const V128_ZERO = new Array<number>(16).fill(0);
 const SHUFFLE_HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 const SHUFFLE_JOIN_LOWS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+/** The low 32-bit words of two f64x2 vectors' four lanes, in lane order. */
+const SHUFFLE_LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
 /** Expression helpers over one function's code, for one lane type. */
 class VectorCode {
@@ -144,6 +146,9 @@ class VectorCode {
   private i64Splat(n: number): number {
     return this.constant(`i64 ${n}`, () => this.c.op(0x42, ...sleb(n)).simd(SIMD.i64x2Splat));
   }
+  private i32Splat(n: number): number {
+    return this.constant(`i32 ${n}`, () => this.c.i32(n).simd(SIMD.i32x4Splat));
+  }
   private i64One(): number {
     return this.i64Splat(1);
   }
@@ -196,17 +201,50 @@ class VectorCode {
   }
 
   /**
+   * float32 lanes: a local that each fma in `fast` mode ORs its risky lanes
+   * into (see fma32), or undefined for `exact` mode, which rounds every fma to
+   * odd. The kernel runs an element's whole update fast and redoes it exact
+   * when any lane was risky.
+   */
+  risk: number | undefined;
+  private riskLocal: number | undefined;
+  private readonly saved: number[] = [];
+
+  /**
+   * Emit `body` (code with fmas) so that its fmas are exact: on float32 lanes
+   * with emulated fma, once in fast mode and once more in exact mode, run only
+   * when a lane was risky, after restoring `inputs` (the locals `body`
+   * overwrites); otherwise once.
+   */
+  guarded(body: () => void, inputs: readonly number[]): void {
+    const { c } = this;
+    if (this.lane !== "float32" || this.strategy !== "emulated") return body();
+    const risk = (this.riskLocal ??= c.local(V128));
+    const saved = inputs.map((_, k) => (this.saved[k] ??= c.local(V128)));
+    inputs.forEach((local, k) => c.get(local).set(saved[k]!));
+    c.get(this.zero()).set(risk);
+    this.risk = risk;
+    body();
+    this.risk = undefined;
+    c.get(risk).simd(SIMD.anyTrue).op(OP.if, OP.void);
+    inputs.forEach((local, k) => c.get(saved[k]!).set(local));
+    body();
+    c.op(OP.end);
+  }
+
+  /**
    * float32 fma, two lanes at a time in float64, where x·y is exact and
    * x·y + z is rounded once; demoting that sum rounds a second time, which
    * matters only when the float64 sum is a float32 midpoint (its 29 low
    * significand bits 1 then 28 zeros) or lies below float32's normal range
-   * (where the midpoints sit lower). A vector with such a lane is redone with
-   * the float64 sum rounded to odd (TwoSum's error decides the last bit), which
-   * one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo & Melquiond 2008).
+   * (where the midpoints sit lower). Fast mode flags those lanes in `risk`;
+   * exact mode makes the float64 sum round-to-odd (TwoSum's error decides the
+   * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
+   * Melquiond 2008).
    */
   private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
-    const [tx, ty, tz, a, b, zz, prod, sum, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number, number];
+    const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
     const operands = ([[x, tx, a], [y, ty, b], [z, tz, zz]] as const).map(([e, t, to]) => {
       const wide = this.wide.get(e);
@@ -223,32 +261,27 @@ class VectorCode {
       }
     };
     const join = (): void => void c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
-    for (const [half, result] of [[0, lo], [1, hi]] as const) {
-      promoteHalf(half);
-      c.get(wa).get(wb).simd(SIMD.f64x2Mul).get(wz).simd(SIMD.f64x2Add).set(result);
-    }
-    join();
-    c.tee(res);
-    // the risky lanes: a float64 sum on a float32 midpoint, or a result at or below the smallest normal (a sum below it rounds to one)
-    const lowBits = this.i64Splat(0x1fffffff);
-    const midpoint = this.i64Splat(0x10000000);
-    const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
-    c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
-    for (const result of [lo, hi]) c.get(result).get(lowBits).simd(SIMD.and).get(midpoint).simd(SIMD.i64x2Eq).simd(SIMD.or);
-    c.simd(SIMD.anyTrue).op(OP.if, OP.void);
+    const { risk } = this;
     for (const [half, result] of [[0, lo], [1, hi]] as const) {
       promoteHalf(half);
       c.get(wa).get(wb).simd(SIMD.f64x2Mul).set(prod); // exact
-      c.get(prod).get(wz).simd(SIMD.f64x2Add).set(sum);
+      c.get(prod).get(wz).simd(SIMD.f64x2Add).set(result);
+      if (risk !== undefined) continue;
       // TwoSum: err = (prod - (sum - zv)) + (z - zv), zv = sum - prod
-      c.get(sum).get(prod).simd(SIMD.f64x2Sub).set(zv);
-      c.get(prod).get(sum).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Sub);
+      c.get(result).get(prod).simd(SIMD.f64x2Sub).set(zv);
+      c.get(prod).get(result).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Sub);
       c.get(wz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
-      this.roundToOdd(sum, err);
-      c.get(sum).set(result);
+      this.roundToOdd(result, err);
     }
     join();
-    c.set(res).op(OP.end);
+    if (risk === undefined) return;
+    c.tee(res);
+    // the risky lanes: a result at or below the smallest normal (as a sum below it rounds to), or a float64 sum on a
+    // float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
+    const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
+    c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
+    c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
+    c.simd(SIMD.or).get(risk).simd(SIMD.or).set(risk);
     c.get(res);
   }
 
@@ -358,13 +391,14 @@ function stepFunction(variant: KernelVariant): Code {
     assignTo(p, add(at(p), div(mul(S.step2, at(m)), at(d))));
   };
 
+  const element = (): void => (variant.fused ? vc.guarded(body, [p, g, m, v]) : body());
   const arrays = [[P, p], [G, g], [M, m], [V, v]] as const;
   const written = [[P, p], [M, m], [V, v]] as const;
   // main loop over whole vectors
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
   for (const [ptr, local] of arrays) c.get(ptr).get(i).op(OP.i32Add).simd(SIMD.load, ...Code.memarg(ops.alignLog2)).set(local);
-  body();
+  element();
   for (const [ptr, local] of written) c.get(ptr).get(i).op(OP.i32Add).get(local).simd(SIMD.store, ...Code.memarg(ops.alignLog2));
   c.get(i).i32(16).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   // the last n mod lanes numbers: loaded lane by lane into zeroed vectors (zeros keep the padding lanes off the slow path)
@@ -378,7 +412,7 @@ function stepFunction(variant: KernelVariant): Code {
     for (const [ptr, local] of arrays) c.get(local).get(ptr).get(i).op(OP.i32Add).op(ops.load, ...Code.memarg(ops.alignLog2, lane * ops.size)).simd(ops.replace, lane).set(local);
     c.op(OP.end);
   }
-  body();
+  element();
   for (let lane = 0; lane < ops.lanes - 1; lane++) {
     remaining();
     c.i32(lane).op(0x4b, OP.if, OP.void);
@@ -409,9 +443,11 @@ function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   const load = (ptr: number): (() => void) => () => void c.get(ptr).get(i).op(OP.i32Add).simd(SIMD.load, ...Code.memarg(alignLog2));
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(end).op(OP.i32GeU).op(OP.brIf, 1);
-  c.get(3).get(i).op(OP.i32Add);
-  vc.fma(load(0), load(1), load(2))();
-  c.simd(SIMD.store, ...Code.memarg(alignLog2));
+  vc.guarded(() => {
+    c.get(3).get(i).op(OP.i32Add);
+    vc.fma(load(0), load(1), load(2))();
+    c.simd(SIMD.store, ...Code.memarg(alignLog2));
+  }, []);
   c.get(i).i32(16).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   const loop = c.bytes.splice(0);
   c.get(4).i32(vc.ops.size).op(OP.i32Mul).set(end);
