@@ -2,7 +2,9 @@
  * The wasm-simd backend: NAdam's per-element update as generated WebAssembly
  * SIMD (kernels.ts), one fused pass per param, over tensors that live in a
  * shared WebAssembly memory (heap.ts), bit-exact to PyTorch's CPU kernels
- * under either rounding profile for float32, float64 and the complex dtypes.
+ * under either rounding profile for every dtype: float32 and float64 (and the
+ * complex dtypes' real views) in their own lanes, float16 and bfloat16 in
+ * float32 lanes, converted on load and store.
  *
  * exp_avg and exp_avg_sq live in the memory (created there, and copied there
  * when loaded, as a device would). Params and grads are the user's host
@@ -11,11 +13,15 @@
  * (a param) copied back after, through a staging block kept per storage, so a
  * step allocates no typed array once every param has been seen.
  */
-import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
+import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
+import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
 import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
-import { CODE_PATHS, ROUNDING_PROFILES, type RoundingProfile } from "../../../spec/nadam/types.ts";
+import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
+
+type StorageConstructor = Float64ArrayConstructor | Float32ArrayConstructor | Uint16ArrayConstructor;
 import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
 import { KERNEL_SCALARS, stepModuleBytes, type KernelScalar, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
@@ -26,8 +32,8 @@ export interface WasmBackendOptions {
   readonly profile?: RoundingProfile;
 }
 
-/** The dtypes whose opmath is their own (component) type: the kernels' lane types. */
-export const WASM_DTYPES: readonly DType[] = ["float64", "float32", "complex64", "complex128"];
+/** Every dtype: float32 / float64 (and complex ones' real views) in their own lanes, float16 / bfloat16 in float32 lanes. */
+export const WASM_DTYPES: readonly DType[] = DTYPES;
 
 export const WASM_SUPPORT: BackendSupport = {
   dtypes: WASM_DTYPES,
@@ -36,13 +42,12 @@ export const WASM_SUPPORT: BackendSupport = {
   features: ["tensor-lr", "differentiable"],
 };
 
-type Values = Float32Array | Float64Array;
-type ValuesConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
+type Values = Storage;
 
-function laneOf(dtype: DType): Lane {
-  const real = DTYPE[dtype].real;
-  if (real !== "float32" && real !== "float64") throw new RangeError(`the wasm-simd backend has no ${dtype} kernels (it has ${WASM_DTYPES.join(", ")})`);
-  return real;
+/** The lanes a real dtype computes in, and its storage format when that differs (16-bit). */
+const LANE: Readonly<Record<RealDType, Lane>> = { float64: "float64", float32: "float32", float16: "float32", bfloat16: "float32" };
+function storageOf(real: RealDType): "float16" | "bfloat16" | undefined {
+  return real === "float16" || real === "bfloat16" ? real : undefined;
 }
 
 const unrounded = (x: number): number => x;
@@ -52,28 +57,31 @@ const W = KERNEL_SCALARS.indexOf("w");
  * The step kernel's scalar arguments (KERNEL_SCALARS' order), as the typed-array
  * kernel receives them: Python floats converted to the opmath (= lane) type.
  */
-function kernelArguments(h: NadamHyperParameters, s: StepScalars, lane: Lane, into: Float64Array): void {
-  const r = lane === "float32" ? Math.fround : unrounded;
+function kernelArguments(h: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath, into: Float64Array): void {
+  const r = real === "float64" ? unrounded : Math.fround;
+  const storage = storageOf(real);
+  // 16-bit quirks (spec/nadam/element-ops.ts): add's alpha and scalar, and _foreach_mul_'s scalar, become 0-d tensors of the dtype
+  const toDtype = (x: number): number => (storage === "float16" ? halfToFloat(floatToHalf(Math.fround(x))) : storage === "bfloat16" ? bfloat16ToFloat(floatToBfloat16(Math.fround(x))) : r(x));
+  const foreach = path === "foreach";
   const [beta1, beta2] = h.betas;
   const w = r(1 - beta1); // lerp's weight
   const values: Readonly<Record<KernelScalar, number>> = {
-    decay: r(s.decayFactor),
-    alpha: r(h.weight_decay),
+    decay: foreach && !h.lr_is_tensor ? toDtype(s.decayFactor) : r(s.decayFactor),
+    alpha: toDtype(h.weight_decay),
     w,
     wMinusOne: r(w - 1),
     oneMinusW: r(1 - w),
-    beta2: r(beta2),
+    beta2: foreach ? toDtype(beta2) : r(beta2),
     oneMinusBeta2: r(1 - beta2),
     bc2: r(s.biasCorrection2),
     bcSqrt: r(s.biasCorrection2Sqrt),
-    eps: r(h.eps),
+    eps: toDtype(h.eps),
     step1: r(s.gradStepSize),
     step2: r(s.expAvgStepSize),
   };
   KERNEL_SCALARS.forEach((name, k) => (into[k] = values[name]));
 }
 
-const ARRAY: Readonly<Record<Lane, ValuesConstructor>> = { float32: Float32Array, float64: Float64Array };
 
 /** Per lane type: whether relaxed_madd is fused here (probed once per process). */
 const relaxedMadd = new Map<Lane, RelaxedMaddProbe>();
@@ -88,7 +96,9 @@ const kernels = new Map<number, StepKernel>();
 
 function kernelKey(v: Omit<KernelVariant, "fma">): number {
   const decay = v.weightDecay === "none" ? 0 : v.weightDecay === "decoupled" ? 1 : 2;
-  return (v.lane === "float64" ? 1 : 0) | (v.fused ? 2 : 0) | (v.foreach ? 4 : 0) | (v.maximize ? 8 : 0) | (decay << 4) | (v.smallWeight ? 64 : 0);
+  const storage = v.storage === undefined ? 0 : v.storage === "float16" ? 1 : 2;
+  return (v.lane === "float64" ? 1 : 0) | (v.fused ? 2 : 0) | (v.foreach ? 4 : 0) | (v.maximize ? 8 : 0) | (decay << 4) | (v.smallWeight ? 64 : 0) |
+    (storage << 7) | (v.scalarLoop === true ? 512 : 0) | (v.differentiable === true ? 1024 : 0);
 }
 
 function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): StepKernel {
@@ -117,34 +127,31 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** Staging blocks of host storages (params, or state tensors a user put in place): one per storage, freed with it. */
   const staging = new WeakMap<Storage, Values>();
   /** One staging block per lane type for grads, which are often new tensors every step. */
-  const gradStaging: Partial<Record<Lane, Values>> = {};
+  const gradStaging: Partial<Record<RealDType, Values>> = {};
   /** The kernel arguments per lane type, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
-  const args: Record<Lane, Float64Array> = { float32: new Float64Array(KERNEL_SCALARS.length), float64: new Float64Array(KERNEL_SCALARS.length) };
-  const argsOf: Record<Lane, StepScalars | undefined> = { float32: undefined, float64: undefined };
-  const argsHyper: Record<Lane, NadamHyperParameters | undefined> = { float32: undefined, float64: undefined };
+  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: new Float64Array(KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
-    const lane = laneOf(dtype);
     const length = shape.reduce((a, b) => a * b, 1) * (DTYPE[dtype].complex ? 2 : 1);
-    return new Tensor(dtype, shape, heap.view(ARRAY[lane], length).fill(0));
+    return new Tensor(dtype, shape, heap.view(DTYPE[dtype].storage, length).fill(0));
   };
 
   /** The byte offset of a storage's numbers in the memory: its own, or its staging block's after copying them in. */
-  const placed = (data: Storage, lane: Lane): number => {
+  const placed = (data: Storage): number => {
     if (heap.owns(data)) return data.byteOffset;
     let block = staging.get(data);
-    if (block === undefined) staging.set(data, (block = heap.view(ARRAY[lane], data.length)));
-    block.set(data as Values);
+    if (block === undefined) staging.set(data, (block = heap.view(data.constructor as StorageConstructor, data.length)));
+    block.set(data as never);
     return block.byteOffset;
   };
   const copyBack = (data: Storage): void => {
     if (!heap.owns(data)) (data as Values).set(staging.get(data)!);
   };
-  const placedGrad = (data: Storage, lane: Lane): number => {
+  const placedGrad = (data: Storage, real: RealDType): number => {
     if (heap.owns(data)) return data.byteOffset;
-    let block = gradStaging[lane];
-    if (block === undefined || block.length < data.length) gradStaging[lane] = block = heap.view(ARRAY[lane], Math.max(data.length, 2 * (block?.length ?? 0)));
-    block.set(data as Values);
+    let block = gradStaging[real];
+    if (block === undefined || block.length < data.length) gradStaging[real] = block = heap.view(data.constructor as StorageConstructor, Math.max(data.length, 2 * (block?.length ?? 0)));
+    block.set(data as never);
     return block.byteOffset;
   };
 
@@ -187,7 +194,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
           throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
         }
-        const lane = laneOf(param.dtype);
+        const real = DTYPE[param.dtype].real;
         const step = state.step.get(0);
         const muProduct = state.mu_product.get(0);
         const stepDtype = state.step.dtype;
@@ -200,18 +207,27 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         state.mu_product.set(0, s.muProduct);
         const n = param.data.length;
         if (n === 0) continue;
-        const a = args[lane];
-        if (argsOf[lane] !== s || argsHyper[lane] !== hyper) {
-          kernelArguments(hyper, s, lane, a);
-          argsOf[lane] = s;
-          argsHyper[lane] = hyper;
+        const cached = args[real];
+        if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
+          kernelArguments(hyper, s, real, path, cached.values);
+          cached.of = s;
+          cached.hyper = hyper;
+          cached.path = path;
         }
-        const kernel = kernelFor({ lane, fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[W]!) < 0.5 }, heap);
-        const p = placed(param.data, lane);
-        const g = placedGrad(grad.data, lane);
-        const m = placed(state.exp_avg.data, lane);
-        const v = placed(state.exp_avg_sq.data, lane);
-        kernel(p, g, m, v, n, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        const a = cached.values;
+        const storage = storageOf(real);
+        const variant = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[W]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
+        const p = placed(param.data);
+        const g = placedGrad(grad.data, real);
+        const m = placed(state.exp_avg.data);
+        const v = placed(state.exp_avg_sq.data);
+        // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
+        const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
+        if (body > 0) kernelFor(variant, heap)(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        if (body < n) {
+          const skip = body * 2;
+          kernelFor({ ...variant, scalarLoop: true }, heap)(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        }
         copyBack(param.data);
         copyBack(state.exp_avg.data);
         copyBack(state.exp_avg_sq.data);

@@ -97,8 +97,8 @@ export class WasmHeap {
     this.registry.register(owner, block);
   }
 
-  /** A Float32Array / Float64Array over a block, tied to it (the block is freed with the view). */
-  view<A extends Float32ArrayConstructor | Float64ArrayConstructor>(kind: A, length: number): InstanceType<A> {
+  /** A typed array over a new block, tied to it (the block is freed with the view). */
+  view<A extends Float32ArrayConstructor | Float64ArrayConstructor | Uint16ArrayConstructor>(kind: A, length: number): InstanceType<A> {
     const block = this.allocate(length * kind.BYTES_PER_ELEMENT);
     const view = new kind(this.memory.buffer, block.ptr, length) as InstanceType<A>;
     this.tie(view, block);

@@ -7,7 +7,7 @@ export { wasmBackend, type WasmBackend, type WasmBackendOptions } from "./backen
 
 export const wasmSimd: BackendEntry = {
   id: "wasm-simd",
-  description: "NAdam as WebAssembly SIMD kernels over tensors in a shared WebAssembly memory, bit-exact to PyTorch's CPU kernels under either rounding profile (float32, float64, complex)",
+  description: "NAdam as WebAssembly SIMD kernels over tensors in a shared WebAssembly memory, bit-exact to PyTorch's CPU kernels under either rounding profile, every dtype",
   supports: WASM_SUPPORT,
   availability: async () => {
     const reason = unavailableReason();

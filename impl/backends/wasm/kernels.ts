@@ -2,10 +2,10 @@
  * NAdam's per-element update as WebAssembly SIMD, generated per variant.
  *
  * The sequence of roundings is the typed-array kernel's (impl/backends/typed-array/kernels.ts,
- * itself spec/nadam/step.ts fused into one pass) for the dtypes whose opmath is
- * the dtype itself (float32 and float64, and the complex dtypes' real views):
- * every SIMD add, sub, mul, div and sqrt rounds once to the lane type, as each
- * PyTorch kernel does. Everything that is fixed for a whole param (lane type,
+ * itself spec/nadam/step.ts fused into one pass): every SIMD add, sub, mul, div
+ * and sqrt rounds once to the opmath (lane) type, as each PyTorch kernel does;
+ * float16 / bfloat16 tensors compute in float32 lanes, decoded on load, each
+ * kernel's result rounded to the dtype (`round16`), encoded on store. Everything that is fixed for a whole param (lane type,
  * profile, path, maximize, the weight decay's kind, lerp's branch) is decided
  * when the code is generated, so the loop has no branches; the host scalars
  * arrive as float64 arguments already rounded to the lane type.
@@ -38,6 +38,15 @@ export interface KernelVariant {
   /** lerp's form: |1 - beta1| < 0.5. */
   readonly smallWeight: boolean;
   readonly fma: FmaStrategy;
+  /**
+   * float16 / bfloat16 tensors (float32 lanes): the storage format, which every
+   * kernel's result is rounded to; absent for float32 / float64 storage.
+   */
+  readonly storage?: "float16" | "bfloat16";
+  /** 16-bit only: the elements past PyTorch's vectorized main loop, where add(alpha) is computed unfused in the dtype. */
+  readonly scalarLoop?: boolean;
+  /** 16-bit only: the differentiable branch, which rounds its scaled terms to the dtype. */
+  readonly differentiable?: boolean;
 }
 
 /** The kernel's float64 arguments after (p, g, m, v, n), each already rounded to the lane type. */
@@ -146,7 +155,19 @@ class VectorCode {
   private i64Splat(n: number): number {
     return this.constant(`i64 ${n}`, () => this.c.op(0x42, ...sleb(n)).simd(SIMD.i64x2Splat));
   }
-  private i32Splat(n: number): number {
+  private readonly named = new Map<string, number>();
+  /** A v128 scratch local of the kernel's own, by name. */
+  tempOf(name: string): number {
+    let local = this.named.get(name);
+    if (local === undefined) this.named.set(name, (local = this.c.local(V128)));
+    return local;
+  }
+
+  /** A v128 local holding a float32 constant in every lane. */
+  f32Splat(x: number): number {
+    return this.constant(`f32 ${x}`, () => this.c.f64(x).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
+  }
+  i32Splat(n: number): number {
     return this.constant(`i32 ${n}`, () => this.c.i32(n).simd(SIMD.i32x4Splat));
   }
   private i64One(): number {
@@ -168,6 +189,34 @@ class VectorCode {
   private temps(): number[] {
     return (this.fmaTemps ??= Array.from({ length: 16 }, () => this.c.local(V128)));
   }
+
+  /**
+   * Round float32 lanes to a 16-bit format, keeping them float32 (ties to even).
+   * bfloat16: on the bits. float16: |x| + c - c with c = 1.5·2^(max(e, -14) + 13),
+   * whose last place is float16's quantum at x's exponent e; ±65520 and beyond
+   * become infinities; the sign is put back last (so -0 and tiny negatives stay negative).
+   */
+  round16 = (format: "float16" | "bfloat16", x: Expr): Expr => () => {
+    const { c } = this;
+    const t = (this.round16Temp ??= c.local(V128));
+    x();
+    if (format === "bfloat16") {
+      c.tee(t).get(t).i32(16).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
+      c.get(this.i32Splat(0x7fff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffff0000 | 0)).simd(SIMD.and);
+      return;
+    }
+    const [a, k] = (this.round16Locals ??= [c.local(V128), c.local(V128)]);
+    c.tee(t).simd(SIMD.f32x4Abs).tee(a);
+    // c = 1.5·2^(max(e, -14) + 13) from a's exponent bits
+    c.get(this.i32Splat(0x7f800000)).simd(SIMD.and).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4MaxS);
+    c.get(this.i32Splat(13 << 23)).simd(SIMD.i32x4Add).get(this.i32Splat(0x00400000)).simd(SIMD.or).set(k);
+    c.get(this.f32Splat(Infinity));
+    c.get(a).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
+    c.get(a).get(this.f32Splat(65520)).simd(SIMD.f32x4Ge).simd(SIMD.bitselect);
+    c.get(t).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
+  };
+  private round16Temp: number | undefined;
+  private round16Locals: [number, number] | undefined;
 
   /** x·y + z rounded once to the lane type. */
   fma = (x: Expr, y: Expr, z: Expr): Expr => () => {
@@ -371,53 +420,126 @@ function stepFunction(variant: KernelVariant): Code {
   const { at, assign, add, sub, mul, div, sqrt, neg, fma } = vc;
   const assignTo = (local: number, e: Expr): void => assign.call(vc, local, e);
 
+  // `out`: a kernel's float32 result rounded to a 16-bit tensor's dtype (nothing for float32 / float64 tensors).
+  const { storage } = variant;
+  const out = (e: Expr): Expr => (storage === undefined ? e : vc.round16(storage, e));
+  const fusedHere = variant.fused && variant.scalarLoop !== true;
+
   // One element's update: the typed-array kernel's sequence, op for op.
   const body = (): void => {
     if (variant.maximize) assignTo(g, neg(at(g)));
-    if (variant.weightDecay === "decoupled") assignTo(p, mul(at(p), S.decay));
-    if (variant.weightDecay === "l2") assignTo(g, variant.fused ? fma(at(p), S.alpha, at(g)) : add(at(g), mul(S.alpha, at(p))));
+    if (variant.weightDecay === "decoupled") assignTo(p, out(mul(at(p), S.decay)));
+    // add(alpha): the vectorized loop's float32 fma; elsewhere the product is a tensor of the dtype first
+    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? fma(at(p), S.alpha, at(g)) : add(at(g), out(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)
     assignTo(d, sub(at(g), at(m)));
-    if (variant.smallWeight) assignTo(m, variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d))));
-    else assignTo(m, variant.fused ? fma(S.wMinusOne, at(d), at(g)) : sub(at(g), mul(at(d), S.oneMinusW)));
+    if (variant.smallWeight) assignTo(m, out(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
+    else assignTo(m, out(variant.fused ? fma(S.wMinusOne, at(d), at(g)) : sub(at(g), mul(at(d), S.oneMinusW))));
     // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    assignTo(v, mul(at(v), S.beta2));
+    assignTo(v, out(mul(at(v), S.beta2)));
     assignTo(d, mul(S.oneMinusBeta2, at(g)));
-    assignTo(v, variant.fused ? fma(at(d), at(g), at(v)) : add(at(v), mul(at(d), at(g))));
-    // denominator, then the two addcdiv_ (or the differentiable branch's scaled terms: the same ops)
-    assignTo(d, variant.foreach ? div(sqrt(at(v)), S.bcSqrt) : sqrt(div(at(v), S.bc2)));
-    assignTo(d, add(at(d), S.eps));
-    assignTo(p, add(at(p), div(mul(S.step1, at(g)), at(d))));
-    assignTo(p, add(at(p), div(mul(S.step2, at(m)), at(d))));
+    assignTo(v, out(variant.fused ? fma(at(d), at(g), at(v)) : add(at(v), mul(at(d), at(g)))));
+    // denominator
+    assignTo(d, out(variant.foreach ? div(out(sqrt(at(v))), S.bcSqrt) : sqrt(out(div(at(v), S.bc2)))));
+    assignTo(d, out(add(at(d), S.eps)));
+    // two addcdiv_; the differentiable branch's scaled terms are new tensors of the dtype first
+    const term = (x: number, scale: Expr): Expr => (variant.differentiable === true ? out(mul(at(x), scale)) : mul(scale, at(x)));
+    assignTo(p, out(add(at(p), div(term(g, S.step1), at(d)))));
+    assignTo(p, out(add(at(p), div(term(m, S.step2), at(d)))));
   };
 
   const element = (): void => (variant.fused ? vc.guarded(body, [p, g, m, v]) : body());
   const arrays = [[P, p], [G, g], [M, m], [V, v]] as const;
   const written = [[P, p], [M, m], [V, v]] as const;
+  const size = storage === undefined ? ops.size : 2;
+  const align = storage === undefined ? ops.alignLog2 : 1;
+  const raw = c.local(V128);
+  const address = (ptr: number): void => void c.get(ptr).get(i).op(OP.i32Add);
+  /** 16-bit bits (i32x4, on the stack) to float32 lanes. */
+  const decode = (): void => {
+    if (storage === "bfloat16") return void c.i32(16).simd(SIMD.i32x4Shl);
+    // float16: (bits & 0x7fff) << 13 read as float32 is the value times 2^-112 (subnormals included); infinities apart; the sign
+    const em = vc.tempOf("decode em");
+    c.tee(raw).get(vc.i32Splat(0x7fff)).simd(SIMD.and).tee(em).i32(13).simd(SIMD.i32x4Shl).get(vc.f32Splat(2 ** 112)).simd(SIMD.f32x4Mul);
+    c.get(em).get(vc.i32Splat(0x7bff)).simd(SIMD.i32x4GtS).get(vc.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.or);
+    c.get(raw).get(vc.i32Splat(0x8000)).simd(SIMD.and).i32(16).simd(SIMD.i32x4Shl).simd(SIMD.or);
+  };
+  /** float32 lanes already rounded to the 16-bit format (on the stack) to their bits, as i32x4. */
+  const encode = (): void => {
+    // NaN: a quiet NaN of the same sign, as tensor/half.ts stores it
+    const nan = vc.tempOf("encode nan");
+    c.tee(raw).get(raw).simd(SIMD.f32x4Ne).set(nan);
+    if (storage === "bfloat16") {
+      c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(nan).get(vc.i32Splat(0x40)).simd(SIMD.and).simd(SIMD.or);
+      return;
+    }
+    // float16: |x|·2^-112 read as bits, >> 13, is the float16 magnitude (subnormals included); infinities apart; then the sign
+    c.get(vc.i32Splat(0x7e00));
+    c.get(raw).simd(SIMD.f32x4Abs).get(vc.f32Splat(2 ** -112)).simd(SIMD.f32x4Mul).i32(13).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x7c00)).simd(SIMD.i32x4MinU);
+    c.get(nan).simd(SIMD.bitselect);
+    c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x8000)).simd(SIMD.and).simd(SIMD.or);
+  };
+  const loadVector = (ptr: number, local: number): void => {
+    address(ptr);
+    if (storage === undefined) return void c.simd(SIMD.load, ...Code.memarg(align)).set(local);
+    c.simd(SIMD.load16x4U, ...Code.memarg(align));
+    decode();
+    c.set(local);
+  };
+  const storeVector = (ptr: number, local: number): void => {
+    address(ptr);
+    if (storage === undefined) return void c.get(local).simd(SIMD.store, ...Code.memarg(align));
+    c.get(local);
+    encode();
+    c.tee(raw).get(raw).simd(SIMD.i16x8NarrowI32x4U).simd(SIMD.store64Lane, ...Code.memarg(align), 0);
+  };
   // main loop over whole vectors
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
-  for (const [ptr, local] of arrays) c.get(ptr).get(i).op(OP.i32Add).simd(SIMD.load, ...Code.memarg(ops.alignLog2)).set(local);
+  for (const [ptr, local] of arrays) loadVector(ptr, local);
   element();
-  for (const [ptr, local] of written) c.get(ptr).get(i).op(OP.i32Add).get(local).simd(SIMD.store, ...Code.memarg(ops.alignLog2));
-  c.get(i).i32(16).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
+  for (const [ptr, local] of written) storeVector(ptr, local);
+  c.get(i).i32(ops.lanes * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   // the last n mod lanes numbers: loaded lane by lane into zeroed vectors (zeros keep the padding lanes off the slow path)
   const remaining = (): void => void c.get(N).i32(ops.lanes - 1).op(OP.i32And);
+  const laneLoad = storage === undefined ? ops.load : OP.i32Load16U;
+  const laneReplace = storage === undefined ? ops.replace : SIMD.i32x4ReplaceLane;
   remaining();
   c.op(OP.if, OP.void);
   for (const [, local] of arrays) c.simd(SIMD.const, ...V128_ZERO).set(local);
   for (let lane = 0; lane < ops.lanes - 1; lane++) {
     remaining();
     c.i32(lane).op(0x4b /* i32.gt_u */, OP.if, OP.void);
-    for (const [ptr, local] of arrays) c.get(local).get(ptr).get(i).op(OP.i32Add).op(ops.load, ...Code.memarg(ops.alignLog2, lane * ops.size)).simd(ops.replace, lane).set(local);
+    for (const [ptr, local] of arrays) {
+      c.get(local);
+      address(ptr);
+      c.op(laneLoad, ...Code.memarg(align, lane * size)).simd(laneReplace, lane).set(local);
+    }
     c.op(OP.end);
   }
+  if (storage !== undefined) {
+    for (const [, local] of arrays) {
+      c.get(local);
+      decode();
+      c.set(local);
+    }
+  }
   element();
-  for (let lane = 0; lane < ops.lanes - 1; lane++) {
-    remaining();
-    c.i32(lane).op(0x4b, OP.if, OP.void);
-    for (const [ptr, local] of written) c.get(ptr).get(i).op(OP.i32Add).get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(ops.alignLog2, lane * ops.size));
-    c.op(OP.end);
+  const encoded = vc.tempOf("encoded");
+  for (const [ptr, local] of written) {
+    if (storage !== undefined) {
+      c.get(local);
+      encode();
+      c.set(encoded);
+    }
+    for (let lane = 0; lane < ops.lanes - 1; lane++) {
+      remaining();
+      c.i32(lane).op(0x4b, OP.if, OP.void);
+      address(ptr);
+      if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
+      else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane).op(OP.i32Store16, ...Code.memarg(align, lane * size));
+      c.op(OP.end);
+    }
   }
   c.op(OP.end);
 
@@ -428,7 +550,7 @@ function stepFunction(variant: KernelVariant): Code {
     if (variant.lane === "float32") c.op(OP.f32DemoteF64);
     c.simd(ops.splat).set(scalarLocals[k]!);
   });
-  c.get(N).i32(-ops.lanes).op(OP.i32And).i32(ops.size).op(OP.i32Mul).set(vectorEnd);
+  c.get(N).i32(-ops.lanes).op(OP.i32And).i32(size).op(OP.i32Mul).set(vectorEnd);
   c.bytes.push(...vc.prologueCode(), ...loop);
   return c;
 }
