@@ -105,7 +105,7 @@ describe("the tarballs", () => {
     expect(readdirSync(join(trainer, "node_modules")).filter((n) => !n.startsWith("."))).toEqual(["nadam-reference"]);
     const installed = bytesUnder(join(trainer, "node_modules/nadam-reference"));
     console.log(`nadam-reference ${version}: tarball ${tarballs.reference.size} B, unpacked ${tarballs.reference.unpackedSize} B, installed ${installed} B; nadam-conformance: tarball ${tarballs.conformance.size} B, unpacked ${tarballs.conformance.unpackedSize} B`);
-    expect(installed).toBeLessThan(600 * 1024);
+    expect(installed).toBeLessThan(700 * 1024); // 600 KiB until the wasm-simd backend (~70 KB of kernel generator and encoder)
     expect(tarballs.reference.size).toBeLessThan(200 * 1024);
   });
 
