@@ -191,7 +191,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const param = params[i]!;
         const grad = grads[i]!;
         const state = states[i]!;
-        if (grad.numel !== param.numel || grad.dtype !== param.dtype) {
+        if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) {
           throw new RangeError(`grad (${grad.dtype} [${grad.shape}]) does not match its param (${param.dtype} [${param.shape}])`);
         }
         const real = DTYPE[param.dtype].real;

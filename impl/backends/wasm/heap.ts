@@ -24,8 +24,8 @@ export interface Block {
 export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   readonly maximumPages: number;
-  /** The typed arrays over blocks this heap handed out (a WeakSet lookup is far cheaper than reading a view's `.buffer`). */
-  private readonly views = new WeakSet<ArrayBufferView>();
+  /** Marks the typed arrays this heap handed out: a property read is cheaper than a WeakSet lookup or a view's `.buffer`. */
+  private readonly mark = Symbol("a view into the wasm-simd heap");
   /** Free ranges below `top`, sorted by start, never adjacent. */
   private readonly free: { start: number; end: number }[] = [];
   private top = ALIGN; // offset 0 is never handed out
@@ -42,7 +42,7 @@ export class WasmHeap {
 
   /** Whether a typed array is one of this heap's views (`view` made it). */
   owns(view: ArrayBufferView): boolean {
-    return this.views.has(view);
+    return (view as unknown as Record<symbol, unknown>)[this.mark] === true;
   }
 
   /** A block of at least `bytes` bytes (contents unspecified). */
@@ -102,7 +102,7 @@ export class WasmHeap {
     const block = this.allocate(length * kind.BYTES_PER_ELEMENT);
     const view = new kind(this.memory.buffer, block.ptr, length) as InstanceType<A>;
     this.tie(view, block);
-    this.views.add(view);
+    Object.defineProperty(view, this.mark, { value: true });
     return view;
   }
 
