@@ -20,8 +20,6 @@ import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
-
-type StorageConstructor = Float64ArrayConstructor | Float32ArrayConstructor | Uint16ArrayConstructor;
 import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
 import { KERNEL_SCALARS, stepModuleBytes, type KernelScalar, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
@@ -42,7 +40,7 @@ export const WASM_SUPPORT: BackendSupport = {
   features: ["tensor-lr", "differentiable"],
 };
 
-type Values = Storage;
+type StorageConstructor = Float64ArrayConstructor | Float32ArrayConstructor | Uint16ArrayConstructor;
 
 /** The lanes a real dtype computes in, and its storage format when that differs (16-bit). */
 const LANE: Readonly<Record<RealDType, Lane>> = { float64: "float64", float32: "float32", float16: "float32", bfloat16: "float32" };
@@ -125,9 +123,9 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const profile = options.profile ?? "vectorized";
   const heap = wasmHeap();
   /** Staging blocks of host storages (params, or state tensors a user put in place): one per storage, freed with it. */
-  const staging = new WeakMap<Storage, Values>();
+  const staging = new WeakMap<Storage, Storage>();
   /** One staging block per lane type for grads, which are often new tensors every step. */
-  const gradStaging: Partial<Record<RealDType, Values>> = {};
+  const gradStaging: Partial<Record<RealDType, Storage>> = {};
   /** The kernel arguments per lane type, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
   const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: new Float64Array(KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
 
@@ -145,7 +143,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     return block.byteOffset;
   };
   const copyBack = (data: Storage): void => {
-    if (!heap.owns(data)) (data as Values).set(staging.get(data)!);
+    if (!heap.owns(data)) data.set(staging.get(data)! as never);
   };
   const placedGrad = (data: Storage, real: RealDType): number => {
     if (heap.owns(data)) return data.byteOffset;

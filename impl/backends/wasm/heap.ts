@@ -40,7 +40,7 @@ export class WasmHeap {
     this.f64 = new Float64Array(this.memory.buffer);
   }
 
-  /** Whether a typed array is one of this heap's views (`view` made it). */
+  /** Whether a typed array is one of this heap's views (`view` made it; any other view of the memory counts as a host array). */
   owns(view: ArrayBufferView): boolean {
     return (view as unknown as Record<symbol, unknown>)[this.mark] === true;
   }

@@ -69,9 +69,9 @@ export function probeRelaxedMadd(lane: Lane, heap: WasmHeap = wasmHeap()): Relax
     return { use: false, reason: `relaxed SIMD is not available (${(error as Error).message.split("\n")[0]}); exact fma is emulated` };
   }
   const triples = probeTriples(lane);
-  const Array_ = lane === "float32" ? Float32Array : Float64Array;
+  const Values = lane === "float32" ? Float32Array : Float64Array;
   const n = triples.length;
-  const arrays = [0, 1, 2, 3].map(() => heap.view(Array_, n));
+  const arrays = [0, 1, 2, 3].map(() => heap.view(Values, n));
   triples.forEach(([x, y, z], i) => {
     arrays[0]![i] = x;
     arrays[1]![i] = y;
