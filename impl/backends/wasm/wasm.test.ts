@@ -253,3 +253,27 @@ describe("float16 and bfloat16 in float32 lanes", () => {
     }
   });
 });
+
+describe("aliasing, as PyTorch allows it", () => {
+  test("a param listed twice in a group, and a grad that is its own param, step as on the typed-array backend", () => {
+    for (const inHeap of [true, false]) {
+      const [wasm, typed] = [wasmBackend(), typedArrayBackend()];
+      const values = Array.from({ length: 9 }, (_, i) => Math.cos(i) / 3);
+      const p = inHeap ? wasm.tensor(values, "float32") : Tensor.from(values, "float32");
+      const q = Tensor.from(values, "float32");
+      const [sp, sq] = [wasm.initState(p, "float32"), typed.initState(q, "float32")];
+      const [rp, rq] = [Tensor.from(values, "float32"), Tensor.from(values, "float32")];
+      const [srp, srq] = [wasm.initState(rp, "float32"), typed.initState(rq, "float32")];
+      for (let k = 0; k < 5; k++) {
+        const grad = Tensor.from(values.map((x) => x + k), "float32");
+        wasm.stepGroup({ params: [p, p], grads: [grad, grad], states: [sp, sp], hyper: HYPER, path: "foreach" });
+        typed.stepGroup({ params: [q, q], grads: [grad, grad], states: [sq, sq], hyper: HYPER, path: "foreach" });
+        wasm.stepGroup({ params: [rp], grads: [rp], states: [srp], hyper: HYPER, path: "forloop" });
+        typed.stepGroup({ params: [rq], grads: [rq], states: [srq], hyper: HYPER, path: "forloop" });
+      }
+      expect(p.toArray()).toEqual(q.toArray());
+      expect(sp.step.item()).toBe(10);
+      expect(rp.toArray()).toEqual(rq.toArray());
+    }
+  });
+});
