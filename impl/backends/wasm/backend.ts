@@ -184,6 +184,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const foreach = path === "foreach";
       const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
       // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused.
+      const groupKernels: Partial<Record<RealDType, StepKernel>> = {};
+      const variants: Partial<Record<RealDType, Omit<KernelVariant, "fma">>> = {};
       let last: { step: number; stepDtype: DType; muProduct: number; muProductDtype: DType; scalars: StepScalars } | undefined;
       for (let i = 0; i < params.length; i++) {
         const param = params[i]!;
@@ -214,17 +216,22 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         }
         const a = cached.values;
         const storage = storageOf(real);
-        const variant = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[W]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
+        // The variant depends only on the group and the dtype: looked up once per dtype in a group.
+        let kernel = groupKernels[real];
+        if (kernel === undefined) {
+          variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[W]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true };
+          groupKernels[real] = kernel = kernelFor(variants[real]!, heap);
+        }
         const p = placed(param.data);
         const g = placedGrad(grad.data, real);
         const m = placed(state.exp_avg.data);
         const v = placed(state.exp_avg_sq.data);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
         const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
-        if (body > 0) kernelFor(variant, heap)(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        if (body > 0) kernel(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         if (body < n) {
           const skip = body * 2;
-          kernelFor({ ...variant, scalarLoop: true }, heap)(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+          kernelFor({ ...variants[real]!, scalarLoop: true }, heap)(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }
         copyBack(param.data);
         copyBack(state.exp_avg.data);
