@@ -124,9 +124,9 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const heap = wasmHeap();
   /** Staging blocks of host storages (params, or state tensors a user put in place): one per storage, freed with it. */
   const staging = new WeakMap<Storage, Storage>();
-  /** One staging block per lane type for grads, which are often new tensors every step. */
+  /** One staging block per real dtype for grads, which are often new tensors every step. */
   const gradStaging: Partial<Record<RealDType, Storage>> = {};
-  /** The kernel arguments per lane type, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
+  /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
   const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: new Float64Array(KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
@@ -183,9 +183,9 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const fused = profile === "vectorized";
       const foreach = path === "foreach";
       const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
-      // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused.
       const groupKernels: Partial<Record<RealDType, StepKernel>> = {};
       const variants: Partial<Record<RealDType, Omit<KernelVariant, "fma">>> = {};
+      // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused.
       let last: { step: number; stepDtype: DType; muProduct: number; muProductDtype: DType; scalars: StepScalars } | undefined;
       for (let i = 0; i < params.length; i++) {
         const param = params[i]!;
