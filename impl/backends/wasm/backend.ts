@@ -24,10 +24,15 @@ import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
 import { KERNEL_SCALARS, stepModuleBytes, type KernelScalar, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
 import { instantiate, limitsOf, probeRelaxedMadd, type RelaxedMaddProbe } from "./probe.ts";
+import { WorkerPool } from "./threads.ts";
 
 export interface WasmBackendOptions {
   /** PyTorch's CPU rounding profile to reproduce. Default "vectorized" (AVX2/AVX512 machines). */
   readonly profile?: RoundingProfile;
+  /** Worker threads that step parts of a large tensor beside this one (Node only). Default 0: this thread alone. */
+  readonly threads?: number;
+  /** The number of elements from which a tensor is split over the threads. Default 2^20. */
+  readonly parallelAbove?: number;
 }
 
 /** Every dtype: float32 / float64 (and complex ones' real views) in their own lanes, float16 / bfloat16 in float32 lanes. */
@@ -89,8 +94,17 @@ function relaxedMaddOf(lane: Lane, heap: WasmHeap): RelaxedMaddProbe {
   return probe;
 }
 
+/** A compiled step kernel: its module (what a worker thread instantiates) and whether it calls the host's exact fma. */
+interface CompiledKernel {
+  readonly key: number;
+  readonly module: WebAssembly.Module;
+  readonly step: StepKernel;
+  /** float64 lanes with emulated fma fall back to the host for extreme exponents: such a kernel runs on this thread only. */
+  readonly callsHost: boolean;
+}
+
 /** Compiled kernels by variant (kernelKey), once per process. */
-const kernels = new Map<number, StepKernel>();
+const kernels = new Map<number, CompiledKernel>();
 
 function kernelKey(v: Omit<KernelVariant, "fma">): number {
   const decay = v.weightDecay === "none" ? 0 : v.weightDecay === "decoupled" ? 1 : 2;
@@ -99,12 +113,13 @@ function kernelKey(v: Omit<KernelVariant, "fma">): number {
     (storage << 7) | (v.scalarLoop === true ? 512 : 0) | (v.differentiable === true ? 1024 : 0);
 }
 
-function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): StepKernel {
+function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): CompiledKernel {
   const key = kernelKey(variant);
   let kernel = kernels.get(key);
   if (kernel === undefined) {
     const fma = variant.fused && relaxedMaddOf(variant.lane, heap).use ? "relaxed" : "emulated";
-    kernel = instantiate(stepModuleBytes({ ...variant, fma }, limitsOf(heap)), heap).step as StepKernel;
+    const module = new WebAssembly.Module(stepModuleBytes({ ...variant, fma }, limitsOf(heap)));
+    kernel = { key, module, step: instantiate(module, heap).step as StepKernel, callsHost: variant.lane === "float64" && variant.fused && fma === "emulated" };
     kernels.set(key, kernel);
   }
   return kernel;
@@ -117,11 +132,17 @@ export interface WasmBackend extends SyncBackend<Tensor> {
   zeros(shape: readonly number[], dtype?: DType): Tensor;
   /** Whether exact fma uses relaxed_madd on each lane type here, and why. */
   readonly relaxedMadd: Readonly<Record<Lane, RelaxedMaddProbe>>;
+  /** The worker threads it started (0 without `threads`, or where there are none). */
+  readonly threads: number;
+  /** How many parts of tensors its worker threads have stepped. */
+  readonly workerParts: number;
 }
 
 export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const profile = options.profile ?? "vectorized";
   const heap = wasmHeap();
+  const pool = WorkerPool.create(options.threads ?? 0, heap.memory);
+  const parallelAbove = options.parallelAbove ?? 2 ** 20;
   /** Staging blocks of host storages (params, or state tensors a user put in place): one per storage, freed with it. */
   const staging = new WeakMap<Storage, Storage>();
   /** One staging block per real dtype for grads, which are often new tensors every step. */
@@ -159,6 +180,11 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     supports: WASM_SUPPORT,
     asynchronous: false,
     relaxedMadd: { float32: relaxedMaddOf("float32", heap), float64: relaxedMaddOf("float64", heap) },
+    threads: pool?.size ?? 0,
+    get workerParts() {
+      return pool?.parts ?? 0;
+    },
+    dispose: () => pool?.terminate(),
     zeros,
     tensor(values, dtype = "float32", shape = [values.length / (DTYPE[dtype].complex ? 2 : 1)]) {
       const t = zeros(shape, dtype);
@@ -183,7 +209,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const fused = profile === "vectorized";
       const foreach = path === "foreach";
       const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
-      const groupKernels: Partial<Record<RealDType, StepKernel>> = {};
+      const groupKernels: Partial<Record<RealDType, CompiledKernel>> = {};
       const variants: Partial<Record<RealDType, Omit<KernelVariant, "fma">>> = {};
       // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused.
       let last: { step: number; stepDtype: DType; muProduct: number; muProductDtype: DType; scalars: StepScalars } | undefined;
@@ -228,10 +254,15 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const v = placed(state.exp_avg_sq.data);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
         const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
-        if (body > 0) kernel(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        if (pool !== undefined && body >= parallelAbove && !kernel.callsHost) {
+          // parts of a multiple of 32 elements: PyTorch's vector blocks stay whole, and only the last part has a tail
+          pool.run(kernel.key, kernel.module, kernel.step, [p, g, m, v], DTYPE[real].itemSize, body, a, 32);
+        } else if (body > 0) {
+          kernel.step(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        }
         if (body < n) {
           const skip = body * 2;
-          kernelFor({ ...variants[real]!, scalarLoop: true }, heap)(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+          kernelFor({ ...variants[real]!, scalarLoop: true }, heap).step(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }
         copyBack(param.data);
         copyBack(state.exp_avg.data);

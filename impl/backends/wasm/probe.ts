@@ -19,8 +19,9 @@ export function exactFma64(x: number, y: number, z: number): number {
 }
 
 /** An instance of a module compiled against the heap's memory. */
-export function instantiate(bytes: Uint8Array<ArrayBuffer>, heap: WasmHeap): WebAssembly.Exports {
-  return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: heap.memory, fmaExact64: exactFma64 } }).exports;
+export function instantiate(bytes: Uint8Array<ArrayBuffer> | WebAssembly.Module, heap: WasmHeap): WebAssembly.Exports {
+  const module = bytes instanceof WebAssembly.Module ? bytes : new WebAssembly.Module(bytes);
+  return new WebAssembly.Instance(module, { env: { memory: heap.memory, fmaExact64: exactFma64 } }).exports;
 }
 
 export function limitsOf(heap: WasmHeap): MemoryLimits {

@@ -277,3 +277,35 @@ describe("aliasing, as PyTorch allows it", () => {
     }
   });
 });
+
+describe("worker threads (opt-in)", () => {
+  test("a large tensor split over three workers and this thread steps bit for bit as on the typed-array backend", () => {
+    const rng = new RandomFloats(41);
+    for (const dtype of ["float32", "float16", "float64", "complex64"] as const) {
+      for (const profile of ["default", "vectorized"] as const) {
+        const wasm = wasmBackend({ profile, threads: 3, parallelAbove: 64 });
+        const typed = typedArrayBackend({ profile });
+        expect(wasm.threads).toBe(3);
+        try {
+          const numbers = 2 * 1000 + 3; // not a multiple of the parts, nor of PyTorch's 16-bit vector block
+          const values = Array.from({ length: dtype === "complex64" ? 2 * numbers : numbers }, () => rng.float32(-6, 2));
+          const [pw, pt] = [wasm.tensor(values, dtype), Tensor.from(values, dtype)];
+          const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+          for (let k = 0; k < 4; k++) {
+            const grad = Tensor.from(values.map(() => rng.float32(-8, 1)), dtype);
+            wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
+            typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
+          }
+          // bit patterns (a NaN's sign apart: x86 and JavaScript engines choose it differently)
+          const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+          for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+          // every part on the workers, except float64 with emulated fma, which may call this thread's exact fma
+          const hostOnly = dtype === "float64" && profile === "vectorized" && !wasm.relaxedMadd.float64.use;
+          expect(wasm.workerParts).toBe(hostOnly ? 0 : 4 * 3);
+        } finally {
+          wasm.dispose?.();
+        }
+      }
+    }
+  });
+});
