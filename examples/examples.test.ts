@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
-import { onnxRuntimeCpu, typedArrayBackend } from "../impl/index.ts";
+import { NAdam, Tensor, onnxRuntimeCpu, typedArrayBackend } from "../impl/index.ts";
 import { train } from "./linear-regression.ts";
 
 test("the README shows examples/linear-regression.ts as it is", () => {
@@ -50,4 +50,21 @@ test.skipIf(!onnxRuntime.available)(`examples/onnx-runtime.ts minimizes |w|² wi
   expect(onnx.every((x) => Math.abs(x) < 0.1)).toBe(true);
   const printed = spawnSync(process.execPath, ["--import", "tsx", new URL("./onnx-runtime.ts", import.meta.url).pathname], { encoding: "utf8" });
   expect(printed.stdout.trim()).toBe(onnx.join(", "));
+});
+
+test("the README shows examples/wasm-simd.ts as it is; it gives the typed-array backend's bits and prints them", async () => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  expect(readme).toContain("```ts\n" + readFileSync(new URL("./wasm-simd.ts", import.meta.url), "utf8") + "```");
+  const { minimize } = await import("./wasm-simd.ts");
+  const w = Tensor.from([0.5, -1.5, 2], "float32");
+  const optimizer = new NAdam([w], { lr: 0.05, weight_decay: 0.01 }, { backend: typedArrayBackend({ profile: "vectorized" }) });
+  for (let step = 0; step < 100; step++) {
+    w.grad = Tensor.from(w.toArray().map((x) => 2 * x), "float32");
+    optimizer.step();
+  }
+  const wasm = minimize();
+  expect(wasm).toEqual(w.toArray());
+  expect(wasm.every((x) => Math.abs(x) < 0.1)).toBe(true);
+  const printed = spawnSync(process.execPath, ["--import", "tsx", new URL("./wasm-simd.ts", import.meta.url).pathname], { encoding: "utf8" });
+  expect(printed.stdout.trim()).toBe(wasm.join(", "));
 });

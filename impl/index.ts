@@ -10,6 +10,8 @@ export type { AsyncBackend, Availability, BackendEntry, BackendSupport, GroupSte
 export { BACKENDS, defaultBackend } from "./backends/index.ts";
 export { typedArrayBackend } from "./backends/typed-array/index.ts";
 export type { TypedArrayBackendOptions } from "./backends/typed-array/index.ts";
+export { wasmBackend } from "./backends/wasm/index.ts";
+export type { WasmBackend, WasmBackendOptions } from "./backends/wasm/index.ts";
 export {
   ONNX_IR_VERSION,
   ONNX_OPSET,

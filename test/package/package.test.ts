@@ -125,7 +125,7 @@ describe("the tarballs", () => {
     expect(readdirSync(join(trainer, "node_modules")).filter((n) => !n.startsWith("."))).toEqual(["nadam-reference"]);
     const installed = bytesUnder(join(trainer, "node_modules/nadam-reference"));
     console.log(`nadam-reference ${version}: tarball ${tarballs.reference.size} B, unpacked ${tarballs.reference.unpackedSize} B, installed ${installed} B; nadam-conformance: tarball ${tarballs.conformance.size} B, unpacked ${tarballs.conformance.unpackedSize} B`);
-    // The optimizer, the oracle, the checkpoint tools, the suite's engine and three backend families
+    // The optimizer, the oracle, the checkpoint tools, the suite's engine and four backend families
     // (their heavy runtimes are optional peers): a bound that a shipped corpus or test tree would break at once.
     expect(installed).toBeLessThan(900 * 1024);
     expect(tarballs.reference.size).toBeLessThan(256 * 1024);

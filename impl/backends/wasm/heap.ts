@@ -1,0 +1,120 @@
+/**
+ * The WebAssembly memory every wasm-simd kernel works in, and its allocator.
+ *
+ * One shared memory per process, so that tensors allocated by any backend
+ * instance can be stepped by any (and worker threads could later split a large
+ * tensor). It is shared, with a preset maximum, because a shared memory grows
+ * in place: typed-array views taken before a growth stay valid, so host Tensors
+ * whose storage is a view into it survive later allocations. Blocks are 16-byte
+ * aligned (one v128) and freed when the typed array that owns them is
+ * garbage-collected.
+ */
+
+const PAGE = 65536;
+const ALIGN = 16;
+/** 4 GiB, wasm32's whole address space; the largest maximum this engine accepts. */
+const MAXIMUM_PAGES = 65536;
+
+export interface Block {
+  /** Byte offset in the memory. */
+  readonly ptr: number;
+  readonly bytes: number;
+}
+
+export class WasmHeap {
+  readonly memory: WebAssembly.Memory;
+  readonly maximumPages: number;
+  /** Marks the typed arrays this heap handed out: a property read is cheaper than a WeakSet lookup or a view's `.buffer`. */
+  private readonly mark = Symbol("a view into the wasm-simd heap");
+  /** Free ranges below `top`, sorted by start, never adjacent. */
+  private readonly free: { start: number; end: number }[] = [];
+  private top = ALIGN; // offset 0 is never handed out
+  private readonly registry = new FinalizationRegistry<Block>((block) => this.release(block));
+  f32: Float32Array;
+  f64: Float64Array;
+
+  constructor(maximumPages = MAXIMUM_PAGES) {
+    this.maximumPages = maximumPages;
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: maximumPages, shared: true });
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
+  }
+
+  /** Whether a typed array is one of this heap's views (`view` made it; any other view of the memory counts as a host array). */
+  owns(view: ArrayBufferView): boolean {
+    return (view as unknown as Record<symbol, unknown>)[this.mark] === true;
+  }
+
+  /** A block of at least `bytes` bytes (contents unspecified). */
+  allocate(bytes: number): Block {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    const index = this.free.findIndex((r) => r.end - r.start >= size);
+    if (index >= 0) {
+      const range = this.free[index]!;
+      const block = { ptr: range.start, bytes: size };
+      range.start += size;
+      if (range.start === range.end) this.free.splice(index, 1);
+      return block;
+    }
+    const ptr = this.top;
+    const end = ptr + size;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      if (have / PAGE + pages > this.maximumPages) throw new RangeError(`the wasm-simd heap is full: ${bytes} more bytes do not fit in its ${this.maximumPages * PAGE} bytes`);
+      this.memory.grow(Math.max(pages, Math.ceil(have / PAGE / 4))); // by a quarter at least: fewer growths
+      const buffer = this.memory.buffer;
+      this.f32 = new Float32Array(buffer);
+      this.f64 = new Float64Array(buffer);
+    }
+    this.top = end;
+    return { ptr, bytes: size };
+  }
+
+  /** Give a block back at once (a block tied to an owner with `tie` is given back when its owner is collected). */
+  release(block: Block): void {
+    let start = block.ptr;
+    let end = block.ptr + block.bytes;
+    let index = this.free.findIndex((r) => r.start > start);
+    if (index < 0) index = this.free.length;
+    const before = this.free[index - 1];
+    const after = this.free[index];
+    if (after !== undefined && after.start === end) {
+      end = after.end;
+      this.free.splice(index, 1);
+    }
+    if (before !== undefined && before.end === start) {
+      start = before.start;
+      this.free.splice(index - 1, 1);
+      index--;
+    }
+    if (end === this.top) this.top = start;
+    else this.free.splice(index, 0, { start, end });
+  }
+
+  /** Release `block` once `owner` is garbage-collected. */
+  tie(owner: object, block: Block): void {
+    this.registry.register(owner, block);
+  }
+
+  /** A typed array over a new block, tied to it (the block is freed with the view). */
+  view<A extends Float32ArrayConstructor | Float64ArrayConstructor | Uint16ArrayConstructor>(kind: A, length: number): InstanceType<A> {
+    const block = this.allocate(length * kind.BYTES_PER_ELEMENT);
+    const view = new kind(this.memory.buffer, block.ptr, length) as InstanceType<A>;
+    this.tie(view, block);
+    Object.defineProperty(view, this.mark, { value: true });
+    return view;
+  }
+
+  /** Bytes handed out and not yet released (tests). */
+  get used(): number {
+    return this.top - ALIGN - this.free.reduce((sum, r) => sum + r.end - r.start, 0);
+  }
+}
+
+let shared: WasmHeap | undefined;
+
+/** The process's heap, created on first use. */
+export function wasmHeap(): WasmHeap {
+  return (shared ??= new WasmHeap());
+}

@@ -1,0 +1,311 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, test } from "vitest";
+import { fmaExact } from "../../../spec/float/fma.ts";
+import { FORMATS } from "../../../spec/float/format.ts";
+import { RandomFloats } from "../../../test/support/random-floats.ts";
+import { Tensor } from "../../../tensor/tensor.ts";
+import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
+import { typedArrayBackend } from "../typed-array/index.ts";
+import { wasmBackend } from "./backend.ts";
+import { WasmHeap, wasmHeap } from "./heap.ts";
+import { arrayFma, probeRelaxedMadd, probeTriples, relaxedMaddVerdict } from "./probe.ts";
+import type { Lane } from "./kernels.ts";
+
+/** The emulated SIMD fma over triples, through the heap, against the exact one. */
+function checkFma(lane: Lane, triples: readonly (readonly [number, number, number])[]): void {
+  const heap = wasmHeap();
+  const Values = lane === "float32" ? Float32Array : Float64Array;
+  const n = Math.ceil(triples.length / 4) * 4;
+  const [x, y, z, out] = [0, 1, 2, 3].map(() => heap.view(Values, n)) as [Float64Array, Float64Array, Float64Array, Float64Array];
+  triples.forEach(([a, b, c], i) => {
+    x[i] = a;
+    y[i] = b;
+    z[i] = c;
+  });
+  arrayFma(lane, "emulated")(x.byteOffset, y.byteOffset, z.byteOffset, out.byteOffset, n);
+  const format = lane === "float32" ? FORMATS.float32 : FORMATS.float64;
+  for (let i = 0; i < triples.length; i++) {
+    const want = fmaExact(x[i]!, y[i]!, z[i]!, format);
+    if (!Object.is(out[i], want)) throw new Error(`${lane} fma(${x[i]}, ${y[i]}, ${z[i]}) = ${out[i]}, exact ${want} (case ${i})`);
+  }
+}
+
+describe("the SIMD fma emulation against the spec's exact fma", () => {
+  test("float32 lanes: 200,000 random triples, half of them near cancellation", () => {
+    const rng = new RandomFloats(21);
+    checkFma("float32", Array.from({ length: 200_000 }, (_, i) => {
+      const a = rng.float32();
+      const b = rng.float32();
+      return [a, b, i % 2 ? rng.float32() : Math.fround(-a * b * (1 + rng.unit() * 2 ** -22))] as const;
+    }));
+  });
+
+  test("float32 lanes: double-rounding traps (a·b = 2^-24 + r·2^-71, c = ±1), in every lane position", () => {
+    const traps: [number, number, number][] = [];
+    for (let A = 2 ** 23 + 1; traps.length < 800 && A < 2 ** 24; A++) {
+      const B = Math.ceil(2 ** 47 / A);
+      const r = A * B - 2 ** 47;
+      if (B >= 2 ** 24 || r <= 0 || r >= 2 ** 18) continue;
+      const [a, b] = [A * 2 ** -23, B * 2 ** -48];
+      traps.push([a, b, 1], [-a, b, -1], [a, b, 1], [a, -b, -1]);
+    }
+    expect(traps.length).toBe(800);
+    checkFma("float32", traps);
+    checkFma("float32", traps.slice(1)); // shifted: each trap in another lane
+  });
+
+  test("float32 lanes: results below the normal range, exact ties, zeros, infinities", () => {
+    const rng = new RandomFloats(22);
+    const triples: [number, number, number][] = [[0, 5, -0], [-0, 5, -0], [3e38, 3e38, 1], [-3e38, 3e38, 1], [2 ** -75, 2 ** -75, 2 ** -149], [1.5, 2 ** -149, 0]];
+    for (let i = 0; i < 50_000; i++) {
+      const a = rng.float32(-80, -60);
+      const b = rng.float32(-80, -60);
+      triples.push([a, b, i % 2 ? rng.float32(-150, -126) : Math.fround(-a * b * (1 + rng.unit() * 2 ** -10))]);
+    }
+    checkFma("float32", triples);
+  });
+
+  test("float64 lanes: 200,000 random triples, half of them near cancellation", () => {
+    const rng = new RandomFloats(23);
+    checkFma("float64", Array.from({ length: 200_000 }, (_, i) => {
+      const a = rng.float64();
+      const b = rng.float64();
+      return [a, b, i % 2 ? rng.float64(-150, 150) : -a * b * (1 + rng.unit() * 2 ** -45)] as const;
+    }));
+  });
+
+  test("float64 lanes: zero operands and the host fallback outside the safe exponent range", () => {
+    const rng = new RandomFloats(24);
+    const triples: [number, number, number][] = [[0, 5, -0], [-0, 5, -0], [0, -1, 0], [1e300, 1e300, 1], [1e-300, 1e-300, 1e-310], [1e-160, 1e-160, -1e-320], [2 ** 600, 2 ** -700, 3], [Infinity, 1, 2], [1, 2, -Infinity]];
+    for (let i = 0; i < 20_000; i++) triples.push([rng.float64(-600, 600), rng.float64(-600, 600), i % 2 ? rng.float64(-1100, 1000) : 0]);
+    checkFma("float64", triples);
+  });
+});
+
+describe("relaxed_madd: used only where a probe shows it fused", () => {
+  test("the verdict on a probe's results", () => {
+    for (const lane of ["float32", "float64"] as const) {
+      const triples = probeTriples(lane);
+      const exact = triples.map(([x, y, z]) => fmaExact(x, y, z, lane === "float32" ? FORMATS.float32 : FORMATS.float64));
+      const unfused = triples.map(([x, y, z]) => (lane === "float32" ? Math.fround(Math.fround(x * y) + z) : x * y + z));
+      expect(exact).not.toEqual(unfused); // the probe's inputs tell the two apart
+      expect(relaxedMaddVerdict(lane, triples, exact)).toBe("fused");
+      expect(relaxedMaddVerdict(lane, triples, unfused)).toBe("unfused");
+      expect(relaxedMaddVerdict(lane, triples, [exact[0]!, ...unfused.slice(1)])).toBe("inconsistent");
+    }
+  });
+
+  test("this engine's probe: not used without relaxed SIMD, and the backend says why", () => {
+    const backend = wasmBackend();
+    for (const lane of ["float32", "float64"] as const) {
+      const probe = probeRelaxedMadd(lane);
+      expect(backend.relaxedMadd[lane]).toEqual(probe);
+      // Node 20 without --experimental-wasm-relaxed-simd cannot compile it; Node 22+ can, and then it must be fused to be used.
+      if (!probe.use) expect(probe.reason).toMatch(/not available|unfused|inconsistent/);
+    }
+  });
+
+  test("with relaxed SIMD enabled (Node 20's flag), a fused relaxed_madd is used and the kernels still equal the typed-array backend bit for bit", () => {
+    const script = `
+      import { probeRelaxedMadd } from "./impl/backends/wasm/probe.ts";
+      import { wasmBackend } from "./impl/backends/wasm/backend.ts";
+      import { typedArrayBackend } from "./impl/backends/typed-array/index.ts";
+      import { RandomFloats } from "./test/support/random-floats.ts";
+      const rng = new RandomFloats(5);
+      const hyper = { lr: 0.01, lr_is_tensor: false, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.02, momentum_decay: 4e-3, decoupled_weight_decay: false, maximize: false };
+      const mismatches = [];
+      for (const dtype of ["float32", "float64"]) for (const path of ["forloop", "foreach"]) {
+        const [w, t] = [wasmBackend(), typedArrayBackend()];
+        const values = Array.from({ length: 1001 }, () => (dtype === "float32" ? rng.float32(-8, 2) : rng.float64(-8, 2)));
+        const pw = w.tensor(values, dtype), pt = w.tensor(values, dtype);
+        const [sw, st] = [w.initState(pw, "float32"), t.initState(pt, "float32")];
+        for (let k = 0; k < 20; k++) {
+          const grad = w.tensor(values.map(() => (dtype === "float32" ? rng.float32(-6, 1) : rng.float64(-6, 1))), dtype);
+          w.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+          t.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+        }
+        pw.data.forEach((x, i) => { if (!Object.is(x, pt.data[i])) mismatches.push(dtype + " " + path + " " + i); });
+      }
+      console.log(JSON.stringify({ f32: probeRelaxedMadd("float32"), f64: probeRelaxedMadd("float64"), mismatches: mismatches.slice(0, 5) }));
+    `;
+    const root = new URL("../../../", import.meta.url).pathname;
+    // Node 22+ has relaxed SIMD on; Node 20 needs the flag (which later V8s may no longer accept).
+    const flag = /not available/.test(probeRelaxedMadd("float32").reason) ? ["--experimental-wasm-relaxed-simd"] : [];
+    const out = execFileSync(process.execPath, [...flag, "--import", "tsx", "--input-type=module", "-e", script], { cwd: root, encoding: "utf8" });
+    const result = JSON.parse(out.trim().split("\n").at(-1)!) as { f32: { use: boolean }; f64: { use: boolean }; mismatches: string[] };
+    // Whatever the probe decided (fused on x86-64 with FMA3, where V8 emits vfmadd), the kernels must stay exact.
+    expect(result.mismatches).toEqual([]);
+    expect(result.f32.use).toBe(result.f64.use);
+  });
+});
+
+/** How many blocks `heap` allocates while `run` runs (the heap's byte count could also fall: the collector frees earlier tests' blocks). */
+function allocationsDuring(heap: WasmHeap, run: () => void): number {
+  const allocate = heap.allocate;
+  let count = 0;
+  heap.allocate = (bytes: number) => {
+    count++;
+    return allocate.call(heap, bytes);
+  };
+  try {
+    run();
+  } finally {
+    heap.allocate = allocate;
+  }
+  return count;
+}
+
+const HYPER: NadamHyperParameters = { lr: 0.01, lr_is_tensor: false, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.02, momentum_decay: 4e-3, decoupled_weight_decay: false, maximize: false };
+
+describe("tensors in the WebAssembly memory", () => {
+  test("a param made with tensor() is stepped in place: no staging block, the same storage, the typed-array backend's values", () => {
+    const heap = wasmHeap();
+    const backend = wasmBackend();
+    const values = Array.from({ length: 37 }, (_, i) => Math.sin(i));
+    const param = backend.tensor(values, "float32");
+    const grad = backend.tensor(values.map((x) => x / 3), "float32");
+    const state = backend.initState(param, "float32");
+    const storage = param.data;
+    const reference = Tensor.from(values, "float32");
+    const typed = typedArrayBackend();
+    const referenceState = typed.initState(reference, "float32");
+    const allocations = allocationsDuring(heap, () => {
+      for (let k = 0; k < 50; k++) backend.stepGroup({ params: [param], grads: [grad], states: [state], hyper: HYPER, path: "forloop" });
+    });
+    for (let k = 0; k < 50; k++) typed.stepGroup({ params: [reference], grads: [grad], states: [referenceState], hyper: HYPER, path: "forloop" });
+    expect(allocations).toBe(0);
+    expect(param.data).toBe(storage);
+    expect([...param.data]).toEqual([...reference.data]);
+    expect([...state.exp_avg_sq.data]).toEqual([...referenceState.exp_avg_sq.data]);
+  });
+
+  test("host params and grads are staged once: no block is allocated after the first step, and the values are copied back", () => {
+    const heap = wasmHeap();
+    const backend = wasmBackend({ profile: "default" });
+    const typed = typedArrayBackend({ profile: "default" });
+    const params = [Tensor.from([1, 2, 3, 4, 5], "float64"), Tensor.from([0.5, -0.25, 7], "float64")];
+    const mirrors = params.map((p) => p.clone());
+    const states = params.map((p) => backend.initState(p, "float64"));
+    const mirrorStates = mirrors.map((p) => typed.initState(p, "float64"));
+    const step = (k: number): void => {
+      const grads = params.map((p) => Tensor.from(p.toArray().map((x) => Math.cos(x + k)), "float64")); // new grad tensors every step
+      backend.stepGroup({ params, grads, states, hyper: HYPER, path: "foreach" });
+      typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "foreach" });
+    };
+    expect(allocationsDuring(heap, () => step(0))).toBe(3); // a staging block per param and one for the grads
+    expect(allocationsDuring(heap, () => {
+      for (let k = 1; k < 100; k++) step(k);
+    })).toBe(0);
+    params.forEach((p, i) => expect(p.toArray()).toEqual(mirrors[i]!.toArray()));
+  });
+
+  test("views taken before the memory grows stay valid", () => {
+    const backend = wasmBackend();
+    const param = backend.tensor([1, 2, 3], "float64");
+    const size = wasmHeap().memory.buffer.byteLength;
+    const big = backend.zeros([size / 8 + 1], "float64"); // forces a growth
+    expect(wasmHeap().memory.buffer.byteLength).toBeGreaterThan(size);
+    param.data[1] = 42;
+    const again = new Float64Array(wasmHeap().memory.buffer, param.data.byteOffset, 3);
+    expect([...again]).toEqual([1, 42, 3]);
+    expect(big.data.length).toBe(size / 8 + 1);
+  });
+
+  test("the allocator reuses and coalesces released blocks, and says when the memory is full", () => {
+    const heap = new WasmHeap(20);
+    const a = heap.allocate(100);
+    const b = heap.allocate(1000);
+    const c = heap.allocate(10);
+    expect(a.ptr % 16).toBe(0);
+    expect(b.ptr % 16).toBe(0);
+    heap.release(a);
+    heap.release(b);
+    expect(heap.allocate(1100).ptr).toBe(a.ptr); // the two freed neighbours merged
+    heap.release(c);
+    expect(() => heap.allocate(20 * 65536)).toThrow(/heap is full/);
+  });
+});
+
+describe("float16 and bfloat16 in float32 lanes", () => {
+  test("special values (subnormals, the largest finite, overflow, NaN, ±0, ±∞) through decoding, rounding and encoding equal the typed-array backend's", () => {
+    const specials = [0, -0, 1, -1, 2 ** -24, -(2 ** -24), 3 * 2 ** -25, 2 ** -14, 6.1e-5, 65504, -65504, 65519, 65520, 1e5, 3.3e38, -3.3e38, 1e-40, Infinity, -Infinity, NaN, 0.1, -0.3, 255.9, 1000.5];
+    const rng = new RandomFloats(31);
+    for (const dtype of ["float16", "bfloat16"] as const) {
+      for (const profile of ["default", "vectorized"] as const) {
+        for (const hyper of [HYPER, { ...HYPER, betas: [0, 0.5] as const, weight_decay: 0 }, { ...HYPER, decoupled_weight_decay: true }]) {
+          const values = Array.from({ length: 37 }, (_, i) => specials[i % specials.length]! * (i >= specials.length ? rng.unit() : 1));
+          const [wasm, typed] = [wasmBackend({ profile }), typedArrayBackend({ profile })];
+          const [pw, pt] = [wasm.tensor(values, dtype), Tensor.from(values, dtype)];
+          const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+          for (let k = 0; k < 3; k++) {
+            const grad = Tensor.from(values.map((x, i) => (i + k) % 3 === 0 ? x : -x / 7), dtype);
+            for (const path of ["forloop", "foreach"] as const) {
+              wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+              typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+            }
+          }
+          // bit patterns, but a NaN's sign (which x86 arithmetic and JavaScript engines choose differently) only as NaN
+          const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+          for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+          expect(bits(pw).filter((x) => x === -1).length).toBeGreaterThan(0); // the NaN case was reached
+        }
+      }
+    }
+  });
+});
+
+describe("aliasing, as PyTorch allows it", () => {
+  test("a param listed twice in a group, and a grad that is its own param, step as on the typed-array backend", () => {
+    for (const inHeap of [true, false]) {
+      const [wasm, typed] = [wasmBackend(), typedArrayBackend()];
+      const values = Array.from({ length: 9 }, (_, i) => Math.cos(i) / 3);
+      const p = inHeap ? wasm.tensor(values, "float32") : Tensor.from(values, "float32");
+      const q = Tensor.from(values, "float32");
+      const [sp, sq] = [wasm.initState(p, "float32"), typed.initState(q, "float32")];
+      const [rp, rq] = [Tensor.from(values, "float32"), Tensor.from(values, "float32")];
+      const [srp, srq] = [wasm.initState(rp, "float32"), typed.initState(rq, "float32")];
+      for (let k = 0; k < 5; k++) {
+        const grad = Tensor.from(values.map((x) => x + k), "float32");
+        wasm.stepGroup({ params: [p, p], grads: [grad, grad], states: [sp, sp], hyper: HYPER, path: "foreach" });
+        typed.stepGroup({ params: [q, q], grads: [grad, grad], states: [sq, sq], hyper: HYPER, path: "foreach" });
+        wasm.stepGroup({ params: [rp], grads: [rp], states: [srp], hyper: HYPER, path: "forloop" });
+        typed.stepGroup({ params: [rq], grads: [rq], states: [srq], hyper: HYPER, path: "forloop" });
+      }
+      expect(p.toArray()).toEqual(q.toArray());
+      expect(sp.step.item()).toBe(10);
+      expect(rp.toArray()).toEqual(rq.toArray());
+    }
+  });
+});
+
+describe("worker threads (opt-in)", () => {
+  test("a large tensor split over three workers and this thread steps bit for bit as on the typed-array backend", () => {
+    const rng = new RandomFloats(41);
+    for (const dtype of ["float32", "float16", "float64", "complex64"] as const) {
+      for (const profile of ["default", "vectorized"] as const) {
+        const wasm = wasmBackend({ profile, threads: 3, parallelAbove: 64 });
+        const typed = typedArrayBackend({ profile });
+        expect(wasm.threads).toBe(3);
+        try {
+          const numbers = 2 * 1000 + 3; // not a multiple of the parts, nor of PyTorch's 16-bit vector block
+          const values = Array.from({ length: dtype === "complex64" ? 2 * numbers : numbers }, () => rng.float32(-6, 2));
+          const [pw, pt] = [wasm.tensor(values, dtype), Tensor.from(values, dtype)];
+          const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+          for (let k = 0; k < 4; k++) {
+            const grad = Tensor.from(values.map(() => rng.float32(-8, 1)), dtype);
+            wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
+            typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
+          }
+          // bit patterns (a NaN's sign apart: x86 and JavaScript engines choose it differently)
+          const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+          for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+          // every part on the workers, except float64 with emulated fma, which may call this thread's exact fma
+          const hostOnly = dtype === "float64" && profile === "vectorized" && !wasm.relaxedMadd.float64.use;
+          expect(wasm.workerParts).toBe(hostOnly ? 0 : 4 * 3);
+        } finally {
+          wasm.dispose?.();
+        }
+      }
+    }
+  });
+});
