@@ -246,7 +246,7 @@ for (const r of results) {
     r.shape, r.dtype, r.name, r.path ?? "", String(r.threads),
     r.failed ? `failed: ${r.failed}` : r.ms.toFixed(r.ms < 1 ? 4 : r.ms < 10 ? 3 : 1),
     r.failed ? "" : r.gbPerSecond.toFixed(2),
-    r.vsTorchForeach === null ? "" : `${r.vsTorchForeach.toFixed(2)}x faster`.replace(/^(0\.\d+)x faster$/, (_, x) => `${(1 / Number(x)).toFixed(1)}x slower`),
+    r.vsTorchForeach === null ? "" : r.vsTorchForeach >= 1 ? `${r.vsTorchForeach.toFixed(2)}x faster` : `${(1 / r.vsTorchForeach).toFixed(1)}x slower`,
     r.vsFloor === null ? "" : `${r.vsFloor.toFixed(1)}x`,
     r.allocated === undefined ? "" : String(r.allocated),
   ]);
