@@ -127,20 +127,26 @@ function hostTensors(count: number, numel: number, dtype: DType, seed: number, s
 /**
  * --child-rss BACKEND PATH PROFILE SHAPE DTYPE: one configuration alone in this
  * process (spawned by --rss): the peak resident memory its steps add above the
- * process after its imports, beside what its params, grads and two moments hold.
+ * process after its imports (sampled after each step), beside what its params,
+ * grads and two moments hold.
  */
 const child = args.indexOf("--child-rss");
 if (child >= 0) {
   const [id, path, profile, shapeId, dtype] = args.slice(child + 1) as [string, "forloop" | "foreach", "default" | "vectorized", string, DType];
   gc();
-  const baseline = process.resourceUsage().maxRSS * 1024;
+  // resident memory now, after the imports (the high-water mark would still hold the imports' own peak)
+  const baseline = process.memoryUsage().rss;
+  let peak = 0;
   const entry = BACKENDS.find((e) => e.id === id)!;
   const shape = ALL_SHAPES.find((s) => s.id === shapeId)!;
   const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
   params.forEach((p, i) => (p.grad = hostTensors(1, shape.numel, dtype, i + 1, 0.1)[0]!));
   const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend: await entry.create({ profile }) });
-  for (let k = 0; k < 4; k++) await optimizer.stepAsync();
-  const peak = process.resourceUsage().maxRSS * 1024 - baseline;
+  peak = process.memoryUsage().rss - baseline;
+  for (let k = 0; k < 4; k++) {
+    await optimizer.stepAsync();
+    peak = Math.max(peak, process.memoryUsage().rss - baseline);
+  }
   const data = 4 * shape.count * shape.numel * DTYPE[dtype].itemSize;
   console.log(JSON.stringify({ peak, data }));
   process.exit(0);
@@ -258,7 +264,7 @@ console.log(`floor: ${"worker" in floor ? `cc -O3 -march=native${floor.info.open
 for (const row of table) console.log(row.map((cell, c) => (c < 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
 if (args.includes("--rss")) {
   // each configuration alone in a child process: its own peak, not the interleaved run's
-  console.log("peak RSS a configuration's steps add above its imports, alone in a process, against its params + grads + state:");
+  console.log("resident memory a configuration holds above its imports (largest after a step), alone in a process, against its params + grads + state:");
   const seen = new Set<string>();
   for (const r of results.filter((row) => row.kind === "backend" && !row.failed)) {
     const [id, profile] = [r.name.split(" ")[0]!, r.name.match(/\((\w+)\)/)![1]!];
