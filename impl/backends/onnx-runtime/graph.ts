@@ -256,7 +256,7 @@ export function stepGraph(sig: StepGraphSignature): OnnxGraph {
   const b = new Builder("");
   const fma = (x: string, y: string, z: string, out?: string) => (c === "float64" ? fma64(b, x, y, z, out) : fma32(b, x, y, z, out));
   const sqrt = (x: string) => b.op("Sqrt", [x]);
-  /** A kernel's result rounded to the tensor dtype (float16), kept in the compute type. */
+  /** A kernel's result rounded to the tensor dtype (a 16-bit one), kept in the compute type. */
   const o = (x: string) => (half ? b.cast(b.cast(x, t), "float32") : x);
 
   const n = sig.params;
