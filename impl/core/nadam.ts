@@ -48,6 +48,12 @@ export function registerOptimizerStepPostHook(hook: StepPostHook): RemovableHand
 /** NAdam's state keys, in the order PyTorch creates them. */
 const STATE_KEYS = ["step", "mu_product", "exp_avg", "exp_avg_sq"] as const;
 
+/** Whether a state entry has no key (as Object.keys(entry).length === 0, without an array per call). */
+function isEmpty(entry: object): boolean {
+  for (const key in entry) if (Object.hasOwn(entry, key)) return false;
+  return true;
+}
+
 export interface NadamConfig {
   /** Default: impl/backends/index.ts's defaultBackend() (typed arrays, vectorized profile). */
   readonly backend?: NadamBackend<unknown>;
@@ -253,7 +259,8 @@ export class NAdam {
     this.paramGroups.forEach((group, g) =>
       group.params.forEach((p, i) => {
         if (p.grad === null) return;
-        const where = `param_groups[${g}].params[${i}]`;
+        // (the place is spelled out only for an error: this runs for every param of every step)
+        const where = () => `param_groups[${g}].params[${i}]`;
         this.checkGrad(p, where);
         this.checkSupported(p, plans[g]!, where);
         this.checkState(p);
@@ -305,20 +312,20 @@ export class NAdam {
   }
 
   /** A grad must match its param's shape and dtype (PyTorch fails inside the kernels, midway). */
-  private checkGrad(p: Tensor, where: string): void {
+  private checkGrad(p: Tensor, where: () => string): void {
     const grad = p.grad!;
-    if (!(grad instanceof Tensor)) throw new ValueError(`${where}: grad is not a Tensor`);
-    if (grad.dtype !== p.dtype) throw new ValueError(`${where}: grad has dtype ${grad.dtype}, the param ${p.dtype}`);
-    if (grad.shape.length !== p.shape.length || grad.shape.some((d, k) => d !== p.shape[k])) {
-      throw new ValueError(`${where}: grad has shape [${grad.shape.join(", ")}], the param [${p.shape.join(", ")}]`);
-    }
+    if (!(grad instanceof Tensor)) throw new ValueError(`${where()}: grad is not a Tensor`);
+    if (grad.dtype !== p.dtype) throw new ValueError(`${where()}: grad has dtype ${grad.dtype}, the param ${p.dtype}`);
+    let sameShape = grad.shape.length === p.shape.length;
+    for (let k = 0; sameShape && k < p.shape.length; k++) sameShape = grad.shape[k] === p.shape[k];
+    if (!sameShape) throw new ValueError(`${where()}: grad has shape [${grad.shape.join(", ")}], the param [${p.shape.join(", ")}]`);
   }
 
   /** What the backend cannot run is refused by name, before anything changes. */
-  private checkSupported(p: Tensor, plan: { hyper: NadamHyperParameters; path: CodePath }, where: string): void {
+  private checkSupported(p: Tensor, plan: { hyper: NadamHyperParameters; path: CodePath }, where: () => string): void {
     const { name, supports } = this.backend;
     const lacks = (what: string, has: readonly string[]): never => {
-      throw new RuntimeError(`${where}: the ${name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
+      throw new RuntimeError(`${where()}: the ${name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
     };
     if (!supports.dtypes.includes(p.dtype)) lacks(`${p.dtype} params`, supports.dtypes);
     if (!supports.paths.includes(plan.path)) lacks(`${plan.path} path`, supports.paths);
@@ -329,7 +336,7 @@ export class NAdam {
   /** A state entry that exists must be complete: PyTorch only initialises empty ones. */
   private checkState(p: Tensor): void {
     const entry = this.state.get(p);
-    if (entry === undefined || Object.keys(entry).length === 0) return;
+    if (entry === undefined || isEmpty(entry)) return;
     for (const key of STATE_KEYS) {
       if (!this.backend.isTensor(entry[key])) throw new KeyError(`'${key}'`);
     }
@@ -338,7 +345,7 @@ export class NAdam {
   /** _init_group's lazy state: created by the backend on the first step with a grad. */
   private stateFor(p: Tensor): NadamState<unknown> {
     let entry = this.state.get(p);
-    if (entry === undefined || Object.keys(entry).length === 0) {
+    if (entry === undefined || isEmpty(entry)) {
       entry = { ...this.backend.initState(p, this.defaultDtype) };
       this.state.set(p, entry);
     }
