@@ -18,7 +18,7 @@ import type { Port } from "./port.ts";
 import { matrix } from "./report/console.ts";
 import { junit } from "./report/junit.ts";
 import { specPort } from "./spec-port.ts";
-import { subprocessPort } from "./subprocess.ts";
+import { alive, subprocessPort } from "./subprocess.ts";
 import { conformant, runSuite } from "./suite.ts";
 
 const here = new URL(".", import.meta.url).pathname;
@@ -28,21 +28,6 @@ const JS_PORT = ["node", join(here, "examples/js-port/nadam-port.mjs")];
 const ONE = { ids: ["options/defaults/float32/forloop"], profiles: ["default" as const] };
 const TEN = selectCases({ tags: ["options"], dtypes: ["float32"], paths: ["forloop"], profiles: ["default"] }).slice(0, 10);
 const tmp = () => mkdtempSync(join(tmpdir(), "nadam-hostile-"));
-
-/** Whether a process runs (a zombie, killed and waiting to be reaped by whoever adopted it, does not). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true; // no /proc: signal 0 is all there is
-  }
-}
 
 async function timed<T>(f: () => Promise<T>): Promise<{ value: T; seconds: number }> {
   const t0 = performance.now();

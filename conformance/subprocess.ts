@@ -74,7 +74,7 @@ function signal(pids: Iterable<number>, sig: NodeJS.Signals): void {
 }
 
 /** Whether a process runs (a zombie, killed and waiting to be reaped by whoever adopted it, does not). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
