@@ -156,6 +156,11 @@ export function stepScalars(h: NadamHyperParameters, path: CodePath, before: Sca
   };
 }
 
+/** A key equal for two scalar states exactly when stepScalars gives them the same scalars (-0 kept apart from 0). */
+export function scalarStateKey(before: ScalarState): string {
+  return `${before.step}|${before.step_dtype}|${Object.is(before.mu_product, -0) ? "-0" : before.mu_product}|${before.mu_product_dtype}`;
+}
+
 /**
  * stepScalars for one group's step, computed once per distinct scalar state:
  * the params of a group almost always share their step count and mu_product,
@@ -164,7 +169,7 @@ export function stepScalars(h: NadamHyperParameters, path: CodePath, before: Sca
 export function groupStepScalars(h: NadamHyperParameters, path: CodePath, quirks: ReadonlySet<Quirk> = NO_QUIRKS): (before: ScalarState) => StepScalars {
   const seen = new Map<string, StepScalars>();
   return (before) => {
-    const key = `${before.step}|${before.step_dtype}|${Object.is(before.mu_product, -0) ? "-0" : before.mu_product}|${before.mu_product_dtype}`;
+    const key = scalarStateKey(before);
     let scalars = seen.get(key);
     if (scalars === undefined) seen.set(key, (scalars = stepScalars(h, path, before, quirks)));
     return scalars;

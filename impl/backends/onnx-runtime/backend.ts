@@ -11,7 +11,7 @@
 import { DTYPE, type DType } from "../../../spec/float/dtype.ts";
 import { roundToFormat } from "../../../spec/float/format.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
-import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars, scalarStateKey, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
@@ -360,7 +360,7 @@ export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profi
       const runsOf = new Map<string, typeof items>();
       for (const item of items) {
         const { step, mu_product } = item.state as { step: Tensor; mu_product: Tensor };
-        const key = `${item.param.dtype}|${step.dtype}:${step.get(0)}|${mu_product.dtype}:${Object.is(mu_product.get(0), -0) ? "-0" : mu_product.get(0)}`;
+        const key = `${item.param.dtype}|${scalarStateKey({ step: step.get(0), step_dtype: step.dtype, mu_product: mu_product.get(0), mu_product_dtype: mu_product.dtype })}`;
         runsOf.set(key, [...(runsOf.get(key) ?? []), item]);
       }
       for (const members of runsOf.values()) await run(members, group, scalarsOf);
