@@ -239,14 +239,11 @@ export class NadamOptimizer extends tf.Optimizer {
       const host = async (t: tf.Tensor) => new Tensor("float32", t.shape, Float32Array.from((await t.data()) as Float32Array));
       state[id] = { step: Tensor.scalar(slot.step, SCALAR_DTYPE), mu_product: Tensor.scalar(slot.muProduct, SCALAR_DTYPE), exp_avg: await host(slot.expAvg), exp_avg_sq: await host(slot.expAvgSq) };
     }
+    // the options in PyTorch's key order: the spec's view of them (a float lr), then the flags PyTorch adds
+    const { lr_is_tensor: _floatLr, ...options } = this.hyper();
     const group = {
-      lr: this.learningRate,
-      betas: [this.beta1, this.beta2],
-      eps: this.epsilon,
-      weight_decay: this.weightDecay,
-      momentum_decay: this.momentumDecay,
-      decoupled_weight_decay: this.decoupledWeightDecay,
-      maximize: this.maximize,
+      ...options,
+      betas: [...options.betas],
       foreach: this.foreach,
       capturable: false,
       differentiable: false,
