@@ -10,11 +10,13 @@
 import type { StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
-import { swapBytes, tensorBytes, tensorFromBytes } from "../json.ts";
+import { swapBytes, tensorBytes } from "../json.ts";
+import { LazyTensor, materialize, pieceBytes, tensorFromLittleEndian, type Skeleton } from "../lazy.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
+import { memorySource, type ByteSource } from "./source.ts";
 import { DEFAULT_UNPICKLE_LIMITS, PyFloat, PyGlobal, PyTuple, typeName, unpickle, type UnpickleLimits } from "./unpickle.ts";
-import { DEFAULT_ZIP_LIMITS, openZip, writeZip, type ZipLimits } from "./zip.ts";
+import { DEFAULT_ZIP_LIMITS, openZip, writeZip, type ZipEntry, type ZipLimits } from "./zip.ts";
 
 const STORAGE_DTYPES: Readonly<Record<string, DType | string>> = {
   ...Object.fromEntries(DTYPES.map((dtype) => [DTYPE[dtype].torchStorage, dtype])),
@@ -27,8 +29,68 @@ const STORAGE_DTYPES: Readonly<Record<string, DType | string>> = {
 interface StorageRef {
   readonly dtype: DType;
   readonly key: string;
-  readonly bytes: Uint8Array;
+  readonly entry: ZipEntry;
   readonly numel: number;
+  /** Whether the archive's byteorder is big-endian (its bytes are swapped as they are read). */
+  readonly bigEndian: boolean;
+  /** The file, in messages. */
+  readonly file: string;
+}
+
+/**
+ * A tensor of a .pt archive, read from its storage entry when asked. A
+ * contiguous one is streamed in pieces; any other (a permuted or strided
+ * view, which optimizer state is not in practice) is gathered from its
+ * storage read whole.
+ */
+export class StoredTensor extends LazyTensor {
+  readonly contiguous: boolean;
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    shape: readonly number[],
+    readonly stride: readonly number[],
+  ) {
+    super(storage.dtype, shape);
+    this.contiguous = stride.every((st, i) => shape[i] === 1 || st === shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  }
+
+  get where(): string {
+    return `${this.storage.file}: storage data/${this.storage.key}`;
+  }
+
+  read(visit: (bytes: Uint8Array) => void, chunkBytes: number): void {
+    const item = DTYPE[this.dtype].itemSize;
+    const swap = (bytes: Uint8Array): Uint8Array => {
+      if (!this.storage.bigEndian) return bytes;
+      const copy = Buffer.from(bytes); // the piece may be a view of memory the caller owns
+      swapBytes(copy, this.dtype);
+      return copy;
+    };
+    if (this.contiguous) {
+      this.storage.entry.stream((bytes) => visit(swap(bytes)), pieceBytes(this.dtype, chunkBytes), this.offset * item, (this.offset + this.numel) * item);
+      return;
+    }
+    const source = this.storage.entry.read();
+    const out = Buffer.alloc(this.byteLength);
+    const size = this.shape;
+    const index = new Array<number>(size.length).fill(0);
+    for (let n = 0; n < this.numel; n++) {
+      const at = index.reduce((sum, k, i) => sum + k * this.stride[i]!, this.offset);
+      out.set(source.subarray(at * item, (at + 1) * item), n * item);
+      for (let d = size.length - 1; d >= 0; d--) {
+        if (++index[d]! < size[d]!) break;
+        index[d] = 0;
+      }
+    }
+    const piece = pieceBytes(this.dtype, chunkBytes);
+    for (let at = 0; at < out.length; at += piece) visit(swap(out.subarray(at, Math.min(out.length, at + piece))));
+  }
+
+  /** Checks its storage entry's CRC-32 (each entry once, however many tensors view it). */
+  verify(chunkBytes: number): void {
+    this.storage.entry.stream(() => undefined, chunkBytes);
+  }
 }
 
 export interface ReadLimits extends ZipLimits, UnpickleLimits {
@@ -56,7 +118,7 @@ export const DEFAULT_READ_LIMITS: ReadLimits = { ...DEFAULT_ZIP_LIMITS, ...DEFAU
  * sharing cannot make a small pickle expand into a huge state dict) and tensor
  * bytes (one storage cannot become many tensors' worth of memory).
  */
-class Budget {
+export class Budget {
   private values = 0;
   /** Bytes of tensors rebuilt from storages, and of tensors as used in the state dict (each place counts). */
   private readonly tensorBytes = { rebuilt: 0, used: 0 };
@@ -81,10 +143,10 @@ function nonNegativeInts(x: unknown, what: string): number[] {
 }
 
 /** _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata]) */
-function rebuildTensor(args: unknown[], swap: boolean, budget: Budget): Tensor {
+function rebuildTensor(args: unknown[], budget: Budget): StoredTensor {
   if (args.length < 6 || args.length > 7) throw new CheckpointError(`_rebuild_tensor_v2 with ${args.length} arguments`);
   const [storage, offset, sizeArg, strideArg] = args;
-  if (typeof storage !== "object" || storage === null || !("bytes" in storage)) throw new CheckpointError(`_rebuild_tensor_v2 of a ${typeName(storage)}, not a storage`);
+  if (typeof storage !== "object" || storage === null || !("entry" in storage)) throw new CheckpointError(`_rebuild_tensor_v2 of a ${typeName(storage)}, not a storage`);
   const s = storage as StorageRef;
   if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) throw new CheckpointError(`a tensor's storage offset is ${String(offset)}`);
   const size = nonNegativeInts(sizeArg, "size");
@@ -103,25 +165,8 @@ function rebuildTensor(args: unknown[], swap: boolean, budget: Budget): Tensor {
   if (numel > s.numel) {
     throw new CheckpointError(`a tensor of shape [${size.join(", ")}] has ${numel} elements over storage data/${s.key} of ${s.numel}: overlapping (expanded) tensors are not read`);
   }
-  const item = DTYPE[s.dtype].itemSize;
-  budget.tensor("rebuilt", numel * item, `a tensor of shape [${size.join(", ")}] over storage data/${s.key}`);
-  const out = Buffer.alloc(numel * item);
-  const contiguous = stride.every((st, i) => size[i] === 1 || st === size.slice(i + 1).reduce((a, b) => a * b, 1));
-  if (contiguous) {
-    out.set(s.bytes.subarray(offset * item, (offset + numel) * item));
-  } else {
-    const index = new Array<number>(size.length).fill(0);
-    for (let n = 0; n < numel; n++) {
-      const source = index.reduce((sum, k, i) => sum + k * stride[i]!, offset);
-      out.set(s.bytes.subarray(source * item, (source + 1) * item), n * item);
-      for (let d = size.length - 1; d >= 0; d--) {
-        if (++index[d]! < size[d]!) break;
-        index[d] = 0;
-      }
-    }
-  }
-  if (swap) swapBytes(out, s.dtype);
-  return tensorFromBytes(s.dtype, size, out);
+  budget.tensor("rebuilt", numel * DTYPE[s.dtype].itemSize, `a tensor of shape [${size.join(", ")}] over storage data/${s.key}`);
+  return new StoredTensor(s, offset, size, stride);
 }
 
 /**
@@ -131,21 +176,21 @@ function rebuildTensor(args: unknown[], swap: boolean, budget: Budget): Tensor {
  */
 export type Loss = { readonly path: string; readonly what: string };
 
-interface Walk {
-  readonly limits: ReadLimits;
+export interface Walk {
+  readonly limits: { readonly maxDepth: number };
   readonly seen: Set<unknown>;
-  readonly budget: Budget;
+  readonly budget: { value(): void; tensor(kind: "used", bytes: number, what: string): void };
   readonly losses: Loss[];
 }
 
-/** Python values → the optimizer's StateDict values: tuples become arrays, dicts objects, floats and ints numbers. */
-function toPlain(value: unknown, depth: number, path: string, walk: Walk): unknown {
+/** Python values → the optimizer's StateDict values: tuples become arrays, dicts objects, floats and ints numbers; tensors stay lazy. */
+export function toPlain(value: unknown, depth: number, path: string, walk: Walk): unknown {
   const { limits, seen, budget, losses } = walk;
   if (depth > limits.maxDepth) throw new CheckpointError(`the state dict nests deeper than ${limits.maxDepth} levels`);
   budget.value();
-  if (value instanceof Tensor) {
+  if (value instanceof LazyTensor) {
     // Every place a tensor appears is written out (JSON, a later save) on its own.
-    budget.tensor("used", value.data.byteLength, `a tensor of shape [${value.shape.join(", ")}] used once more`);
+    budget.tensor("used", value.byteLength, `a tensor of shape [${value.shape.join(", ")}] used once more`);
     return value;
   }
   if (value instanceof PyFloat) {
@@ -178,13 +223,23 @@ function toPlain(value: unknown, depth: number, path: string, walk: Walk): unkno
   return out;
 }
 
-/** Read a torch.save'd optimizer state_dict. Throws CheckpointError naming what is wrong. */
-export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS, losses: Loss[] = []): StateDict {
-  if (file.length >= 2 && file[0] === 0x80 && file[1] === 0x02) {
+/** A torch.save'd file's value, its tensors lazy, and what spends its budgets. */
+export interface TorchFile {
+  readonly root: unknown;
+  readonly budget: Budget;
+  /** Every storage the value references, for their CRC-32 checks. */
+  readonly storages: readonly StoredTensor[];
+}
+
+/** The value of a torch.save'd file (any value: a state dict, a tensor, a float), read through positioned reads: the pickle in memory, storages where they lie. */
+export function openTorchFile(input: ByteSource | Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS): TorchFile {
+  const source = input instanceof Uint8Array ? memorySource(input) : input;
+  const head = source.read(0, Math.min(2, source.size));
+  if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x02) {
     throw new CheckpointError("this is the legacy (torch < 1.6) torch.save format, which is not read; re-save it with a newer torch");
   }
-  // Entries are inflated only when used: the pickle, the byte order, the storages it references.
-  const entries = openZip(file, limits);
+  // Entries are read only when used: the pickle, the byte order, the storages it references.
+  const entries = openZip(source, limits);
   const pickles = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) throw new CheckpointError(`expected one <archive>/data.pkl in the zip, found ${pickles.length}`);
   const prefix = pickles[0]!.slice(0, -"/data.pkl".length);
@@ -195,6 +250,7 @@ export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMIT
   const order = byteorder === undefined ? "little" : Buffer.from(byteorder).toString("utf8").trim();
   if (order !== "little" && order !== "big") throw new CheckpointError(`${prefix}/byteorder says ${JSON.stringify(order)}`);
   const storages = new Map<string, StorageRef>();
+  const tensors: StoredTensor[] = [];
 
   const root = unpickle(
     pickle,
@@ -211,33 +267,120 @@ export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMIT
         if (dtype === undefined || !isDType(dtype)) throw new CheckpointError(`a tensor of dtype ${dtype ?? type.toString()}: a NAdam state holds ${DTYPES.join(", ")} only`);
         const cached = storages.get(key);
         if (cached !== undefined) return cached;
-        const bytes = entries.get(`${prefix}/data/${key}`)?.read();
-        if (bytes === undefined) throw new CheckpointError(`storage data/${key} is referenced but not in the archive`);
-        if (bytes.length !== numel * DTYPE[dtype].itemSize) {
-          throw new CheckpointError(`storage data/${key} declares ${numel} ${dtype} elements (${numel * DTYPE[dtype].itemSize} bytes) but holds ${bytes.length} bytes`);
+        const entry = entries.get(`${prefix}/data/${key}`);
+        if (entry === undefined) throw new CheckpointError(`storage data/${key} is referenced but not in the archive`);
+        if (entry.uncompressed !== numel * DTYPE[dtype].itemSize) {
+          throw new CheckpointError(`storage data/${key} declares ${numel} ${dtype} elements (${numel * DTYPE[dtype].itemSize} bytes) but holds ${entry.uncompressed} bytes`);
         }
-        const ref: StorageRef = { dtype, key, bytes, numel };
+        const ref: StorageRef = { dtype, key, entry, numel, bigEndian: order === "big", file: source.name };
         storages.set(key, ref);
         return ref;
       },
-      rebuildTensor: (args) => rebuildTensor(args, order === "big", budget),
+      rebuildTensor: (args) => {
+        const t = rebuildTensor(args, budget);
+        tensors.push(t);
+        return t;
+      },
     },
     limits,
   );
-  if (!(root instanceof Map) || !root.has("state") || !root.has("param_groups")) {
-    throw new CheckpointError(`the pickle holds a ${typeName(root)} without 'state' and 'param_groups': not an optimizer state_dict`);
+  return { root, budget, storages: tensors };
+}
+
+/** A key in messages: a str key quoted, an int key as it is. */
+function keyName(key: unknown): string {
+  return typeof key === "string" ? `'${key}'` : String(key);
+}
+
+/**
+ * The optimizer state dict in a file's value: the value itself, or the one
+ * entry of a dict that is one ({"optim": ...}, as torch.distributed.checkpoint
+ * and dcp_to_torch_save write it). `at` says which entry.
+ */
+export function findOptimizerStateDict(root: unknown): { stateDict: Map<unknown, unknown>; at?: string } {
+  const isOne = (x: unknown): x is Map<unknown, unknown> => x instanceof Map && x.has("state") && x.has("param_groups");
+  if (isOne(root)) return { stateDict: root };
+  if (root instanceof Map) {
+    const inside = [...root].filter(([, v]) => isOne(v));
+    if (inside.length === 1) return { stateDict: inside[0]![1] as Map<unknown, unknown>, at: String(inside[0]![0]) };
+    if (inside.length > 1) throw new CheckpointError(`the pickle holds ${inside.length} optimizer state dicts (at ${inside.map(([k]) => keyName(k)).join(", ")}); one is read at a time`);
   }
-  const state = root.get("state");
-  const groups = root.get("param_groups");
+  throw new CheckpointError(`the pickle holds a ${typeName(root)} without 'state' and 'param_groups': not an optimizer state_dict`);
+}
+
+/**
+ * An optimizer state dict as a skeleton (tensors lazy). State keyed by
+ * parameter name (a fully qualified name, as
+ * torch.distributed.checkpoint.state_dict's get_optimizer_state_dict writes
+ * it, params listed by name) is given PyTorch's int ids, 0, 1, … in
+ * param_groups order (what optimizer.state_dict() would give), and the names
+ * kept as param_names.
+ */
+export function optimizerSkeleton(stateDict: Map<unknown, unknown>, walk: Walk): Skeleton {
+  let state = stateDict.get("state");
+  let groups = stateDict.get("param_groups");
   if (!(state instanceof Map)) throw new CheckpointError(`'state' is a ${typeName(state)}, not a dict`);
   if (!Array.isArray(groups)) throw new CheckpointError(`'param_groups' is a ${typeName(groups)}, not a list`);
-  const plainState: StateDict["state"] = {};
-  const walk: Walk = { limits, seen: new Set(), budget, losses };
-  for (const [key, value] of state) {
-    if (typeof key !== "number") throw new CheckpointError(`a state key ${JSON.stringify(key)} is not an int param id`);
+  const byName = groups.some((g) => g instanceof Map && Array.isArray(g.get("params")) && (g.get("params") as unknown[]).some((p) => typeof p === "string"));
+  if (byName) ({ state, groups } = idsForNames(state, groups as unknown[], walk.losses));
+  const plainState: Skeleton["state"] = {};
+  for (const [key, value] of state as Map<unknown, unknown>) {
+    if (typeof key !== "number") throw new CheckpointError(`a state key ${JSON.stringify(key)} is not an int param id${byName ? "" : " (nor are the params listed by name)"}`);
     plainState[key] = toPlain(value, 1, `/state/${key}`, walk) as Record<string, unknown>;
   }
-  return { state: plainState, param_groups: toPlain(groups, 0, "/param_groups", walk) as StateDict["param_groups"] };
+  return { state: plainState, param_groups: toPlain(groups, 0, "/param_groups", walk) as Skeleton["param_groups"] };
+}
+
+function idsForNames(state: Map<unknown, unknown>, groups: unknown[], losses: Loss[]): { state: Map<unknown, unknown>; groups: unknown[] } {
+  const ids = new Map<string, number>();
+  const renamed = groups.map((g, i) => {
+    if (!(g instanceof Map)) throw new CheckpointError(`param_groups[${i}] is a ${typeName(g)}, not a dict`);
+    const params = g.get("params");
+    if (!Array.isArray(params) || params.some((p) => typeof p !== "string")) throw new CheckpointError(`param_groups[${i}]['params'] mixes names and ids; a state dict lists its params one way`);
+    for (const name of params as string[]) {
+      if (ids.has(name)) throw new CheckpointError(`the param '${name}' is listed twice in param_groups`);
+      ids.set(name, ids.size);
+    }
+    const names = g.get("param_names");
+    if (names !== undefined && !(Array.isArray(names) && names.length === params.length && names.every((n, k) => n === params[k]))) {
+      throw new CheckpointError(`param_groups[${i}] lists its params by name and has other param_names`);
+    }
+    const out = new Map(g);
+    out.set("params", (params as string[]).map((name) => ids.get(name)!));
+    out.set("param_names", [...(params as string[])]);
+    return out;
+  });
+  const keyed = new Map<unknown, unknown>();
+  for (const [key, value] of state) {
+    if (typeof key !== "string") throw new CheckpointError(`the state key ${keyName(key)} is not a param name, and param_groups lists params by name`);
+    const id = ids.get(key);
+    if (id === undefined) throw new CheckpointError(`state for the param '${key}', which no param group lists`);
+    keyed.set(id, value);
+  }
+  losses.push({ path: "/state", what: "state keyed by param name (as torch.distributed.checkpoint.state_dict writes it): written with ids 0, 1, … in param_groups order, the names in param_names" });
+  return { state: keyed, groups: renamed };
+}
+
+/** What openPt found: the state dict as a skeleton, where it was in the file, and the storages to check. */
+export interface OpenedPt {
+  readonly skeleton: Skeleton;
+  readonly at?: string;
+  readonly storages: readonly StoredTensor[];
+}
+
+/** A torch.save'd optimizer state_dict, its tensors left in the file. Throws CheckpointError naming what is wrong. */
+export function openPt(input: ByteSource | Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS, losses: Loss[] = []): OpenedPt {
+  const file = openTorchFile(input, limits);
+  const { stateDict, at } = findOptimizerStateDict(file.root);
+  const skeleton = optimizerSkeleton(stateDict, { limits, seen: new Set(), budget: file.budget, losses });
+  return { skeleton, at, storages: file.storages };
+}
+
+/** Read a torch.save'd optimizer state_dict into memory, every storage's CRC-32 checked. Throws CheckpointError naming what is wrong. */
+export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS, losses: Loss[] = []): StateDict {
+  const opened = openPt(file, limits, losses);
+  for (const t of opened.storages) t.verify(2 ** 24);
+  return materialize(opened.skeleton);
 }
 
 /** Python values for a state dict: tuples where PyTorch has tuples, ints where it has ints. */

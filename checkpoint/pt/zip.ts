@@ -6,17 +6,27 @@
  */
 import { crc32, inflateRawSync } from "node:zlib";
 import { CheckpointError } from "./errors.ts";
+import { memorySource, type ByteSource } from "./source.ts";
 
 export interface ZipLimits {
   /** Most entries a file may have. */
   readonly maxEntries: number;
-  /** Largest uncompressed entry, in bytes. */
+  /**
+   * Largest entry read whole into memory, in bytes: the pickle, and a deflated
+   * entry (torch.save stores its storages uncompressed; those are streamed,
+   * whatever their size, and bounded only by the file).
+   */
   readonly maxEntryBytes: number;
-  /** Largest sum of uncompressed entries, in bytes. */
+  /** Largest sum of the deflated entries' uncompressed sizes, in bytes. */
   readonly maxTotalBytes: number;
+  /** Largest central directory, in bytes (read whole: about 100 bytes an entry). */
+  readonly maxCentralDirectoryBytes: number;
 }
 
-export const DEFAULT_ZIP_LIMITS: ZipLimits = { maxEntries: 100_000, maxEntryBytes: 2 ** 31, maxTotalBytes: 2 ** 32 };
+export const DEFAULT_ZIP_LIMITS: ZipLimits = { maxEntries: 100_000, maxEntryBytes: 2 ** 31, maxTotalBytes: 2 ** 32, maxCentralDirectoryBytes: 2 ** 26 };
+
+/** Bytes read at once when an entry is streamed, unless the caller says otherwise. */
+export const DEFAULT_CHUNK_BYTES = 4 * 2 ** 20;
 
 const EOCD = 0x06054b50;
 const CENTRAL = 0x02014b50;
@@ -28,120 +38,142 @@ function need(ok: boolean, message: string): asserts ok {
   if (!ok) throw new CheckpointError(`not a valid .pt zip archive: ${message}`);
 }
 
-function u16(b: Uint8Array, at: number): number {
-  need(at >= 0 && at + 2 <= b.length, `a 2-byte field at offset ${at} lies outside the ${b.length}-byte file`);
-  return b[at]! | (b[at + 1]! << 8);
+/** Little-endian fields of a block read from `base` in the file (offsets in messages are the file's). */
+class Fields {
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly base: number,
+    private readonly fileSize: number,
+  ) {}
+  u16(at: number): number {
+    need(at >= 0 && at + 2 <= this.b.length, `a 2-byte field at offset ${this.base + at} lies outside the ${this.fileSize}-byte file`);
+    return this.b[at]! | (this.b[at + 1]! << 8);
+  }
+  u32(at: number): number {
+    need(at >= 0 && at + 4 <= this.b.length, `a 4-byte field at offset ${this.base + at} lies outside the ${this.fileSize}-byte file`);
+    return (this.b[at]! | (this.b[at + 1]! << 8) | (this.b[at + 2]! << 16) | (this.b[at + 3]! << 24)) >>> 0;
+  }
+  u64(at: number): number {
+    const value = this.u32(at) + this.u32(at + 4) * 2 ** 32;
+    need(Number.isSafeInteger(value), `a 64-bit size at offset ${this.base + at} is too large`);
+    return value;
+  }
+  bytes(from: number, to: number): Uint8Array {
+    return this.b.subarray(from, to);
+  }
 }
 
-function u32(b: Uint8Array, at: number): number {
-  need(at >= 0 && at + 4 <= b.length, `a 4-byte field at offset ${at} lies outside the ${b.length}-byte file`);
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+/** `length` bytes of `source` at `offset` as fields, refused (not thrown as a range error) when they run past the end. */
+function fieldsAt(source: ByteSource, offset: number, length: number, what: string): Fields {
+  need(offset >= 0 && offset + length <= source.size, `${what} (offset ${offset}, ${length} bytes) runs past the end of the ${source.size}-byte file`);
+  return new Fields(source.read(offset, length), offset, source.size);
 }
 
-function u64(b: Uint8Array, at: number): number {
-  const value = u32(b, at) + u32(b, at + 4) * 2 ** 32;
-  need(Number.isSafeInteger(value), `a 64-bit size at offset ${at} is too large`);
-  return value;
-}
-
-/** One entry of an archive: its declared size, and its bytes, inflated and checked only when read. */
+/** One entry of an archive: where its data lies and what it declares; nothing read until asked. */
 export interface ZipEntry {
+  readonly name: string;
   readonly uncompressed: number;
+  /** Whether its data is stored as is (streamed in place) rather than deflated. */
+  readonly stored: boolean;
+  /** Where its data starts in the file, and how many bytes it takes there. */
+  readonly dataStart: number;
+  readonly compressed: number;
+  /** Its whole uncompressed bytes, CRC-checked; at most maxEntryBytes of them. */
   read(): Uint8Array;
+  /**
+   * Its uncompressed bytes from `from` to `to`, handed to `visit` in pieces of
+   * at most `chunkBytes`. Streaming the whole entry checks its CRC-32 at the end.
+   */
+  stream(visit: (bytes: Uint8Array) => void, chunkBytes?: number, from?: number, to?: number): void;
 }
 
 /**
  * The entries of a zip, name → entry, in central directory order: every header
- * checked now, no entry inflated until it is read (an entry the reader never
+ * checked now, no entry's data read until asked (an entry the reader never
  * uses costs nothing). Entries whose data overlap are refused: no zip writer
  * makes them, and they let a small file declare the same deflated bytes many times.
+ * Read through positioned reads: memory holds the central directory, never the file.
  */
-export function openZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Map<string, ZipEntry> {
-  need(file.length >= 22, `${file.length} bytes is shorter than an empty zip`);
-  // The end-of-central-directory record is in the last 22 + 65535 bytes.
+export function openZip(input: ByteSource | Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Map<string, ZipEntry> {
+  const source = input instanceof Uint8Array ? memorySource(input) : input;
+  const size = source.size;
+  need(size >= 22, `${size} bytes is shorter than an empty zip`);
+  // The end-of-central-directory record is in the last 22 + 65535 bytes; the zip64 locator just before it.
+  const tailStart = Math.max(0, size - 22 - 65535 - 20);
+  const tail = new Fields(source.read(tailStart, size - tailStart), tailStart, size);
   let eocd = -1;
-  for (let at = file.length - 22; at >= Math.max(0, file.length - 22 - 65535); at--) {
-    if (u32(file, at) === EOCD) {
+  for (let at = size - 22 - tailStart; at >= 0; at--) {
+    if (tail.u32(at) === EOCD) {
       eocd = at;
       break;
     }
   }
   need(eocd >= 0, "no end-of-central-directory record (truncated, or not a zip)");
-  let count = u16(file, eocd + 10);
-  let size = u32(file, eocd + 12);
-  let offset = u32(file, eocd + 16);
-  if (count === 0xffff || size === 0xffffffff || offset === 0xffffffff) {
+  let count = tail.u16(eocd + 10);
+  let centralSize = tail.u32(eocd + 12);
+  let offset = tail.u32(eocd + 16);
+  if (count === 0xffff || centralSize === 0xffffffff || offset === 0xffffffff) {
     const locator = eocd - 20;
-    need(locator >= 0 && u32(file, locator) === ZIP64_LOCATOR, "zip64 sizes without a zip64 locator");
-    const record = u64(file, locator + 8);
-    need(u32(file, record) === ZIP64_EOCD, "the zip64 locator points at no zip64 record");
-    count = u64(file, record + 32);
-    size = u64(file, record + 40);
-    offset = u64(file, record + 48);
+    need(locator >= 0 && tail.u32(locator) === ZIP64_LOCATOR, "zip64 sizes without a zip64 locator");
+    const recordAt = tail.u64(locator + 8);
+    const record = fieldsAt(source, recordAt, 56, "the zip64 end-of-central-directory record");
+    need(record.u32(0) === ZIP64_EOCD, "the zip64 locator points at no zip64 record");
+    count = record.u64(32);
+    centralSize = record.u64(40);
+    offset = record.u64(48);
   }
   need(count <= limits.maxEntries, `${count} entries; at most ${limits.maxEntries} are accepted`);
-  need(offset + size <= file.length, `the central directory (offset ${offset}, ${size} bytes) runs past the end of the ${file.length}-byte file`);
+  need(offset + centralSize <= size, `the central directory (offset ${offset}, ${centralSize} bytes) runs past the end of the ${size}-byte file`);
+  need(centralSize <= limits.maxCentralDirectoryBytes, `a central directory of ${centralSize} bytes; at most ${limits.maxCentralDirectoryBytes} are accepted`);
+  const central = fieldsAt(source, offset, centralSize, "the central directory");
 
   const entries = new Map<string, ZipEntry>();
   const spans: { name: string; from: number; to: number }[] = [];
-  let total = 0;
-  let at = offset;
+  let inflatedTotal = 0;
+  let at = 0;
   for (let i = 0; i < count; i++) {
-    need(u32(file, at) === CENTRAL, `central directory entry ${i} has a bad signature`);
-    const method = u16(file, at + 10);
-    const crc = u32(file, at + 16);
-    let compressed = u32(file, at + 20);
-    let uncompressed = u32(file, at + 24);
-    const nameLength = u16(file, at + 28);
-    const extraLength = u16(file, at + 30);
-    const commentLength = u16(file, at + 32);
-    let local = u32(file, at + 42);
-    need(at + 46 + nameLength <= file.length, `central directory entry ${i}'s name runs past the end of the file`);
-    const name = Buffer.from(file.subarray(at + 46, at + 46 + nameLength)).toString("utf8");
+    need(central.u32(at) === CENTRAL, `central directory entry ${i} has a bad signature`);
+    const method = central.u16(at + 10);
+    const crc = central.u32(at + 16);
+    let compressed = central.u32(at + 20);
+    let uncompressed = central.u32(at + 24);
+    const nameLength = central.u16(at + 28);
+    const extraLength = central.u16(at + 30);
+    const commentLength = central.u16(at + 32);
+    let local = central.u32(at + 42);
+    need(at + 46 + nameLength <= centralSize, `central directory entry ${i}'s name runs past the end of the file`);
+    const name = Buffer.from(central.bytes(at + 46, at + 46 + nameLength)).toString("utf8");
     // zip64 extended information: the 0xffffffff fields, in order.
     let extra = at + 46 + nameLength;
     const extraEnd = extra + extraLength;
     while (extra + 4 <= extraEnd) {
-      const id = u16(file, extra);
-      const length = u16(file, extra + 2);
+      const id = central.u16(extra);
+      const length = central.u16(extra + 2);
       if (id === 0x0001) {
         let field = extra + 4;
-        if (uncompressed === 0xffffffff) (uncompressed = u64(file, field)), (field += 8);
-        if (compressed === 0xffffffff) (compressed = u64(file, field)), (field += 8);
-        if (local === 0xffffffff) local = u64(file, field);
+        if (uncompressed === 0xffffffff) (uncompressed = central.u64(field)), (field += 8);
+        if (compressed === 0xffffffff) (compressed = central.u64(field)), (field += 8);
+        if (local === 0xffffffff) local = central.u64(field);
       }
       extra += 4 + length;
     }
     need(!entries.has(name), `the entry ${JSON.stringify(name)} appears twice`);
     need(method === 0 || method === 8, `entry ${JSON.stringify(name)} uses compression method ${method}; only stored (0) and deflate (8) are read`);
-    need(uncompressed <= limits.maxEntryBytes, `entry ${JSON.stringify(name)} declares ${uncompressed} bytes; at most ${limits.maxEntryBytes} are accepted`);
-    total += uncompressed;
-    need(total <= limits.maxTotalBytes, `the entries declare more than ${limits.maxTotalBytes} bytes in all`);
-    need(u32(file, local) === LOCAL, `entry ${JSON.stringify(name)}'s local header is missing at offset ${local}`);
-    const dataStart = local + 30 + u16(file, local + 26) + u16(file, local + 28);
-    need(dataStart + compressed <= file.length, `entry ${JSON.stringify(name)}'s ${compressed} bytes run past the end of the file (truncated?)`);
+    const stored = method === 0;
+    if (!stored) {
+      need(uncompressed <= limits.maxEntryBytes, `entry ${JSON.stringify(name)} declares ${uncompressed} bytes; at most ${limits.maxEntryBytes} are accepted`);
+      inflatedTotal += uncompressed;
+      need(inflatedTotal <= limits.maxTotalBytes, `the deflated entries declare more than ${limits.maxTotalBytes} bytes in all`);
+    }
+    const header = fieldsAt(source, local, 30, `entry ${JSON.stringify(name)}'s local header`);
+    need(header.u32(0) === LOCAL, `entry ${JSON.stringify(name)}'s local header is missing at offset ${local}`);
+    const dataStart = local + 30 + header.u16(26) + header.u16(28);
+    need(dataStart + compressed <= size, `entry ${JSON.stringify(name)}'s ${compressed} bytes run past the end of the file (truncated?)`);
     spans.push({ name, from: local, to: dataStart + compressed });
-    const raw = file.subarray(dataStart, dataStart + compressed);
-    if (method === 0) need(compressed === uncompressed, `stored entry ${JSON.stringify(name)} has different compressed and uncompressed sizes`);
+    if (stored) need(compressed === uncompressed, `stored entry ${JSON.stringify(name)} has different compressed and uncompressed sizes`);
     // A deflate bomb is refused by its declared ratio before anything is inflated.
     else need(uncompressed <= compressed * 1032 + 1024, `entry ${JSON.stringify(name)} declares ${uncompressed} bytes from ${compressed} compressed ones, more than deflate can produce`);
-    let data: Uint8Array | undefined;
-    const read = (): Uint8Array => {
-      if (data !== undefined) return data;
-      let bytes: Uint8Array;
-      if (method === 0) bytes = raw;
-      else {
-        try {
-          bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, uncompressed) });
-        } catch (error) {
-          throw new CheckpointError(`not a valid .pt zip archive: entry ${JSON.stringify(name)} does not inflate to its declared ${uncompressed} bytes (${(error as Error).message})`);
-        }
-        need(bytes.length === uncompressed, `entry ${JSON.stringify(name)} inflates to ${bytes.length} bytes, not the declared ${uncompressed}`);
-      }
-      need(crc32(bytes) === crc, `entry ${JSON.stringify(name)} fails its CRC-32 check (corrupted)`);
-      return (data = bytes);
-    };
-    entries.set(name, { uncompressed, read });
+    entries.set(name, new Entry(source, name, stored, crc, compressed, uncompressed, dataStart, limits.maxEntryBytes));
     at += 46 + nameLength + extraLength + commentLength;
   }
   spans.sort((a, b) => a.from - b.from);
@@ -152,58 +184,213 @@ export function openZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS
   return entries;
 }
 
+class Entry implements ZipEntry {
+  private inflated: Uint8Array | undefined;
+  private checked = false;
+  constructor(
+    private readonly source: ByteSource,
+    readonly name: string,
+    readonly stored: boolean,
+    private readonly crc: number,
+    readonly compressed: number,
+    readonly uncompressed: number,
+    readonly dataStart: number,
+    private readonly maxWholeBytes: number,
+  ) {}
+
+  private corrupted(): never {
+    need(false, `entry ${JSON.stringify(this.name)} fails its CRC-32 check (corrupted)`);
+    throw new Error("unreachable");
+  }
+
+  read(): Uint8Array {
+    if (this.inflated !== undefined) return this.inflated;
+    need(this.uncompressed <= this.maxWholeBytes, `entry ${JSON.stringify(this.name)} declares ${this.uncompressed} bytes; at most ${this.maxWholeBytes} are read whole`);
+    let bytes: Uint8Array;
+    if (this.stored) bytes = this.source.read(this.dataStart, this.compressed);
+    else {
+      const raw = this.source.read(this.dataStart, this.compressed);
+      try {
+        bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, this.uncompressed) });
+      } catch (error) {
+        throw new CheckpointError(`not a valid .pt zip archive: entry ${JSON.stringify(this.name)} does not inflate to its declared ${this.uncompressed} bytes (${(error as Error).message})`);
+      }
+      need(bytes.length === this.uncompressed, `entry ${JSON.stringify(this.name)} inflates to ${bytes.length} bytes, not the declared ${this.uncompressed}`);
+    }
+    if (crc32(bytes) !== this.crc) this.corrupted();
+    this.checked = true;
+    // A deflated entry is kept (inflating again would cost as much); a stored one is read again when asked.
+    if (!this.stored) this.inflated = bytes;
+    return bytes;
+  }
+
+  stream(visit: (bytes: Uint8Array) => void, chunkBytes = DEFAULT_CHUNK_BYTES, from = 0, to = this.uncompressed): void {
+    if (!(from >= 0 && from <= to && to <= this.uncompressed)) throw new RangeError(`bytes ${from}-${to} of a ${this.uncompressed}-byte entry`);
+    if (!this.stored) {
+      const bytes = this.read();
+      for (let at = from; at < to; at += chunkBytes) visit(bytes.subarray(at, Math.min(to, at + chunkBytes)));
+      return;
+    }
+    // The CRC covers the whole entry: it is checked when the whole entry goes by (once).
+    const whole = from === 0 && to === this.uncompressed && !this.checked;
+    let crc = 0;
+    for (let at = from; at < to; at += chunkBytes) {
+      const piece = this.source.read(this.dataStart + at, Math.min(chunkBytes, to - at));
+      if (whole) crc = crc32(piece, crc);
+      visit(piece);
+    }
+    if (whole) {
+      if (crc !== this.crc) this.corrupted();
+      this.checked = true;
+    }
+  }
+}
+
 /** name → uncompressed bytes, in central directory order: every entry read (openZip reads only what is used). */
 export function readZip(file: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Map<string, Uint8Array> {
   return new Map([...openZip(file, limits)].map(([name, entry]) => [name, entry.read()]));
 }
 
+/** Where a zip is written: appended bytes, and earlier ones written again (a local header's CRC, known after its data). */
+export interface ZipSink {
+  write(bytes: Uint8Array): void;
+  rewrite(position: number, bytes: Uint8Array): void;
+}
 
+/** Stored entries one after another, each one's data starting at a multiple of 64 bytes (torch.save's layout); zip64 where sizes or offsets need it. */
+export class ZipWriter {
+  private offset = 0;
+  private readonly central: Buffer[] = [];
+  private count = 0;
+  constructor(private readonly sink: ZipSink) {}
 
-/** A zip of stored entries, each one's data starting at a multiple of 64 bytes (torch.save's layout). */
-export function writeZip(entries: readonly (readonly [string, Uint8Array])[]): Buffer {
-  const chunks: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const [name, data] of entries) {
+  private put(bytes: Uint8Array): void {
+    this.sink.write(bytes);
+    this.offset += bytes.length;
+  }
+
+  /** An entry of `size` bytes, which `fill` hands to `write` in order (its CRC-32 is taken on the way). */
+  add(name: string, size: number, fill: (write: (bytes: Uint8Array) => void) => void): void {
     const nameBytes = Buffer.from(name, "utf8");
-    const headerEnd = offset + 30 + nameBytes.length;
-    // Padding as an extra field ("FB", as PyTorch writes it), so the data is aligned.
+    const local = this.offset;
+    const big = size >= 0xffffffff;
+    // zip64 sizes in the local header when the entry needs them (as torch's writer does), then padding
+    // as an extra field ("FB", as PyTorch writes it), so the data is aligned.
+    const zip64 = big ? Buffer.alloc(20) : Buffer.alloc(0);
+    if (big) {
+      zip64.writeUInt16LE(0x0001, 0);
+      zip64.writeUInt16LE(16, 2);
+      zip64.writeBigUInt64LE(BigInt(size), 4);
+      zip64.writeBigUInt64LE(BigInt(size), 12);
+    }
+    const headerEnd = local + 30 + nameBytes.length + zip64.length;
     const pad = (64 - ((headerEnd + 4) % 64)) % 64;
-    const extra = Buffer.alloc(4 + pad);
-    extra.writeUInt16LE(0x4246, 0);
-    extra.writeUInt16LE(pad, 2);
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(LOCAL, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0, 6); // flags
-    local.writeUInt16LE(0, 8); // stored
-    local.writeUInt32LE(0, 10); // time, date
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    local.writeUInt16LE(extra.length, 28);
-    chunks.push(local, nameBytes, extra, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    const extra = Buffer.alloc(zip64.length + 4 + pad);
+    zip64.copy(extra);
+    extra.writeUInt16LE(0x4246, zip64.length);
+    extra.writeUInt16LE(pad, zip64.length + 2);
+    const header = Buffer.alloc(30);
+    header.writeUInt32LE(LOCAL, 0);
+    header.writeUInt16LE(big ? 45 : 20, 4); // version needed
+    header.writeUInt16LE(0, 6); // flags
+    header.writeUInt16LE(0, 8); // stored
+    header.writeUInt32LE(0, 10); // time, date
+    header.writeUInt32LE(0, 14); // CRC-32: written again below, once the data has gone by
+    header.writeUInt32LE(big ? 0xffffffff : size, 18);
+    header.writeUInt32LE(big ? 0xffffffff : size, 22);
+    header.writeUInt16LE(nameBytes.length, 26);
+    header.writeUInt16LE(extra.length, 28);
+    this.put(header);
+    this.put(nameBytes);
+    this.put(extra);
+    let crc = 0;
+    let written = 0;
+    fill((bytes) => {
+      crc = crc32(bytes, crc);
+      written += bytes.length;
+      this.put(bytes);
+    });
+    if (written !== size) throw new Error(`zip entry ${name}: ${written} bytes written, ${size} declared`);
+    const crcBytes = Buffer.alloc(4);
+    crcBytes.writeUInt32LE(crc, 0);
+    this.sink.rewrite(local + 14, crcBytes);
+
+    const fields: bigint[] = [];
+    if (big) fields.push(BigInt(size), BigInt(size));
+    if (local >= 0xffffffff) fields.push(BigInt(local));
+    const centralExtra = Buffer.alloc(fields.length > 0 ? 4 + 8 * fields.length : 0);
+    if (fields.length > 0) {
+      centralExtra.writeUInt16LE(0x0001, 0);
+      centralExtra.writeUInt16LE(8 * fields.length, 2);
+      fields.forEach((f, i) => centralExtra.writeBigUInt64LE(f, 4 + 8 * i));
+    }
     const record = Buffer.alloc(46);
     record.writeUInt32LE(CENTRAL, 0);
-    record.writeUInt16LE(20, 4); // version made by
-    record.writeUInt16LE(20, 6); // version needed
+    record.writeUInt16LE(fields.length > 0 ? 45 : 20, 4); // version made by
+    record.writeUInt16LE(fields.length > 0 ? 45 : 20, 6); // version needed
     record.writeUInt32LE(crc, 16);
-    record.writeUInt32LE(data.length, 20);
-    record.writeUInt32LE(data.length, 24);
+    record.writeUInt32LE(big ? 0xffffffff : size, 20);
+    record.writeUInt32LE(big ? 0xffffffff : size, 24);
     record.writeUInt16LE(nameBytes.length, 28);
-    record.writeUInt32LE(offset, 42);
-    central.push(record, nameBytes);
-    offset += 30 + nameBytes.length + extra.length + data.length;
+    record.writeUInt16LE(centralExtra.length, 30);
+    record.writeUInt32LE(local >= 0xffffffff ? 0xffffffff : local, 42);
+    this.central.push(record, nameBytes, centralExtra);
+    this.count++;
   }
-  const centralBytes = Buffer.concat(central);
-  need(offset < 0xffffffff && entries.length < 0xffff, "archives over 4 GB or 65,535 entries are not written");
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(EOCD, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(centralBytes.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...chunks, centralBytes, end]);
+
+  /** The central directory and the end records (zip64 ones when over 65,534 entries or 4 GiB). */
+  finish(): void {
+    const centralBytes = Buffer.concat(this.central);
+    const start = this.offset;
+    this.put(centralBytes);
+    const zip64 = this.count >= 0xffff || start >= 0xffffffff || centralBytes.length >= 0xffffffff;
+    if (zip64) {
+      const recordAt = this.offset;
+      const record = Buffer.alloc(56);
+      record.writeUInt32LE(ZIP64_EOCD, 0);
+      record.writeBigUInt64LE(44n, 4); // size of the rest of the record
+      record.writeUInt16LE(45, 12);
+      record.writeUInt16LE(45, 14);
+      record.writeBigUInt64LE(BigInt(this.count), 24);
+      record.writeBigUInt64LE(BigInt(this.count), 32);
+      record.writeBigUInt64LE(BigInt(centralBytes.length), 40);
+      record.writeBigUInt64LE(BigInt(start), 48);
+      const locator = Buffer.alloc(20);
+      locator.writeUInt32LE(ZIP64_LOCATOR, 0);
+      locator.writeBigUInt64LE(BigInt(recordAt), 8);
+      locator.writeUInt32LE(1, 16); // disks
+      this.put(record);
+      this.put(locator);
+    }
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(EOCD, 0);
+    end.writeUInt16LE(zip64 ? 0xffff : this.count, 8);
+    end.writeUInt16LE(zip64 ? 0xffff : this.count, 10);
+    end.writeUInt32LE(zip64 ? 0xffffffff : centralBytes.length, 12);
+    end.writeUInt32LE(zip64 ? 0xffffffff : start, 16);
+    this.put(end);
+  }
+}
+
+/** A zip of stored entries in memory (torch.save's layout). */
+export function writeZip(entries: readonly (readonly [string, Uint8Array])[]): Buffer {
+  const chunks: Buffer[] = [];
+  const starts: number[] = [];
+  let length = 0;
+  const writer = new ZipWriter({
+    write(bytes) {
+      starts.push(length);
+      chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      length += bytes.length;
+    },
+    rewrite(position, bytes) {
+      // Only a local header's CRC is written again, inside the header chunk written last but two.
+      let i = starts.length - 1;
+      while (starts[i]! > position) i--;
+      Buffer.from(bytes).copy(chunks[i]!, position - starts[i]!);
+    },
+  });
+  for (const [name, data] of entries) writer.add(name, data.length, (write) => write(data));
+  writer.finish();
+  return Buffer.concat(chunks);
 }
