@@ -126,7 +126,7 @@ export function fuzzOnce(name: string, bytes: Buffer): FuzzOutcome {
   const checked = checkBytes(name, bytes);
   const milliseconds = performance.now() - t0;
   return {
-    valid: checked.json !== undefined,
+    valid: checked.skeleton !== undefined,
     milliseconds,
     rssGrowth: Math.max(0, process.memoryUsage.rss() - rss),
     message: checked.problems[0]?.message ?? "valid",

@@ -9,6 +9,7 @@ import { endianness } from "node:os";
 import { componentBytes, DTYPE, type DType } from "../spec/float/dtype.ts";
 import type { StateDict } from "../tensor/state-dict.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { LazyTensor, type Skeleton } from "./lazy.ts";
 
 export const STATE_DICT_FORMAT = "nadam-state-dict/1";
 
@@ -85,11 +86,16 @@ export function decodeNumber(x: unknown): unknown {
   return x;
 }
 
-export function encodeValue(value: unknown): JsonValue {
+/** A value's JSON encoding; a lazy tensor becomes what `lazy` makes of it. */
+export function encodeValue(value: unknown, lazy?: (t: LazyTensor) => JsonValue): JsonValue {
   if (value instanceof Tensor) return { dtype: value.dtype, shape: [...value.shape], data: tensorBytes(value).toString("base64") };
+  if (value instanceof LazyTensor) {
+    if (lazy === undefined) throw new TypeError("a lazy tensor where a tensor in memory was expected");
+    return lazy(value);
+  }
   if (typeof value === "number") return encodeNumber(value);
-  if (Array.isArray(value)) return value.map(encodeValue);
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeValue(v)]));
+  if (Array.isArray(value)) return value.map((v) => encodeValue(v, lazy));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeValue(v, lazy)]));
   if (value === undefined) return null;
   return value as JsonValue;
 }
@@ -109,6 +115,24 @@ export function stateDictToJson(stateDict: StateDict): JsonStateDict {
   const state: JsonStateDict["state"] = {};
   for (const [id, entry] of Object.entries(stateDict.state)) state[id] = encodeValue(entry) as Record<string, JsonValue>;
   return { format: STATE_DICT_FORMAT, state, param_groups: stateDict.param_groups.map((g) => encodeValue(g) as Record<string, JsonValue>) };
+}
+
+/**
+ * A skeleton's JSON encoding, each lazy tensor a {dtype, shape, data} whose
+ * data is `data(t)` (default: empty, for checks of the structure), and those
+ * objects mapped back to their tensors.
+ */
+export function skeletonToJson(skeleton: Skeleton, data: (t: LazyTensor) => string = () => ""): { json: JsonStateDict; sources: Map<object, LazyTensor> } {
+  const sources = new Map<object, LazyTensor>();
+  const lazy = (t: LazyTensor): JsonTensor => {
+    const placeholder: JsonTensor = { dtype: t.dtype, shape: [...t.shape], data: data(t) };
+    sources.set(placeholder, t);
+    return placeholder;
+  };
+  const state: JsonStateDict["state"] = {};
+  for (const [id, entry] of Object.entries(skeleton.state)) state[id] = encodeValue(entry, lazy) as Record<string, JsonValue>;
+  const json: JsonStateDict = { format: STATE_DICT_FORMAT, state, param_groups: skeleton.param_groups.map((g) => encodeValue(g, lazy) as Record<string, JsonValue>) };
+  return { json, sources };
 }
 
 /** The optimizer's StateDict from JSON that validate.ts accepted. */

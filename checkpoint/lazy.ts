@@ -34,6 +34,11 @@ export abstract class LazyTensor {
    */
   abstract read(visit: (bytes: Uint8Array) => void, chunkBytes: number): void;
 
+  /** Checks what it is stored in (CRC-32s), reading it in pieces; what was checked once is not read again. */
+  verify(chunkBytes: number): void {
+    this.read(() => undefined, chunkBytes);
+  }
+
   /** Its whole data as a Tensor (memory: the tensor's bytes). */
   materialize(): Tensor {
     const out = Buffer.alloc(this.byteLength);
@@ -101,6 +106,9 @@ export class MemoryTensor extends LazyTensor {
   }
   override materialize(): Tensor {
     return this.tensor;
+  }
+  override verify(): void {
+    // In memory: nothing to check.
   }
 }
 

@@ -9,6 +9,14 @@ import { elementFromBits } from "../spec/float/codec.ts";
 import { componentBytes, DTYPE } from "../spec/float/dtype.ts";
 import validateSchema from "../spec/state-dict/schema.validate.js";
 import { decodeNumber, isJsonTensor, looksLikeTensor, type JsonTensor } from "./json.ts";
+import type { LazyTensor } from "./lazy.ts";
+
+/**
+ * The tensors of a state dict's JSON view that stand for tensors still in a
+ * file (their `data` left empty): their byte counts were checked where they
+ * lie, and scalars are read from there.
+ */
+export type TensorSources = ReadonlyMap<object, LazyTensor>;
 
 export interface Problem {
   /** JSON pointer into the state dict ("" for the whole document). */
@@ -44,7 +52,7 @@ function otherOptimizer(groups: Record<string, unknown>[], states: Record<string
   return null;
 }
 
-function checkTensor(t: JsonTensor, path: string, problems: Problem[]): void {
+function checkTensor(t: JsonTensor, path: string, problems: Problem[], sources: TensorSources): void {
   const big = t.shape.findIndex((d) => d > MAX_ELEMENTS);
   if (big >= 0) {
     // Even beside a 0 (no elements), a dimension this large is not written exactly, nor read by torch.
@@ -57,6 +65,7 @@ function checkTensor(t: JsonTensor, path: string, problems: Problem[]): void {
     problems.push({ path: `${path}/shape`, message: `shape [${t.shape.join(", ")}] has ${numel} elements; at most ${MAX_ELEMENTS} are accepted` });
     return;
   }
+  if (sources.has(t)) return;
   // base64: 4 characters per 3 bytes, less the padding.
   const padding = t.data.endsWith("==") ? 2 : t.data.endsWith("=") ? 1 : 0;
   const bytes = (t.data.length / 4) * 3 - padding;
@@ -84,7 +93,9 @@ function eachTensor(value: unknown, path: string, visit: (t: JsonTensor, path: s
 }
 
 /** A 1-element tensor's value (any real dtype, 16-bit ones included) or a number; undefined when there is none to check. */
-function scalarValue(value: unknown): number | undefined {
+function scalarValue(value: unknown, sources: TensorSources): number | undefined {
+  const source = typeof value === "object" && value !== null ? sources.get(value) : undefined;
+  if (source !== undefined) return source.scalar();
   if (isJsonTensor(value)) {
     const bytes = Buffer.from(value.data, "base64");
     const info = DTYPE[value.dtype];
@@ -101,7 +112,7 @@ function sameShape(a: JsonTensor, b: JsonTensor): boolean {
 }
 
 /** The problems of a parsed JSON value as a NAdam state dict; [] when valid. */
-export function validateStateDict(value: unknown): Problem[] {
+export function validateStateDict(value: unknown, sources: TensorSources = new Map()): Problem[] {
   if (!validateSchema(value)) {
     return (validateSchema.errors ?? []).map((e) => {
       const params = e.params as Record<string, unknown>;
@@ -117,7 +128,7 @@ export function validateStateDict(value: unknown): Problem[] {
   if (other !== null) return [{ path: "", message: `not a NAdam state_dict: it looks like ${other}` }];
 
   const problems: Problem[] = [];
-  eachTensor(sd, "", (t, path) => checkTensor(t, path, problems));
+  eachTensor(sd, "", (t, path) => checkTensor(t, path, problems, sources));
   eachObject(sd, "", (o, path) => {
     if (looksLikeTensor(o)) problems.push({ path, message: `has a tensor's keys (dtype, shape, data) and ${Object.keys(o).filter((k) => !["dtype", "shape", "data"].includes(k)).map((k) => `'${k}'`).join(", ")}: neither a tensor nor anything else a state dict holds` });
     // A JavaScript object given this key takes it as its prototype.
@@ -152,7 +163,7 @@ export function validateStateDict(value: unknown): Problem[] {
     ];
     for (const [key, ok, expected] of ranges) {
       if (!(key in group)) continue;
-      const x = isJsonTensor(group[key]) ? scalarValue(group[key]) : asNumber(group[key]);
+      const x = isJsonTensor(group[key]) ? scalarValue(group[key], sources) : asNumber(group[key]);
       if (x !== undefined && !ok(x)) problems.push({ path: pointer("param_groups", g, key), message: `is ${x}; expected ${expected}` });
       if (isJsonTensor(group[key]) && DTYPE[(group[key] as JsonTensor).dtype].complex) problems.push({ path: pointer("param_groups", g, key), message: `is a ${(group[key] as JsonTensor).dtype} tensor; expected a real one` });
       if (isJsonTensor(group[key]) && (group[key] as JsonTensor).shape.reduce((a, b) => a * b, 1) !== 1) {
@@ -180,7 +191,7 @@ export function validateStateDict(value: unknown): Problem[] {
       if (v === undefined) continue;
       if (isJsonTensor(v) && v.shape.length !== 0) problems.push({ path: here(key), message: `has shape [${v.shape.join(", ")}]; expected a 0-d tensor` });
       if (isJsonTensor(v) && DTYPE[v.dtype].complex) problems.push({ path: here(key), message: `is a ${v.dtype} tensor; expected a real one` });
-      const x = scalarValue(v);
+      const x = scalarValue(v, sources);
       if (x === undefined) continue;
       if (key === "step" && !(Number.isInteger(x) && x >= 0)) problems.push({ path: here(key), message: `is ${x}; expected a whole number >= 0` });
       if (key === "mu_product" && !(x >= 0 && x <= 1)) problems.push({ path: here(key), message: `is ${x}; expected a number in [0, 1] (a product of mu_t in [0, 1))` });

@@ -6,6 +6,7 @@
  */
 import { DTYPE } from "../../spec/float/dtype.ts";
 import { Tensor } from "../../tensor/tensor.ts";
+import { LazyTensor } from "../lazy.ts";
 import { PyTuple } from "./unpickle.ts";
 
 
@@ -17,7 +18,7 @@ export class PyInt {
 export class PickleWriter {
   private readonly chunks: Buffer[] = [];
   /** The tensors met, in order: their storages become data/0, data/1, … */
-  readonly storages: Tensor[] = [];
+  readonly storages: (Tensor | LazyTensor)[] = [];
 
   private op(...bytes: number[]): void {
     this.chunks.push(Buffer.from(bytes));
@@ -70,7 +71,7 @@ export class PickleWriter {
     this.op(0x74); // TUPLE
   }
 
-  private tensor(t: Tensor): void {
+  private tensor(t: Tensor | LazyTensor): void {
     const key = this.storages.length;
     this.storages.push(t);
     this.global("torch._utils", "_rebuild_tensor_v2");
@@ -100,7 +101,7 @@ export class PickleWriter {
     else if (v instanceof PyInt) this.int(v.value);
     else if (typeof v === "number") this.float(v);
     else if (typeof v === "string") this.string(v);
-    else if (v instanceof Tensor) this.tensor(v);
+    else if (v instanceof Tensor || v instanceof LazyTensor) this.tensor(v);
     else if (v instanceof PyTuple) this.tuple(v.items);
     else if (Array.isArray(v)) {
       this.op(0x5d); // EMPTY_LIST
@@ -127,7 +128,7 @@ export class PickleWriter {
   }
 
   /** The whole pickle of `root`. */
-  static dump(root: unknown): { pickle: Buffer; storages: Tensor[] } {
+  static dump(root: unknown): { pickle: Buffer; storages: (Tensor | LazyTensor)[] } {
     const writer = new PickleWriter();
     writer.op(0x80, 2); // PROTO 2
     writer.value(root);

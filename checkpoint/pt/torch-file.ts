@@ -10,13 +10,13 @@
 import type { StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
-import { swapBytes, tensorBytes } from "../json.ts";
-import { LazyTensor, materialize, pieceBytes, tensorFromLittleEndian, type Skeleton } from "../lazy.ts";
+import { swapBytes } from "../json.ts";
+import { LazyTensor, materialize, MemoryTensor, pieceBytes, type Skeleton } from "../lazy.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
 import { memorySource, type ByteSource } from "./source.ts";
 import { DEFAULT_UNPICKLE_LIMITS, PyFloat, PyGlobal, PyTuple, typeName, unpickle, type UnpickleLimits } from "./unpickle.ts";
-import { DEFAULT_ZIP_LIMITS, openZip, writeZip, type ZipEntry, type ZipLimits } from "./zip.ts";
+import { DEFAULT_CHUNK_BYTES, DEFAULT_ZIP_LIMITS, memorySink, openZip, ZipWriter, type ZipEntry, type ZipLimits, type ZipSink } from "./zip.ts";
 
 const STORAGE_DTYPES: Readonly<Record<string, DType | string>> = {
   ...Object.fromEntries(DTYPES.map((dtype) => [DTYPE[dtype].torchStorage, dtype])),
@@ -59,6 +59,22 @@ export class StoredTensor extends LazyTensor {
     return `${this.storage.file}: storage data/${this.storage.key}`;
   }
 
+  /**
+   * Elements `from` to `to` (row-major) of a contiguous tensor, in pieces;
+   * the whole tensor read this way checks its storage's CRC-32 when it covers the storage.
+   */
+  readRange(visit: (bytes: Uint8Array) => void, chunkBytes: number, from: number, to: number): void {
+    if (!this.contiguous) throw new CheckpointError(`${this.where}: a non-contiguous tensor is not read by ranges`);
+    const item = DTYPE[this.dtype].itemSize;
+    const swap = (bytes: Uint8Array): Uint8Array => {
+      if (!this.storage.bigEndian) return bytes;
+      const copy = Buffer.from(bytes);
+      swapBytes(copy, this.dtype);
+      return copy;
+    };
+    this.storage.entry.stream((bytes) => visit(swap(bytes)), pieceBytes(this.dtype, chunkBytes), (this.offset + from) * item, (this.offset + to) * item);
+  }
+
   read(visit: (bytes: Uint8Array) => void, chunkBytes: number): void {
     const item = DTYPE[this.dtype].itemSize;
     const swap = (bytes: Uint8Array): Uint8Array => {
@@ -88,8 +104,8 @@ export class StoredTensor extends LazyTensor {
   }
 
   /** Checks its storage entry's CRC-32 (each entry once, however many tensors view it). */
-  verify(chunkBytes: number): void {
-    this.storage.entry.stream(() => undefined, chunkBytes);
+  override verify(chunkBytes: number): void {
+    this.storage.entry.verify(chunkBytes);
   }
 }
 
@@ -385,7 +401,7 @@ export function readPt(file: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMIT
 
 /** Python values for a state dict: tuples where PyTorch has tuples, ints where it has ints. */
 function toPython(value: unknown, key?: string): unknown {
-  if (value instanceof Tensor || value === null || typeof value !== "object") return value;
+  if (value instanceof Tensor || value instanceof LazyTensor || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) {
     if (key === "betas") return new PyTuple(value.map((v) => toPython(v)));
     if (key === "params") return value.map((id) => new PyInt(id as number));
@@ -394,18 +410,33 @@ function toPython(value: unknown, key?: string): unknown {
   return new Map(Object.entries(value).map(([k, v]) => [k, toPython(v, k)]));
 }
 
-/** A .pt file of the state dict, as torch.save writes it. */
-export function writePt(stateDict: StateDict, archiveName = "archive"): Buffer {
+/**
+ * A state dict as torch.save writes it, into a zip sink: the pickle, then
+ * each tensor's storage streamed from where it lies in pieces of `chunkBytes`.
+ */
+export function writePtTo(sink: ZipSink, stateDict: Skeleton | StateDict, archiveName = "archive", chunkBytes = DEFAULT_CHUNK_BYTES): void {
   const state = new Map(Object.entries(stateDict.state).map(([id, entry]) => [new PyInt(Number(id)), toPython(entry)]));
   const root = new Map<string, unknown>([
     ["state", state],
     ["param_groups", stateDict.param_groups.map((g) => toPython(g))],
   ]);
   const { pickle, storages } = PickleWriter.dump(root);
-  return writeZip([
-    [`${archiveName}/data.pkl`, pickle],
-    [`${archiveName}/byteorder`, Buffer.from("little")],
-    ...storages.map((t, i) => [`${archiveName}/data/${i}`, tensorBytes(t)] as const),
-    [`${archiveName}/version`, Buffer.from("3\n")],
-  ]);
+  const zip = new ZipWriter(sink);
+  const byteorder = Buffer.from("little");
+  zip.add(`${archiveName}/data.pkl`, pickle.length, (write) => write(pickle));
+  zip.add(`${archiveName}/byteorder`, byteorder.length, (write) => write(byteorder));
+  storages.forEach((t, i) => {
+    const lazy = t instanceof Tensor ? new MemoryTensor(t) : t;
+    zip.add(`${archiveName}/data/${i}`, lazy.byteLength, (write) => lazy.read(write, chunkBytes));
+  });
+  const version = Buffer.from("3\n");
+  zip.add(`${archiveName}/version`, version.length, (write) => write(version));
+  zip.finish();
+}
+
+/** A .pt file of the state dict, as torch.save writes it, in memory. */
+export function writePt(stateDict: StateDict, archiveName = "archive"): Buffer {
+  const { sink, bytes } = memorySink();
+  writePtTo(sink, stateDict, archiveName);
+  return bytes();
 }

@@ -40,10 +40,29 @@ export class PyGlobal {
   }
 }
 
-/** Hooks the caller provides: what a persistent id and a rebuilt tensor become. */
+/**
+ * Classes a pickle other than a state dict's may name (DCP's metadata): by
+ * name, and what constructing and building them makes. Nothing is executed:
+ * the caller builds plain values.
+ */
+export interface PickleClasses {
+  /** module.name of each global allowed. */
+  readonly allowed: ReadonlySet<string>;
+  /** What the pickle is, in messages about a global it may not name. */
+  readonly what: string;
+  /** REDUCE of an allowed global. */
+  reduce(callable: PyGlobal, args: unknown[]): unknown;
+  /** NEWOBJ (cls.__new__(cls, *args)) of an allowed global. */
+  newObject(cls: PyGlobal, args: unknown[]): unknown;
+  /** BUILD: an object made by newObject given its state. */
+  build(object: unknown, state: unknown): void;
+}
+
+/** Hooks the caller provides: what a persistent id and a rebuilt tensor become, and the classes a pickle may name beyond a state dict's. */
 export interface UnpickleHooks {
   persistentLoad(pid: unknown): unknown;
   rebuildTensor(args: unknown[]): unknown;
+  readonly classes?: PickleClasses;
 }
 
 const ALLOWED_GLOBALS = new Set(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage", "torch.ComplexFloatStorage", "torch.ComplexDoubleStorage", "torch.LongStorage", "torch.IntStorage", "torch.BoolStorage", "torch.ByteStorage"]);
@@ -59,7 +78,7 @@ const OPCODE_NAMES: Record<number, string> = {
   0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x42: "BINBYTES", 0x43: "SHORT_BINBYTES",
 };
 
-export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: UnpickleLimits = DEFAULT_UNPICKLE_LIMITS): unknown {
+export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: UnpickleLimits = DEFAULT_UNPICKLE_LIMITS, name = "data.pkl"): unknown {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const text = new TextDecoder("utf-8", { fatal: true });
   let at = 0;
@@ -68,7 +87,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
   const memo = new Map<number, unknown>();
 
   const fail = (message: string): never => {
-    throw new CheckpointError(`data.pkl, byte ${at}: ${message}`);
+    throw new CheckpointError(`${name}, byte ${at}: ${message}`);
   };
   const take = (n: number): Uint8Array => {
     if (n < 0 || at + n > data.length) fail(`needs ${n} more bytes, the pickle ends at ${data.length} (truncated?)`);
@@ -107,7 +126,14 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
   const top = (): unknown => (stack.length === 0 ? fail("needs a value on the stack") : stack[stack.length - 1]);
   const asDict = (x: unknown): Map<unknown, unknown> => (x instanceof Map ? x : fail(`sets items on a ${typeName(x)}, not a dict`));
   const asList = (x: unknown): unknown[] => (Array.isArray(x) ? x : fail(`appends to a ${typeName(x)}, not a list`));
-  const key = (k: unknown): unknown => (typeof k === "string" || typeof k === "number" ? k : fail(`a dict key of type ${typeName(k)}; only str and int keys are read`));
+  const classes = hooks.classes;
+  const allowedGlobal = (g: PyGlobal): PyGlobal => {
+    if (ALLOWED_GLOBALS.has(g.toString()) || classes?.allowed.has(g.toString())) return g;
+    return fail(`the global ${g} is not allowed (${classes?.what ?? "a state dict needs only tensors, OrderedDict and storages"})`);
+  };
+  // The caller's classes may key a dict by an object they made (DCP's MetadataIndex); a state dict only by str and int.
+  const key = (k: unknown): unknown =>
+    typeof k === "string" || typeof k === "number" || (classes !== undefined && typeof k === "object" && k !== null && !(k instanceof Map) && !Array.isArray(k)) ? k : fail(`a dict key of type ${typeName(k)}; only str and int keys are read`);
 
   for (;;) {
     const opcode = u8();
@@ -242,9 +268,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
           if (end < 0 || end - at > 256) fail("a GLOBAL without its newline-terminated name");
           return str(end - at + 1).slice(0, -1);
         };
-        const g = new PyGlobal(line(), line());
-        if (!ALLOWED_GLOBALS.has(g.toString())) fail(`the global ${g} is not allowed (a state dict needs only tensors, OrderedDict and storages)`);
-        push(g);
+        push(allowedGlobal(new PyGlobal(line(), line())));
         break;
       }
       case 0x93: {
@@ -252,9 +276,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
         const name = pop();
         const module = pop();
         if (typeof module !== "string" || typeof name !== "string") fail("STACK_GLOBAL of non-strings");
-        const g = new PyGlobal(module as string, name as string);
-        if (!ALLOWED_GLOBALS.has(g.toString())) fail(`the global ${g} is not allowed (a state dict needs only tensors, OrderedDict and storages)`);
-        push(g);
+        push(allowedGlobal(new PyGlobal(module as string, name as string)));
         break;
       }
       case 0x51: // BINPERSID
@@ -271,9 +293,27 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks, limits: Unpickl
           push(new Map());
         } else if (name === "torch._utils._rebuild_tensor_v2") {
           push(hooks.rebuildTensor((args as PyTuple).items));
+        } else if (classes?.allowed.has(name)) {
+          push(classes.reduce(callable as PyGlobal, (args as PyTuple).items));
         } else {
           fail(`${name} cannot be called`);
         }
+        break;
+      }
+      case 0x81: {
+        // NEWOBJ: only of the caller's classes
+        if (classes === undefined) fail("pickle opcode 0x81 (NEWOBJ) is not allowed in a state dict");
+        const args = pop();
+        const cls = pop();
+        if (!(cls instanceof PyGlobal) || !(args instanceof PyTuple) || !classes!.allowed.has(cls.toString())) fail(`NEWOBJ of ${typeName(cls)} with ${typeName(args)}`);
+        push(classes!.newObject(cls as PyGlobal, (args as PyTuple).items));
+        break;
+      }
+      case 0x62: {
+        // BUILD: only of what the caller's classes made
+        if (classes === undefined) fail("pickle opcode 0x62 (BUILD) is not allowed in a state dict");
+        const state = pop();
+        classes!.build(top(), state);
         break;
       }
       case 0x2e: {

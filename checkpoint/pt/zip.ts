@@ -85,6 +85,8 @@ export interface ZipEntry {
    * at most `chunkBytes`. Streaming the whole entry checks its CRC-32 at the end.
    */
   stream(visit: (bytes: Uint8Array) => void, chunkBytes?: number, from?: number, to?: number): void;
+  /** Checks its CRC-32, streaming it unless that was done already. */
+  verify(chunkBytes?: number): void;
 }
 
 /**
@@ -244,6 +246,12 @@ class Entry implements ZipEntry {
       this.checked = true;
     }
   }
+
+  verify(chunkBytes = DEFAULT_CHUNK_BYTES): void {
+    if (this.checked) return;
+    if (this.stored) this.stream(() => undefined, chunkBytes);
+    else this.read();
+  }
 }
 
 /** name → uncompressed bytes, in central directory order: every entry read (openZip reads only what is used). */
@@ -372,25 +380,32 @@ export class ZipWriter {
   }
 }
 
-/** A zip of stored entries in memory (torch.save's layout). */
-export function writeZip(entries: readonly (readonly [string, Uint8Array])[]): Buffer {
+/** A sink that keeps what is written in memory; `bytes()` is the whole of it. */
+export function memorySink(): { sink: ZipSink; bytes(): Buffer } {
   const chunks: Buffer[] = [];
   const starts: number[] = [];
   let length = 0;
-  const writer = new ZipWriter({
+  const sink: ZipSink = {
     write(bytes) {
       starts.push(length);
-      chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      // A copy: the bytes may be a view of a piece the writer reuses, or of a tensor that changes later.
+      chunks.push(Buffer.from(bytes));
       length += bytes.length;
     },
     rewrite(position, bytes) {
-      // Only a local header's CRC is written again, inside the header chunk written last but two.
       let i = starts.length - 1;
       while (starts[i]! > position) i--;
       Buffer.from(bytes).copy(chunks[i]!, position - starts[i]!);
     },
-  });
+  };
+  return { sink, bytes: () => Buffer.concat(chunks) };
+}
+
+/** A zip of stored entries in memory (torch.save's layout). */
+export function writeZip(entries: readonly (readonly [string, Uint8Array])[]): Buffer {
+  const { sink, bytes } = memorySink();
+  const writer = new ZipWriter(sink);
   for (const [name, data] of entries) writer.add(name, data.length, (write) => write(data));
   writer.finish();
-  return Buffer.concat(chunks);
+  return bytes();
 }
