@@ -77,7 +77,7 @@ function describe(checked: CheckedFile): string {
   const params = sd.param_groups.reduce((n, g) => n + (g.params as unknown[]).length, 0);
   const withState = Object.keys(sd.state).length;
   const at = checked.at === undefined ? "" : ` at '${checked.at}'`;
-  return `${checked.kind}${at}; ${params} params in ${sd.param_groups.length} group${sd.param_groups.length === 1 ? "" : "s"}, ${withState} with state, ${bytesText(checked.tensorBytes ?? 0)} of tensors`;
+  return `${checked.kind}${at}; ${params} param${params === 1 ? "" : "s"} in ${sd.param_groups.length} group${sd.param_groups.length === 1 ? "" : "s"}, ${withState} with state, ${bytesText(checked.tensorBytes ?? 0)} of tensors`;
 }
 
 function bytesText(n: number): string {

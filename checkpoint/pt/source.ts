@@ -11,8 +11,12 @@ export interface ByteSource {
   readonly size: number;
   /** What it is, in messages: a path, or a path and a byte range. */
   readonly name: string;
-  /** Exactly `length` bytes from `offset` (a view where the bytes are already in memory); throws CheckpointError past the end. */
-  read(offset: number, length: number): Uint8Array;
+  /**
+   * Exactly `length` bytes from `offset` (a view where the bytes are already in
+   * memory; read into `scratch` when it is given and large enough, so that a
+   * stream reuses one buffer); throws CheckpointError past the end.
+   */
+  read(offset: number, length: number, scratch?: Buffer): Uint8Array;
 }
 
 /** Bytes already in memory. */
@@ -71,10 +75,10 @@ export class FileSource implements ByteSource {
     this.fd = fd;
   }
 
-  read(offset: number, length: number): Uint8Array {
+  read(offset: number, length: number, scratch?: Buffer): Uint8Array {
     if (this.fd === undefined) throw new Error(`${this.name} is closed`);
     if (offset < 0 || length < 0 || offset + length > this.size) throw new CheckpointError(`${this.name}: bytes ${offset}-${offset + length} lie outside its ${this.size} bytes`);
-    const out = Buffer.allocUnsafe(length);
+    const out = scratch !== undefined && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, Math.min(length - done, 2 ** 30), offset + done);
@@ -96,9 +100,9 @@ export function sliceSource(source: ByteSource, offset: number, length: number, 
   return {
     size: length,
     name,
-    read(at, n) {
+    read(at, n, scratch) {
       if (at < 0 || n < 0 || at + n > length) throw new CheckpointError(`${name}: bytes ${at}-${at + n} lie outside its ${length} bytes`);
-      return source.read(offset + at, n);
+      return source.read(offset + at, n, scratch);
     },
   };
 }

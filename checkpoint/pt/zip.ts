@@ -236,8 +236,10 @@ class Entry implements ZipEntry {
     // The CRC covers the whole entry: it is checked when the whole entry goes by (once).
     const whole = from === 0 && to === this.uncompressed && !this.checked;
     let crc = 0;
+    // One buffer for the whole stream: a piece is only valid during its visit.
+    const scratch = Buffer.allocUnsafe(Math.min(chunkBytes, to - from));
     for (let at = from; at < to; at += chunkBytes) {
-      const piece = this.source.read(this.dataStart + at, Math.min(chunkBytes, to - at));
+      const piece = this.source.read(this.dataStart + at, Math.min(chunkBytes, to - at), scratch);
       if (whole) crc = crc32(piece, crc);
       visit(piece);
     }

@@ -207,7 +207,7 @@ describe.each(NODES)("node $version", ({ path: node }) => {
   test("nadam-reference validate works from the install; check without the corpus says how to get it", async () => {
     const bin = join(trainer, "node_modules/.bin/nadam-reference");
     const fixture = join(repo, "golden/state-dicts/2.6.0+debian/defaults-float32-forloop.pt");
-    expect(ok(await run(node, [bin, "validate", fixture], trainer))).toMatch(/valid NAdam state_dict \(pt; 2 params in 1 group, 2 with state\)/);
+    expect(ok(await run(node, [bin, "validate", fixture], trainer))).toMatch(/valid NAdam state_dict \(pt; 2 params in 1 group, 2 with state, 88 B of tensors\)/);
     const missing = await run(node, [bin, "check", "--builtin"], trainer);
     expect(missing.status).toBe(2);
     expect(missing.stdout).toMatch(/the golden corpus is not installed: run the suite with `npx nadam-conformance check …`/);
