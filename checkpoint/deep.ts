@@ -38,30 +38,52 @@ function masks(dtype: DType): { sign: number; exponent: number; mantissa: number
   return { sign: 0x80000000, exponent: 0x7ff00000, mantissa: 0x000fffff };
 }
 
-/** Counts every component of a tensor, read in pieces of `chunkBytes`. */
-export function countValues(t: LazyTensor, chunkBytes: number): ValueCounts {
+/**
+ * Counts every component of a tensor, read in pieces of `chunkBytes`: NaNs and
+ * infinities, and with `signs` the negative ones (exp_avg's signs are its own business).
+ */
+export function countValues(t: LazyTensor, chunkBytes: number, signs = true): ValueCounts {
   const size = componentBytes(t.dtype);
-  const { sign, exponent, mantissa } = masks(t.dtype);
+  const { exponent, mantissa } = masks(t.dtype);
+  const sign = signs ? masks(t.dtype).sign : 0;
   const counts: ValueCounts = { components: 0, negative: 0, nan: 0, infinite: 0 };
+  /** One component's classification, for the few that are not a finite number >= +0. */
+  const classify = (high: number, low: number, at: number): void => {
+    if ((high & exponent) === exponent) {
+      if ((high & mantissa) !== 0 || low !== 0) {
+        if (counts.nan++ === 0) counts.firstNaN = at;
+        return; // a NaN's sign says nothing
+      }
+      if (counts.infinite++ === 0) counts.firstInfinite = at;
+    }
+    if ((high & sign) !== 0 && ((high & ~sign) !== 0 || low !== 0) && counts.negative++ === 0) counts.firstNegative = at;
+  };
+  // The common case, a finite number with its sign bit clear, takes one test a component.
+  const flagged = (exponent | sign) >>> 0;
   let index = 0;
   t.read((piece) => {
     // A typed array needs an aligned view; a piece read from a file is its own buffer, a view of memory may not be.
     const bytes = piece.byteOffset % 4 === 0 ? piece : Buffer.from(piece);
     const n = bytes.length / size;
-    const words = size === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
-    for (let i = 0; i < n; i++) {
-      // Little-endian: an 8-byte component's high word is its second.
-      const high = size === 8 ? words[2 * i + 1]! >>> 0 : words[i]! >>> 0;
-      const low = size === 8 ? words[2 * i]! : 0;
-      const e = high & exponent;
-      if (e === exponent) {
-        if ((high & mantissa) !== 0 || low !== 0) {
-          if (counts.nan++ === 0) counts.firstNaN = index + i;
-        } else if (counts.infinite++ === 0) counts.firstInfinite = index + i;
-        if ((high & mantissa) !== 0 || low !== 0) continue; // a NaN's sign says nothing
+    if (size === 2) {
+      const words = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+      for (let i = 0; i < n; i++) {
+        const w = words[i]!;
+        if ((w & exponent) === exponent || (w & sign) !== 0) classify(w, 0, index + i);
       }
-      if ((high & sign) !== 0 && ((high & ~sign) !== 0 || low !== 0)) {
-        if (counts.negative++ === 0) counts.firstNegative = index + i;
+    } else if (size === 4) {
+      const words = new Int32Array(bytes.buffer, bytes.byteOffset, n);
+      for (let i = 0; i < n; i++) {
+        const w = words[i]!;
+        // Sign bit set (negative as an int32) or an all-ones exponent.
+        if ((w < 0 && sign !== 0) || (w & exponent) === exponent) classify(w >>> 0, 0, index + i);
+      }
+    } else {
+      // Little-endian: an 8-byte component's high word is its second.
+      const words = new Uint32Array(bytes.buffer, bytes.byteOffset, 2 * n);
+      for (let i = 0; i < n; i++) {
+        const high = words[2 * i + 1]!;
+        if ((high & flagged) !== 0 && ((high & sign) !== 0 || (high & exponent) === exponent)) classify(high, words[2 * i]!, index + i);
       }
     }
     index += n;
@@ -86,7 +108,7 @@ export function checkValues(skeleton: Skeleton, chunkBytes: number): DeepReport 
     for (const key of ["exp_avg", "exp_avg_sq"] as const) {
       const t = entry[key] as LazyTensor | undefined;
       if (t === undefined || typeof t !== "object" || !("read" in t)) continue;
-      const c = countValues(t, chunkBytes);
+      const c = countValues(t, chunkBytes, key === "exp_avg_sq");
       tensors++;
       components += c.components;
       bytes += t.byteLength;
