@@ -111,7 +111,7 @@ export class ShardedTensor extends LazyTensor {
 }
 
 /** Where chunks overlap or leave a gap, said; undefined when they tile the tensor exactly. */
-function tilingProblem(key: string, shape: readonly number[], chunks: readonly ChunkMetadata[]): string | undefined {
+export function tilingProblem(key: string, shape: readonly number[], chunks: readonly ChunkMetadata[]): string | undefined {
   const numel = shape.reduce((a, b) => a * b, 1);
   for (const c of chunks) {
     if (c.offsets.length !== shape.length || c.sizes.length !== shape.length) return `${describeChunk(key, c)}: ${c.sizes.length} sizes and ${c.offsets.length} offsets for a tensor of ${shape.length} dims`;

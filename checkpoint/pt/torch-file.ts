@@ -52,7 +52,8 @@ export class StoredTensor extends LazyTensor {
     readonly stride: readonly number[],
   ) {
     super(storage.dtype, shape);
-    this.contiguous = stride.every((st, i) => shape[i] === 1 || st === shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    // Strides say nothing where there are no elements (torch writes [5, 0] with strides [1, 1]).
+    this.contiguous = this.numel === 0 || stride.every((st, i) => shape[i] === 1 || st === shape.slice(i + 1).reduce((a, b) => a * b, 1));
   }
 
   get where(): string {

@@ -1,0 +1,177 @@
+/**
+ * torch.distributed.checkpoint folders written by real torch 2.6 (npm run
+ * golden: scripts/golden/dcp.py): each read as one logical state dict, equal
+ * to the one Python gathered (full_tensor()) and to torch's own
+ * dcp_to_torch_save consolidation; and damaged copies refused with messages
+ * naming the file, the tensor and the byte range.
+ */
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { main } from "../../cli/main.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import { checkFile, loadStateDictFile, openStateDict } from "../files.ts";
+import { decodeValue } from "../json.ts";
+import { materialize } from "../lazy.ts";
+import { FileSource, sliceSource } from "../pt/source.ts";
+import { openTorchFile, StoredTensor } from "../pt/torch-file.ts";
+import { chunkKey, readMetadata } from "./metadata.ts";
+import { tilingProblem } from "./read.ts";
+
+const fixtures = new URL("../../golden/state-dicts/2.6.0+debian/dcp/", import.meta.url).pathname;
+const folders = readdirSync(fixtures).filter((f) => statSync(join(fixtures, f)).isDirectory());
+const work = mkdtempSync(join(tmpdir(), "nadam-dcp-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A state dict's values with tensors as their dtype, shape and bytes, keyed by param name: comparable whatever ids it was read with. */
+function byName(sd: { state: Record<string, Record<string, unknown>>; param_groups: Record<string, unknown>[] }): unknown {
+  const plain = (v: unknown): unknown => (v instanceof Tensor ? { dtype: v.dtype, shape: [...v.shape], bytes: Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength).toString("hex") } : v);
+  const names = sd.param_groups.flatMap((g) => (g.param_names as string[] | undefined) ?? (g.params as string[]));
+  const ids = sd.param_groups.flatMap((g) => g.params as (number | string)[]);
+  const state = Object.fromEntries(Object.entries(sd.state).map(([id, entry]) => [names[ids.findIndex((i) => String(i) === id)] ?? id, Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, plain(v)]))]));
+  const groups = sd.param_groups.map((g) => Object.fromEntries(Object.entries(g).filter(([k]) => k !== "params" && k !== "param_names").map(([k, v]) => [k, v])));
+  return { state, groups, names };
+}
+
+describe("DCP folders from real torch 2.6", () => {
+  test("the fixtures are there: several ranks, Shard(0) and Shard(1), replicated, one process", () => {
+    expect(folders.sort()).toEqual(expect.arrayContaining(["shard0-2ranks", "shard1-4ranks", "replicated-2ranks", "single-process", "groups-dtypes-2ranks"]));
+    expect(readdirSync(join(fixtures, "shard1-4ranks")).filter((f) => f.endsWith(".distcp"))).toHaveLength(4);
+  });
+
+  test.each(folders)("%s: valid as one state dict, equal (read 16 bytes at a time) to the one torch gathered and to dcp_to_torch_save's", (folder) => {
+    const opened = openStateDict(join(fixtures, folder), { deep: true, chunkBytes: 16 });
+    try {
+      expect(opened.problems).toEqual([]);
+      expect(opened.kind).toBe("dcp");
+      expect(opened.at).toBe("optim");
+      const ours = byName(materialize(opened.skeleton!) as never);
+      const expected = JSON.parse(readFileSync(join(fixtures, `${folder}.expected.json`), "utf8")) as { state: Record<string, Record<string, unknown>>; param_groups: Record<string, unknown>[] };
+      const decoded = { state: Object.fromEntries(Object.entries(expected.state).map(([k, v]) => [k, decodeValue(v) as Record<string, unknown>])), param_groups: expected.param_groups.map((g) => decodeValue(g) as Record<string, unknown>) };
+      expect(ours).toEqual(byName(decoded));
+      expect(ours).toEqual(byName(loadStateDictFile(join(fixtures, `${folder}.consolidated.pt`)) as never));
+    } finally {
+      opened.close();
+    }
+  });
+
+  test("get_optimizer_state_dict's FQN-keyed state dict saved as one .pt reads with ids in param_groups order and the names in param_names", () => {
+    const sd = loadStateDictFile(join(fixtures, "fqn-keyed.pt"));
+    const expected = JSON.parse(readFileSync(join(fixtures, "fqn-keyed.expected.json"), "utf8")) as { state: Record<string, Record<string, unknown>>; param_groups: Record<string, unknown>[] };
+    expect(sd.param_groups.flatMap((g) => g.param_names)).toEqual(expected.param_groups.flatMap((g) => g.params));
+    expect(sd.param_groups.flatMap((g) => g.params)).toEqual(expected.param_groups.flatMap((g, i) => (g.params as string[]).map((_, k) => expected.param_groups.slice(0, i).reduce((n, h) => n + (h.params as string[]).length, 0) + k)));
+  });
+
+  test("convert DIR out.pt and out.json: consolidated, streamed, read back equal; the .pt is a plain optimizer state dict", async () => {
+    const dir = join(fixtures, "shard1-4ranks");
+    const lines: string[] = [];
+    expect(await main(["convert", "--chunk-size", "16", dir, join(work, "out.pt")], (l) => lines.push(l))).toBe(0);
+    expect(lines.join("\n")).toContain("state keyed by param name");
+    expect(await main(["convert", dir, join(work, "out.json")], () => undefined)).toBe(0);
+    const fromDcp = materialize(openStateDict(dir).skeleton!);
+    expect(byName(loadStateDictFile(join(work, "out.pt")) as never)).toEqual(byName(fromDcp as never));
+    expect(byName(loadStateDictFile(join(work, "out.json")) as never)).toEqual(byName(fromDcp as never));
+    expect(checkFile(join(work, "out.pt")).at).toBeUndefined();
+  });
+});
+
+/** A copy of a fixture folder to damage. */
+function copy(folder: string): string {
+  const to = mkdtempSync(join(work, `${folder}-`));
+  cpSync(join(fixtures, folder), to, { recursive: true });
+  return to;
+}
+
+/** Where a chunk's item and its first storage's data lie: file, item range, data offset in the file. */
+function locate(dir: string, key: string, offsets: number[]): { file: string; from: number; to: number; data: number } {
+  const info = readMetadata(readFileSync(join(dir, ".metadata"))).storage.get(chunkKey(key, offsets))!;
+  const source = new FileSource(join(dir, info.file));
+  try {
+    const t = openTorchFile(sliceSource(source, info.offset, info.length, "item")).root as StoredTensor;
+    return { file: info.file, from: info.offset, to: info.offset + info.length, data: info.offset + t.storage.entry.dataStart };
+  } finally {
+    source.close();
+  }
+}
+
+const messages = (path: string) => checkFile(path).problems.map((p) => `${p.path}: ${p.message}`).join("\n");
+
+describe("damaged DCP folders are refused, naming the file, the tensor and the byte range", () => {
+  const key = "optim.state.layer.weight.exp_avg";
+
+  test("a missing shard", () => {
+    const dir = copy("shard0-2ranks");
+    unlinkSync(join(dir, "__1_0.distcp"));
+    expect(messages(dir)).toMatch(/optim\.state\.[\w.]+, chunk at offsets \[\d+(, \d+)*\] is in __1_0\.distcp, which is missing from the folder/);
+  });
+
+  test("a truncated shard", () => {
+    const dir = copy("shard0-2ranks");
+    const size = statSync(join(dir, "__1_0.distcp")).size;
+    truncateSync(join(dir, "__1_0.distcp"), Math.floor(size / 2));
+    expect(messages(dir)).toMatch(new RegExp(`__1_0\\.distcp bytes \\d+-\\d+ \\(optim\\.state\\.[\\w.]+(, chunk at offsets \\[[\\d, ]*\\])?\\): past the end of __1_0\\.distcp, which has ${Math.floor(size / 2)} bytes \\(a truncated shard\\)`));
+  });
+
+  test("a flipped byte in a chunk's data fails its CRC-32, said with the file, the item's range and the chunk", () => {
+    const dir = copy("shard0-2ranks");
+    const at = locate(dir, key, [3, 0]);
+    const bytes = readFileSync(join(dir, at.file));
+    bytes[at.data + 1]! ^= 0x40;
+    writeFileSync(join(dir, at.file), bytes);
+    expect(messages(dir)).toContain(`${at.file} bytes ${at.from}-${at.to} (${key}, chunk at offsets [3, 0]): not a valid .pt zip archive: entry`);
+    expect(messages(dir)).toContain("fails its CRC-32 check (corrupted)");
+    // convert refuses it and writes nothing
+    const lines: string[] = [];
+    return main(["convert", dir, join(work, "never.pt")], (l) => lines.push(l)).then((status) => {
+      expect(status).toBe(1);
+      expect(existsSync(join(work, "never.pt"))).toBe(false);
+    });
+  });
+
+  test("no .metadata: not a DCP folder", () => {
+    const dir = copy("single-process");
+    unlinkSync(join(dir, ".metadata"));
+    expect(messages(dir)).toContain("a folder without a .metadata file, so not a torch.distributed.checkpoint folder");
+  });
+
+  test("a .metadata naming a global it may not (os.system) is refused by name, nothing executed", () => {
+    const dir = copy("single-process");
+    // PROTO 4, 'os' 'system' STACK_GLOBAL, 'true' TUPLE1 REDUCE STOP
+    const evil = Buffer.concat([Buffer.from([0x80, 4, 0x8c, 2]), Buffer.from("os"), Buffer.from([0x8c, 6]), Buffer.from("system"), Buffer.from([0x93, 0x8c, 4]), Buffer.from("true"), Buffer.from([0x85, 0x52, 0x2e])]);
+    writeFileSync(join(dir, ".metadata"), evil);
+    expect(messages(dir)).toContain(".metadata, byte 15: the global os.system is not allowed (a torch.distributed.checkpoint .metadata names only its metadata classes");
+  });
+
+  test("a .metadata pointing out of the folder (../) is refused", () => {
+    const dir = copy("single-process");
+    const metadata = readFileSync(join(dir, ".metadata"));
+    const from = Buffer.from("__0_0.distcp");
+    const patched = Buffer.from(metadata.toString("latin1").split(from.toString("latin1")).join("../0_0.distc"), "latin1");
+    writeFileSync(join(dir, ".metadata"), patched);
+    expect(messages(dir)).toContain('is in "../0_0.distc", which is not a file name in the folder');
+  });
+
+  test("a chunk's item that holds another tensor than .metadata says", () => {
+    const dir = copy("shard0-2ranks");
+    const a = locate(dir, key, [0, 0]);
+    const b = locate(dir, "optim.state.layer.bias.exp_avg", [0]);
+    // The bias chunk's item (its own torch.save zip, of the same length here) put where the weight chunk's is.
+    expect([a.file, a.to - a.from]).toEqual([b.file, b.to - b.from]);
+    const bytes = readFileSync(join(dir, a.file));
+    bytes.copy(bytes, a.from, b.from, b.to);
+    writeFileSync(join(dir, a.file), bytes);
+    expect(messages(dir)).toContain(`${a.file} bytes ${a.from}-${a.to} (${key}, chunk at offsets [0, 0]): holds a float32 tensor of shape [3]; .metadata says float32 [3, 3]`);
+  });
+
+  test("chunks that leave a gap, overlap or reach past the tensor are named (the tiling check)", () => {
+    const full = (offsets: number[], sizes: number[]) => ({ offsets, sizes });
+    expect(tilingProblem("t", [4, 3], [full([0, 0], [2, 3]), full([2, 0], [2, 3])])).toBeUndefined();
+    expect(tilingProblem("t", [4, 3], [full([0, 0], [4, 1]), full([0, 1], [4, 2])])).toBeUndefined();
+    expect(tilingProblem("t", [], [full([], [])])).toBeUndefined();
+    expect(tilingProblem("t", [4, 3], [full([0, 0], [2, 3])])).toBe("t: its chunks cover 6 of its 12 elements (size [4, 3]): a gap, a missing rank's chunk");
+    expect(tilingProblem("t", [4, 3], [full([0, 0], [3, 3]), full([2, 0], [2, 3])])).toBe("t, chunk at offsets [0, 0] (sizes [3, 3]) and the chunk at offsets [2, 0] (sizes [2, 3]) overlap");
+    expect(tilingProblem("t", [4, 3], [full([0, 0], [2, 3]), full([2, 1], [2, 3])])).toBe("t, chunk at offsets [2, 1] of sizes [2, 3] reaches past the tensor's size [4, 3] in dim 1");
+    expect(tilingProblem("t", [4, 3], [full([0], [4])])).toBe("t, chunk at offsets [0]: 1 sizes and 1 offsets for a tensor of 2 dims");
+  });
+});
