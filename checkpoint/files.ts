@@ -21,8 +21,6 @@ import { validateStateDict, type Problem } from "./validate.ts";
 
 export { DEFAULT_CHUNK_BYTES };
 
-/** Largest file read: what one Node.js Buffer holds. */
-export const MAX_FILE_BYTES = 2 ** 31 - 1;
 const MAX_STRING_LENGTH = bufferConstants.MAX_STRING_LENGTH;
 
 /** Deepest JSON nesting read (a NAdam state dict nests 5 levels). */

@@ -12,7 +12,6 @@ export type { DeepReport } from "./deep.ts";
 export { openDcp } from "./dcp/read.ts";
 export {
   DEFAULT_CHUNK_BYTES,
-  MAX_FILE_BYTES,
   MAX_JSON_CONTAINERS,
   MAX_JSON_VALUES,
   checkBytes,
