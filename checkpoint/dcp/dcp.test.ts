@@ -173,5 +173,11 @@ describe("damaged DCP folders are refused, naming the file, the tensor and the b
     expect(tilingProblem("t", [4, 3], [full([0, 0], [3, 3]), full([2, 0], [2, 3])])).toBe("t, chunk at offsets [0, 0] (sizes [3, 3]) and the chunk at offsets [2, 0] (sizes [2, 3]) overlap");
     expect(tilingProblem("t", [4, 3], [full([0, 0], [2, 3]), full([2, 1], [2, 3])])).toBe("t, chunk at offsets [2, 1] of sizes [2, 3] reaches past the tensor's size [4, 3] in dim 1");
     expect(tilingProblem("t", [4, 3], [full([0], [4])])).toBe("t, chunk at offsets [0]: 1 sizes and 1 offsets for a tensor of 2 dims");
+    // The check sorts row-major pieces: 200,000 chunks along one row (a pairwise check would take 2 * 10^10 steps).
+    const many = Array.from({ length: 200_000 }, (_, k) => full([0, 199_999 - k], [1, 1]));
+    const t0 = performance.now();
+    expect(tilingProblem("t", [1, 200_000], many)).toBeUndefined();
+    expect(tilingProblem("t", [1, 200_000], [...many, full([0, 7], [1, 1])])).toContain("overlap");
+    expect(performance.now() - t0).toBeLessThan(5000);
   });
 });

@@ -56,39 +56,8 @@ export class ShardedTensor extends LazyTensor {
     return `${this.key} (${this.chunks.length} chunk${this.chunks.length === 1 ? "" : "s"})`;
   }
 
-  /** Each chunk's runs of elements contiguous in both the chunk and the tensor, in the tensor's order. */
-  private pieces(): { chunk: Chunk; local: number; global: number; length: number }[] {
-    const rank = this.shape.length;
-    const stride = this.shape.map((_, k) => this.shape.slice(k + 1).reduce((a, b) => a * b, 1));
-    const out: { chunk: Chunk; local: number; global: number; length: number }[] = [];
-    for (const chunk of this.chunks) {
-      if (chunk.numel === 0) continue;
-      // The dims after j the chunk spans whole: a run is its extent along j times those.
-      let j = rank - 1;
-      while (j >= 0 && chunk.sizes[j] === this.shape[j]) j--;
-      if (j < 0) {
-        out.push({ chunk, local: 0, global: 0, length: chunk.numel });
-        continue;
-      }
-      const length = chunk.sizes[j]! * stride[j]!;
-      const count = chunk.numel / length;
-      if (out.length + count > MAX_PIECES) throw new CheckpointError(`${this.key}: its chunks make more than ${MAX_PIECES} row-major pieces; not read`);
-      const index = new Array<number>(j).fill(0);
-      for (let r = 0; r < count; r++) {
-        let global = chunk.offsets[j]! * stride[j]!;
-        for (let k = 0; k < j; k++) global += (chunk.offsets[k]! + index[k]!) * stride[k]!;
-        out.push({ chunk, local: r * length, global, length });
-        for (let k = j - 1; k >= 0; k--) {
-          if (++index[k]! < chunk.sizes[k]!) break;
-          index[k] = 0;
-        }
-      }
-    }
-    return out.sort((a, b) => a.global - b.global);
-  }
-
   read(visit: (bytes: Uint8Array) => void, chunkBytes: number): void {
-    for (const piece of this.pieces()) {
+    for (const piece of rowMajorPieces(this.key, this.shape, this.chunks)) {
       try {
         piece.chunk.tensor.readRange(visit, chunkBytes, piece.local, piece.local + piece.length);
       } catch (error) {
@@ -110,7 +79,55 @@ export class ShardedTensor extends LazyTensor {
   }
 }
 
-/** Where chunks overlap or leave a gap, said; undefined when they tile the tensor exactly. */
+/** A run of elements contiguous both in a chunk (from `local`) and in the whole tensor (from `global`), row-major. */
+interface Piece<C> {
+  readonly chunk: C;
+  readonly local: number;
+  readonly global: number;
+  readonly length: number;
+}
+
+/**
+ * The chunks' elements as runs contiguous in both the chunk and the tensor,
+ * in the tensor's row-major order. A chunk spanning the whole of every dim
+ * after j is one run per index of the dims before j (a Shard(0) chunk is one
+ * run; a Shard(1) chunk of a matrix, one per row). Chunks must lie inside the tensor.
+ */
+function rowMajorPieces<C extends ChunkMetadata>(key: string, shape: readonly number[], chunks: readonly C[]): Piece<C>[] {
+  const rank = shape.length;
+  const stride = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  const out: Piece<C>[] = [];
+  for (const chunk of chunks) {
+    const numel = chunk.sizes.reduce((a, b) => a * b, 1);
+    if (numel === 0) continue;
+    let j = rank - 1;
+    while (j >= 0 && chunk.sizes[j] === shape[j]) j--;
+    if (j < 0) {
+      out.push({ chunk, local: 0, global: 0, length: numel });
+      continue;
+    }
+    const length = chunk.sizes[j]! * stride[j]!;
+    const count = numel / length;
+    if (out.length + count > MAX_PIECES) throw new CheckpointError(`${key}: its chunks make more than ${MAX_PIECES} row-major pieces; not read`);
+    const index = new Array<number>(j).fill(0);
+    for (let r = 0; r < count; r++) {
+      let global = chunk.offsets[j]! * stride[j]!;
+      for (let k = 0; k < j; k++) global += (chunk.offsets[k]! + index[k]!) * stride[k]!;
+      out.push({ chunk, local: r * length, global, length });
+      for (let k = j - 1; k >= 0; k--) {
+        if (++index[k]! < chunk.sizes[k]!) break;
+        index[k] = 0;
+      }
+    }
+  }
+  return out.sort((a, b) => a.global - b.global);
+}
+
+/**
+ * Where chunks overlap, leave a gap or reach past the tensor, said; undefined
+ * when they tile it exactly: their row-major pieces, sorted, must follow one
+ * another from element 0 to the last.
+ */
 export function tilingProblem(key: string, shape: readonly number[], chunks: readonly ChunkMetadata[]): string | undefined {
   const numel = shape.reduce((a, b) => a * b, 1);
   for (const c of chunks) {
@@ -118,18 +135,25 @@ export function tilingProblem(key: string, shape: readonly number[], chunks: rea
     const out = c.offsets.findIndex((o, k) => o + c.sizes[k]! > shape[k]!);
     if (out >= 0) return `${describeChunk(key, c)} of sizes [${c.sizes.join(", ")}] reaches past the tensor's size [${shape.join(", ")}] in dim ${out}`;
   }
-  const boxes = chunks.filter((c) => c.sizes.every((s) => s > 0)).sort((a, b) => (a.offsets[0] ?? 0) - (b.offsets[0] ?? 0));
-  for (let i = 0; i < boxes.length; i++) {
-    const a = boxes[i]!;
-    for (let j = i + 1; j < boxes.length && (shape.length === 0 || boxes[j]!.offsets[0]! < a.offsets[0]! + a.sizes[0]!); j++) {
-      const b = boxes[j]!;
-      if (a.offsets.every((o, k) => o < b.offsets[k]! + b.sizes[k]! && b.offsets[k]! < o + a.sizes[k]!)) {
-        return `${describeChunk(key, a)} (sizes [${a.sizes.join(", ")}]) and the chunk at offsets [${b.offsets.join(", ")}] (sizes [${b.sizes.join(", ")}]) overlap`;
-      }
-    }
+  let pieces: Piece<ChunkMetadata>[];
+  try {
+    pieces = rowMajorPieces(key, shape, chunks);
+  } catch (error) {
+    if (error instanceof CheckpointError) return error.message;
+    throw error;
   }
-  const covered = boxes.reduce((sum, c) => sum + c.sizes.reduce((x, y) => x * y, 1), 0);
-  if (covered !== numel) return `${key}: its chunks cover ${covered} of its ${numel} elements (size [${shape.join(", ")}]): a gap, a missing rank's chunk`;
+  let end = 0;
+  let last: Piece<ChunkMetadata> | undefined;
+  for (const p of pieces) {
+    if (p.global < end) {
+      const [a, b] = [last!.chunk, p.chunk];
+      return `${describeChunk(key, a)} (sizes [${a.sizes.join(", ")}]) and the chunk at offsets [${b.offsets.join(", ")}] (sizes [${b.sizes.join(", ")}]) overlap`;
+    }
+    end = p.global + p.length;
+    last = p;
+  }
+  const covered = chunks.reduce((sum, c) => sum + c.sizes.reduce((x, y) => x * y, 1), 0);
+  if (covered !== numel || end !== numel) return `${key}: its chunks cover ${covered} of its ${numel} elements (size [${shape.join(", ")}]): a gap, a missing rank's chunk`;
   return undefined;
 }
 
