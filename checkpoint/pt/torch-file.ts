@@ -415,14 +415,14 @@ function toPython(value: unknown, key?: string): unknown {
  * A state dict as torch.save writes it, into a zip sink: the pickle, then
  * each tensor's storage streamed from where it lies in pieces of `chunkBytes`.
  */
-export function writePtTo(sink: ZipSink, stateDict: Skeleton | StateDict, archiveName = "archive", chunkBytes = DEFAULT_CHUNK_BYTES): void {
+export function writePtTo(sink: ZipSink, stateDict: Skeleton | StateDict, archiveName = "archive", chunkBytes = DEFAULT_CHUNK_BYTES, forceZip64 = false): void {
   const state = new Map(Object.entries(stateDict.state).map(([id, entry]) => [new PyInt(Number(id)), toPython(entry)]));
   const root = new Map<string, unknown>([
     ["state", state],
     ["param_groups", stateDict.param_groups.map((g) => toPython(g))],
   ]);
   const { pickle, storages } = PickleWriter.dump(root);
-  const zip = new ZipWriter(sink);
+  const zip = new ZipWriter(sink, forceZip64);
   const byteorder = Buffer.from("little");
   zip.add(`${archiveName}/data.pkl`, pickle.length, (write) => write(pickle));
   zip.add(`${archiveName}/byteorder`, byteorder.length, (write) => write(byteorder));

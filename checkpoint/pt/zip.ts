@@ -272,7 +272,11 @@ export class ZipWriter {
   private offset = 0;
   private readonly central: Buffer[] = [];
   private count = 0;
-  constructor(private readonly sink: ZipSink) {}
+  /** `forceZip64`: zip64 sizes, offsets and end records for every entry, as a file over 4 GiB has them (for tests of small files). */
+  constructor(
+    private readonly sink: ZipSink,
+    private readonly forceZip64 = false,
+  ) {}
 
   private put(bytes: Uint8Array): void {
     this.sink.write(bytes);
@@ -283,7 +287,7 @@ export class ZipWriter {
   add(name: string, size: number, fill: (write: (bytes: Uint8Array) => void) => void): void {
     const nameBytes = Buffer.from(name, "utf8");
     const local = this.offset;
-    const big = size >= 0xffffffff;
+    const big = size >= 0xffffffff || this.forceZip64;
     // zip64 sizes in the local header when the entry needs them (as torch's writer does), then padding
     // as an extra field ("FB", as PyTorch writes it), so the data is aligned.
     const zip64 = big ? Buffer.alloc(20) : Buffer.alloc(0);
@@ -327,7 +331,8 @@ export class ZipWriter {
 
     const fields: bigint[] = [];
     if (big) fields.push(BigInt(size), BigInt(size));
-    if (local >= 0xffffffff) fields.push(BigInt(local));
+    const farLocal = local >= 0xffffffff || this.forceZip64;
+    if (farLocal) fields.push(BigInt(local));
     const centralExtra = Buffer.alloc(fields.length > 0 ? 4 + 8 * fields.length : 0);
     if (fields.length > 0) {
       centralExtra.writeUInt16LE(0x0001, 0);
@@ -343,7 +348,7 @@ export class ZipWriter {
     record.writeUInt32LE(big ? 0xffffffff : size, 24);
     record.writeUInt16LE(nameBytes.length, 28);
     record.writeUInt16LE(centralExtra.length, 30);
-    record.writeUInt32LE(local >= 0xffffffff ? 0xffffffff : local, 42);
+    record.writeUInt32LE(farLocal ? 0xffffffff : local, 42);
     this.central.push(record, nameBytes, centralExtra);
     this.count++;
   }
@@ -353,7 +358,7 @@ export class ZipWriter {
     const centralBytes = Buffer.concat(this.central);
     const start = this.offset;
     this.put(centralBytes);
-    const zip64 = this.count >= 0xffff || start >= 0xffffffff || centralBytes.length >= 0xffffffff;
+    const zip64 = this.forceZip64 || this.count >= 0xffff || start >= 0xffffffff || centralBytes.length >= 0xffffffff;
     if (zip64) {
       const recordAt = this.offset;
       const record = Buffer.alloc(56);
