@@ -32,10 +32,11 @@ from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict  # 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from state_dicts import encode  # noqa: E402
 
-# name -> world size (0: no process group at all), params [(FQN, shape, dtype, placement)],
-# groups [(param indices, options)], NAdam ctor options, steps.
-# placement: "shard0"/"shard1" (a DTensor, Shard(dim) over all ranks) or "plain" (every rank
-# holds the whole tensor, as DDP leaves it).
+# name -> world size (0: no process group at all; a tuple: a 2-D mesh of that shape),
+# params [(FQN, shape, dtype, placement)], groups [(param indices, options)], NAdam ctor
+# options, steps. placement: "shard0"/"shard1" (a DTensor, Shard(dim) over all ranks),
+# "hsdp" (Replicate() on the mesh's first dim, Shard(0) on its second, as FSDP2's HSDP
+# places params) or "plain" (every rank holds the whole tensor, as DDP leaves it).
 FIXTURES = {
     # 5 rows on 2 ranks: torch.chunk gives 3 + 2; 1 row on 2 ranks leaves rank 1 an empty shard.
     "shard0-2ranks": (2, [("layer.weight", [5, 3], "float32", "shard0"), ("layer.bias", [5], "float32", "shard0"), ("head.weight", [4, 5], "float32", "shard0"), ("head.scale", [1], "float32", "shard0")], [([0, 1, 2, 3], {})], {"foreach": False}, 3),
@@ -46,6 +47,8 @@ FIXTURES = {
     "single-process": (0, [("fc.weight", [3, 4], "float32", "plain"), ("fc.bias", [3], "float32", "plain")], [([0, 1], {})], {"foreach": False}, 2),
     # The same whole tensors on both ranks: DCP keeps one copy of each (de-duplication).
     "replicated-2ranks": (2, [("fc.weight", [3, 4], "float32", "plain"), ("fc.bias", [3], "float32", "plain"), ("out.weight", [2, 3], "float32", "plain")], [([0, 1, 2], {"momentum_decay": 5e-3})], {"foreach": True}, 3),
+    # HSDP: 2 replicas of a 2-way Shard(0); each chunk exists on two ranks and is saved once.
+    "hsdp-2x2": ((2, 2), [("block.weight", [3, 4], "float32", "hsdp"), ("block.bias", [4], "float32", "hsdp")], [([0, 1], {})], {"foreach": True}, 2),
     # Two groups with different hyper-parameters, float64 and bfloat16 state, foreach (the
     # other fixtures cover the for-loop path: shard0-2ranks, single-process).
     "groups-dtypes-2ranks": (2, [("enc.weight", [4, 3], "float64", "shard0"), ("enc.bias", [3], "float64", "shard0"), ("dec.weight", [5, 2], "bfloat16", "shard0"), ("dec.gate", [3, 2], "float32", "shard1")], [([0, 1], {"lr": 2e-3, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}), ([2, 3], {"lr": 1e-2, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 6e-3})], {"foreach": True}, 4),
@@ -77,9 +80,9 @@ class Model(torch.nn.Module):
 def place(tensor, placement, mesh):
     if placement == "plain":
         return tensor
-    from torch.distributed.tensor import Shard, distribute_tensor
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
 
-    return distribute_tensor(tensor, mesh, [Shard(int(placement[-1]))])
+    return distribute_tensor(tensor, mesh, [Replicate(), Shard(0)] if placement == "hsdp" else [Shard(int(placement[-1]))])
 
 
 def run(recipe, mesh):
@@ -126,7 +129,8 @@ def save(name, recipe, out_dir):
     if dist.is_initialized():
         from torch.distributed.device_mesh import init_device_mesh
 
-        mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+        world = recipe[0]
+        mesh = init_device_mesh("cpu", world if isinstance(world, tuple) else (world,))
     model, opt = run(recipe, mesh)
     osd = get_optimizer_state_dict(model, opt)
     expected = logical(osd)
@@ -154,6 +158,8 @@ def main():
     written = []
     for name, recipe in FIXTURES.items():
         world = recipe[0]
+        if isinstance(world, tuple):
+            world = world[0] * world[1]
         if world == 0:
             save(name, recipe, out_dir)
         else:
