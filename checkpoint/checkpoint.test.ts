@@ -5,9 +5,10 @@
  * are refused, each with its own message.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { describe, expect, test } from "vitest";
 import { hostileFixtures } from "./hostile.ts";
 import { checkBytes, checkFile, loadStateDictFile, MAX_JSON_CONTAINERS, MAX_JSON_VALUES, saveStateDictFile } from "./files.ts";
@@ -30,6 +31,18 @@ describe("PyTorch's own files", () => {
     expect(versions.some((v) => v.startsWith("2.6"))).toBe(true);
     expect(versions.some((v) => v.startsWith("1.13"))).toBe(true);
     expect(fixtures.length).toBeGreaterThanOrEqual(16);
+  });
+
+  test("golden/state-dicts/manifest.json lists every file (DCP folders included) with its sha256, made by the generators as they are", () => {
+    const manifest = JSON.parse(readFileSync(join(root, "manifest.json"), "utf8")) as { generators: { path: string; sha256: string }[]; files: Record<string, string> };
+    const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+    const walk = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
+    const onDisk = walk(root).map((p) => relative(root, p)).filter((p) => p !== "manifest.json").sort();
+    expect(Object.keys(manifest.files).sort()).toEqual(onDisk);
+    expect(onDisk.filter((f) => sha256(join(root, f)) !== manifest.files[f])).toEqual([]);
+    expect(onDisk.some((f) => f.endsWith(".distcp"))).toBe(true);
+    const repo = new URL("../", import.meta.url).pathname;
+    for (const g of manifest.generators) expect(sha256(join(repo, g.path)), g.path).toBe(g.sha256);
   });
 
   test.each(fixtures)("torch %s %s: read equals the JSON torch wrote, validates, and survives write-read", (version, file) => {

@@ -12,8 +12,11 @@
 // PyTorch's two rounding profiles. Then golden/state-dicts: torch.save'd NAdam
 // state dicts, and the round trip torch -> this project's reader and writer ->
 // torch.load(weights_only=True) -> continued run, whose report is committed.
+// Then golden/state-dicts/<torch>/dcp: NAdam state saved with
+// torch.distributed.checkpoint by 1, 2 and 4 gloo ranks (torch 2.6 only, dcp.py).
 // --check regenerates into a temporary folder and fails if any file differs from
-// the committed corpus.
+// the committed corpus. --only state-dicts regenerates (or checks) golden/state-dicts
+// alone, leaving the trajectory corpus as it is.
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,11 +29,14 @@ const generator = join(repo, "scripts/golden/generate.py");
 const powVectorsScript = join(repo, "scripts/golden/pow_vectors.py");
 const stateDictsScript = join(repo, "scripts/golden/state_dicts.py");
 const roundtripScript = join(repo, "scripts/golden/roundtrip.py");
+const dcpScript = join(repo, "scripts/golden/dcp.py");
 const rewriteScript = join(repo, "scripts/golden/rewrite-state-dicts.ts");
 const goldenDir = join(repo, "golden");
 const stateDictsDir = join(goldenDir, "state-dicts");
 const dataDir = join(goldenDir, "data");
 const check = argv.check === true;
+const only = argv.only ?? null;
+if (only !== null && only !== "state-dicts") throw new Error(`--only ${only}: the one part that runs alone is state-dicts`);
 const PROFILES = [
   ["default", "default"],
   ["avx2", "vectorized"],
@@ -214,7 +220,14 @@ async function stateDictFixtures(runner, into) {
     cpSync(report, join(target, "roundtrip.json"));
     echo(`state dicts, torch ${made.torch}: ${made.written.length} NAdam fixtures; read, rewritten and reloaded by torch: ${outcome.checked - outcome.failed.length} of ${outcome.checked} equal, run continued bit-identically`);
     if (outcome.failed.length > 0) throw new Error(`the round trip failed for ${outcome.failed.join(", ")}: see ${join(target, "roundtrip.json")}`);
-    return { dir: relative(into, target), torch: made.torch, written: made.written };
+    if (made.torch.startsWith("1.")) return { dir: relative(into, target), torch: made.torch, written: made.written };
+    // DCP (torch.distributed.checkpoint) needs torch 2; its files go in <torch>/dcp.
+    const dcpOut = join(work, "dcp");
+    const dcp = JSON.parse((await runner(dcpScript, { out: dcpOut }, "default")).stdout.trim().split("\n").at(-1));
+    if (dcp.torch !== made.torch) throw new Error(`dcp.py ran torch ${dcp.torch}, state_dicts.py ${made.torch}`);
+    cpSync(dcpOut, join(target, "dcp"), { recursive: true });
+    echo(`DCP checkpoints, torch ${dcp.torch}: ${dcp.written.join(", ")}`);
+    return { dir: relative(into, target), torch: made.torch, written: made.written, dcp: dcp.written };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -234,7 +247,7 @@ function writeStateDictManifest(into, runs) {
   const files = fileHashes(into);
   const manifest = {
     format: "nadam-state-dict-fixtures/1",
-    generators: [stateDictsScript, roundtripScript].map((p) => ({ path: relative(repo, p), sha256: sha256(p) })),
+    generators: [stateDictsScript, roundtripScript, dcpScript].map((p) => ({ path: relative(repo, p), sha256: sha256(p) })),
     runs: runs.sort((a, b) => a.dir.localeCompare(b.dir)),
     files,
   };
@@ -262,21 +275,25 @@ mkdirSync(stateDictsInto, { recursive: true });
 const previousStateDicts = existsSync(join(stateDictsDir, "manifest.json")) ? JSON.parse(readFileSync(join(stateDictsDir, "manifest.json"), "utf8")) : { runs: [] };
 const previous = existsSync(join(dataDir, "manifest.json")) ? JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8")) : { runs: [] };
 const torch26 = await torch26Runner();
-const powVectors = await generatePowVectors(torch26, into);
-let runs = await generate(torch26, into);
-if (hasAvx512()) {
-  runs.push(await generateAvx512(torch26, into, runs.find((r) => r.torch.cpu_capability === "AVX2")));
-} else {
-  echo("no AVX512 on this CPU: keeping the committed AVX512 run as it is");
-  for (const run of previous.runs.filter((r) => r.torch.cpu_capability === "AVX512")) {
-    if (into !== dataDir) cpSync(join(dataDir, run.dir), join(into, run.dir), { recursive: true });
-    runs.push(run);
+const legacy = await torch113Runner();
+let runs = [];
+let powVectors = null;
+if (only === null) {
+  powVectors = await generatePowVectors(torch26, into);
+  runs = await generate(torch26, into);
+  if (hasAvx512()) {
+    runs.push(await generateAvx512(torch26, into, runs.find((r) => r.torch.cpu_capability === "AVX2")));
+  } else {
+    echo("no AVX512 on this CPU: keeping the committed AVX512 run as it is");
+    for (const run of previous.runs.filter((r) => r.torch.cpu_capability === "AVX512")) {
+      if (into !== dataDir) cpSync(join(dataDir, run.dir), join(into, run.dir), { recursive: true });
+      runs.push(run);
+    }
   }
 }
 const stateDictRuns = [await stateDictFixtures(torch26, stateDictsInto)];
-const legacy = await torch113Runner();
 if (legacy) {
-  runs = runs.concat(await generate(legacy, into));
+  if (only === null) runs = runs.concat(await generate(legacy, into));
   stateDictRuns.push(await stateDictFixtures(legacy, stateDictsInto));
 } else {
   for (const run of previousStateDicts.runs.filter((r) => r.torch.startsWith("1."))) {
@@ -289,15 +306,21 @@ if (legacy) {
     runs.push(run);
   }
 }
-writeManifest(into, runs, powVectors);
+if (only === null) writeManifest(into, runs, powVectors);
 writeStateDictManifest(stateDictsInto, stateDictRuns);
 
 if (check) {
-  const committed = JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8"));
-  const fresh = JSON.parse(readFileSync(join(into, "manifest.json"), "utf8"));
-  const names = new Set([...Object.keys(committed.files), ...Object.keys(fresh.files)]);
-  const differ = [...names].filter((n) => committed.files[n] !== fresh.files[n]);
-  if (committed.pow_vectors?.sha256 !== fresh.pow_vectors.sha256) differ.push("pow-vectors.json");
+  const names = new Set();
+  const differ = [];
+  if (only === null) {
+    const committed = JSON.parse(readFileSync(join(dataDir, "manifest.json"), "utf8"));
+    const fresh = JSON.parse(readFileSync(join(into, "manifest.json"), "utf8"));
+    for (const n of new Set([...Object.keys(committed.files), ...Object.keys(fresh.files)])) {
+      names.add(n);
+      if (committed.files[n] !== fresh.files[n]) differ.push(n);
+    }
+    if (committed.pow_vectors?.sha256 !== fresh.pow_vectors.sha256) differ.push("pow-vectors.json");
+  }
   const committedSd = JSON.parse(readFileSync(join(stateDictsDir, "manifest.json"), "utf8"));
   const freshSd = JSON.parse(readFileSync(join(stateDictsInto, "manifest.json"), "utf8"));
   for (const n of new Set([...Object.keys(committedSd.files), ...Object.keys(freshSd.files)])) {
