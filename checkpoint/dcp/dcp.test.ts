@@ -35,8 +35,8 @@ function byName(sd: { state: Record<string, Record<string, unknown>>; param_grou
 }
 
 describe("DCP folders from real torch 2.6", () => {
-  test("the fixtures are there: several ranks, Shard(0) and Shard(1), replicated, one process", () => {
-    expect(folders.sort()).toEqual(expect.arrayContaining(["shard0-2ranks", "shard1-4ranks", "replicated-2ranks", "single-process", "groups-dtypes-2ranks"]));
+  test("the fixtures are there: several ranks, Shard(0) and Shard(1), replicated, HSDP (Replicate, Shard(0)), one process", () => {
+    expect(folders.sort()).toEqual(expect.arrayContaining(["shard0-2ranks", "shard1-4ranks", "replicated-2ranks", "hsdp-2x2", "single-process", "groups-dtypes-2ranks"]));
     expect(readdirSync(join(fixtures, "shard1-4ranks")).filter((f) => f.endsWith(".distcp"))).toHaveLength(4);
   });
 

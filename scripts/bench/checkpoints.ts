@@ -32,7 +32,8 @@ const chunk = option("--chunk-size", "4M");
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 const numel = Math.round((gib * GiB) / 8); // two float32 moments
-const root = option("--dir", tmpdir());
+// Inside the Debian 13 root when torch runs there, so that torch reads and writes the same files.
+const root = option("--dir", !process.env.NADAM_TORCH_PYTHON && existsSync(join(process.env.NADAM_GOLDEN_ROOT ?? "/var/cache/nadam-golden/trixie", "tmp")) ? join(process.env.NADAM_GOLDEN_ROOT ?? "/var/cache/nadam-golden/trixie", "tmp") : tmpdir());
 const work = mkdtempSync(join(root, "nadam-checkpoint-bench-"));
 const cli = new URL("../../cli/main.ts", import.meta.url).pathname;
 
@@ -65,24 +66,29 @@ function command(argv: string[]): { seconds: number; peakMiB: number; status: nu
   return { seconds: r.seconds, peakMiB: r.peak / MiB, status: r.status, lines: r.lines };
 }
 
-/** torch's python, or why there is none (the same search as the speed benchmark's). */
+const script = new URL("./checkpoint_files.py", import.meta.url).pathname;
+const chroot = process.env.NADAM_GOLDEN_ROOT ?? "/var/cache/nadam-golden/trixie";
+
+/** Why torch cannot run here, or undefined when it can (the same search as the speed benchmark's). */
+function noTorch(): string | undefined {
+  if (process.env.NADAM_TORCH_PYTHON) return undefined;
+  if (!existsSync(join(chroot, "usr/bin/python3"))) return `unavailable: no torch (set NADAM_TORCH_PYTHON, or make ${chroot} with npm run golden, as root)`;
+  if (process.getuid?.() !== 0) return `unavailable: ${chroot} needs root (chroot); or set NADAM_TORCH_PYTHON`;
+  return undefined;
+}
+
+/** checkpoint_files.py with `args`, its paths under `work` (inside the Debian 13 root, files live in the bench's folder, made there). */
+function python(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  if (process.env.NADAM_TORCH_PYTHON) return spawnSync(process.env.NADAM_TORCH_PYTHON, [script, ...args], { encoding: "utf8" });
+  cpSync(script, join(work, "checkpoint_files.py"));
+  return spawnSync("chroot", [chroot, "python3", `/${relative(chroot, join(work, "checkpoint_files.py"))}`, ...args.map((a) => (a.startsWith(work) ? `/${relative(chroot, a)}` : a))], { encoding: "utf8" });
+}
+
+/** torch.save's and dcp.save's files of a real NAdam step, or why there are none. */
 function torchFiles(): string {
-  const script = new URL("./checkpoint_files.py", import.meta.url).pathname;
-  let run;
-  if (process.env.NADAM_TORCH_PYTHON) run = spawnSync(process.env.NADAM_TORCH_PYTHON, [script, String(numel), join(work, "torch")], { encoding: "utf8" });
-  else {
-    const chroot = process.env.NADAM_GOLDEN_ROOT ?? "/var/cache/nadam-golden/trixie";
-    if (!existsSync(join(chroot, "usr/bin/python3"))) return `unavailable: no torch (set NADAM_TORCH_PYTHON, or make ${chroot} with npm run golden, as root)`;
-    if (process.getuid?.() !== 0) return `unavailable: ${chroot} needs root (chroot); or set NADAM_TORCH_PYTHON`;
-    const inside = mkdtempSync(join(chroot, "tmp", "nadam-checkpoint-bench-"));
-    try {
-      cpSync(script, join(inside, "checkpoint_files.py"));
-      run = spawnSync("chroot", [chroot, "python3", `/${relative(chroot, inside)}/checkpoint_files.py`, String(numel), `/${relative(chroot, inside)}/out`], { encoding: "utf8" });
-      if (run.status === 0) cpSync(join(inside, "out"), join(work, "torch"), { recursive: true });
-    } finally {
-      rmSync(inside, { recursive: true, force: true });
-    }
-  }
+  const why = noTorch();
+  if (why !== undefined) return why;
+  const run = python([String(numel), join(work, "torch")]);
   if (run.status !== 0) return `unavailable: torch failed: ${run.stderr.trim().split("\n").at(-1)}`;
   return run.stdout.trim().split("\n").at(-1)!;
 }
@@ -112,6 +118,12 @@ try {
     const out = join(work, "converted.pt");
     const converted = command(["convert", "--chunk-size", chunk, path, out]);
     if (converted.status !== 0) throw new Error(`convert ${name}: ${converted.lines.join("\n")}`);
+    if (name.startsWith("torch-dcp")) {
+      // The consolidated file, over 4 GiB and written by this project, loaded by torch beside torch.save's.
+      const same = python(["--compare", join(work, "torch", "torch.pt"), out]);
+      console.log(`torch.load(converted DCP .pt) vs torch.pt: ${same.status === 0 ? same.stdout.trim() : `FAILED ${same.stdout}${same.stderr}`}`);
+      if (same.status !== 0) process.exitCode = 1;
+    }
     rmSync(out);
     const catAgain = cat(path);
     const g = size / GiB;
