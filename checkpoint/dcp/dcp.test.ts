@@ -17,7 +17,7 @@ import { materialize } from "../lazy.ts";
 import { FileSource, sliceSource } from "../pt/source.ts";
 import { openTorchFile, StoredTensor } from "../pt/torch-file.ts";
 import { chunkKey, readMetadata } from "./metadata.ts";
-import { tilingProblem } from "./read.ts";
+import { sharedBytes, tilingProblem } from "./read.ts";
 
 const fixtures = new URL("../../golden/state-dicts/2.6.0+debian/dcp/", import.meta.url).pathname;
 const folders = readdirSync(fixtures).filter((f) => statSync(join(fixtures, f)).isDirectory());
@@ -162,6 +162,12 @@ describe("damaged DCP folders are refused, naming the file, the tensor and the b
     bytes.copy(bytes, a.from, b.from, b.to);
     writeFileSync(join(dir, a.file), bytes);
     expect(messages(dir)).toContain(`${a.file} bytes ${a.from}-${a.to} (${key}, chunk at offsets [0, 0]): holds a float32 tensor of shape [3]; .metadata says float32 [3, 3]`);
+  });
+
+  test("two items sharing bytes (one stored tensor standing for two) are named", () => {
+    const item = (file: string, from: number, to: number, what: string) => ({ file, from, to, what });
+    expect(sharedBytes([item("__0_0.distcp", 0, 100, "a"), item("__0_0.distcp", 100, 200, "b"), item("__1_0.distcp", 50, 150, "c")])).toEqual([]);
+    expect(sharedBytes([item("__0_0.distcp", 100, 200, "b"), item("__0_0.distcp", 0, 150, "a")])).toEqual(["__0_0.distcp bytes 100-150 belong to two items, a and b: items of a checkpoint do not share bytes"]);
   });
 
   test("chunks that leave a gap, overlap or reach past the tensor are named (the tiling check)", () => {

@@ -157,6 +157,17 @@ export function tilingProblem(key: string, shape: readonly number[], chunks: rea
   return undefined;
 }
 
+/** Items that share bytes of a file, said: DCP packs items end to end, and shared bytes would let one stored tensor stand for many. */
+export function sharedBytes(ranges: readonly { readonly file: string; readonly from: number; readonly to: number; readonly what: string }[]): string[] {
+  const sorted = [...ranges].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.from - b.from));
+  const out: string[] = [];
+  for (let i = 1; i < sorted.length; i++) {
+    const [a, b] = [sorted[i - 1]!, sorted[i]!];
+    if (a.file === b.file && b.from < a.to) out.push(`${a.file} bytes ${b.from}-${Math.min(a.to, b.to)} belong to two items, ${a.what} and ${b.what}: items of a checkpoint do not share bytes`);
+  }
+  return out;
+}
+
 export interface DcpOptions {
   readonly chunkBytes: number;
   readonly losses: Loss[];
@@ -252,6 +263,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
       return undefined;
     }
   };
+  const ranges: { file: string; from: number; to: number; what: string }[] = [];
   /** The torch.save'd item at `info`, opened (its pickle read; its storages where they lie). */
   const item = (info: StorageInfo, what: string): ReturnType<typeof openTorchFile> | undefined => {
     const file = fileFor(info.file, what);
@@ -261,6 +273,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
       problems.push({ path: "", message: `${where}: past the end of ${info.file}, which has ${file.size} bytes (a truncated shard)` });
       return undefined;
     }
+    ranges.push({ file: info.file, from: info.offset, to: info.offset + info.length, what });
     try {
       return openTorchFile(sliceSource(file, info.offset, info.length, where), DEFAULT_READ_LIMITS);
     } catch (error) {
@@ -323,6 +336,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
     }
     place(root, path, new ShardedTensor(key, md.dtype, md.size, chunks), key);
   }
+  for (const message of sharedBytes(ranges)) problems.push({ path: "", message });
   if (problems.length > 0) return { skeleton: { state: {}, param_groups: [] }, problems, close };
   checkDense(root, "");
   const { stateDict, at } = findOptimizerStateDict(root);
