@@ -8,6 +8,7 @@
  */
 import { componentBytes, DTYPE, type DType } from "../spec/float/dtype.ts";
 import type { LazyTensor, Skeleton } from "./lazy.ts";
+import { CheckpointError } from "./pt/errors.ts";
 import type { Problem } from "./validate.ts";
 
 /** How many components of a tensor are negative (below -0), NaN, or infinite, and where each first is. */
@@ -27,6 +28,8 @@ export interface DeepReport {
   readonly components: number;
   readonly bytes: number;
   readonly problems: Problem[];
+  /** The tensors (JSON pointers) whose bytes could not be read: damaged, said among the problems. */
+  readonly unreadable: string[];
 }
 
 /** Sign, exponent and mantissa masks of a component's bit pattern (for 8-byte ones: of the high word; the low word is mantissa). */
@@ -101,6 +104,7 @@ function where(first: number | undefined, t: LazyTensor): string {
 /** Every param's exp_avg and exp_avg_sq checked, each read once in pieces of `chunkBytes`. */
 export function checkValues(skeleton: Skeleton, chunkBytes: number): DeepReport {
   const problems: Problem[] = [];
+  const unreadable: string[] = [];
   let tensors = 0;
   let components = 0;
   let bytes = 0;
@@ -108,11 +112,20 @@ export function checkValues(skeleton: Skeleton, chunkBytes: number): DeepReport 
     for (const key of ["exp_avg", "exp_avg_sq"] as const) {
       const t = entry[key] as LazyTensor | undefined;
       if (t === undefined || typeof t !== "object" || !("read" in t)) continue;
-      const c = countValues(t, chunkBytes, key === "exp_avg_sq");
+      const path = `/state/${id}/${key}`;
+      let c: ValueCounts;
+      try {
+        c = countValues(t, chunkBytes, key === "exp_avg_sq");
+      } catch (error) {
+        // Its bytes could not be read whole (a damaged file): said where, and the other tensors still checked.
+        if (!(error instanceof CheckpointError)) throw error;
+        problems.push({ path, message: `${t.where}: ${error.message}` });
+        unreadable.push(path);
+        continue;
+      }
       tensors++;
       components += c.components;
       bytes += t.byteLength;
-      const path = `/state/${id}/${key}`;
       const of = `${c.components} ${DTYPE[t.dtype].complex ? "components" : "elements"}`;
       if (key === "exp_avg_sq") {
         const parts = [c.negative > 0 ? `${c.negative} negative${where(c.firstNegative, t)}` : "", c.nan > 0 ? `${c.nan} NaN${where(c.firstNaN, t)}` : ""].filter(Boolean);
@@ -123,5 +136,5 @@ export function checkValues(skeleton: Skeleton, chunkBytes: number): DeepReport 
       }
     }
   }
-  return { tensors, components, bytes, problems };
+  return { tensors, components, bytes, problems, unreadable };
 }

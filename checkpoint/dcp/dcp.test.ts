@@ -121,6 +121,10 @@ describe("damaged DCP folders are refused, naming the file, the tensor and the b
     writeFileSync(join(dir, at.file), bytes);
     expect(messages(dir)).toContain(`${at.file} bytes ${at.from}-${at.to} (${key}, chunk at offsets [3, 0]): not a valid .pt zip archive: entry`);
     expect(messages(dir)).toContain("fails its CRC-32 check (corrupted)");
+    // With --deep the damaged tensor is said once, the other values still checked.
+    const deep = checkFile(dir, { deep: true }).problems;
+    expect(deep).toHaveLength(1);
+    expect(deep[0]).toEqual({ path: "/state/0/exp_avg", message: expect.stringContaining(`${at.file} bytes ${at.from}-${at.to} (${key}, chunk at offsets [3, 0]): not a valid .pt zip archive`) as string });
     // convert refuses it and writes nothing
     const lines: string[] = [];
     return main(["convert", dir, join(work, "never.pt")], (l) => lines.push(l)).then((status) => {
