@@ -41,7 +41,8 @@ export function kindOf(path: string, bytes: Uint8Array): FileKind {
   const ext = extname(path).toLowerCase();
   if (ext === ".json") return "json";
   if (ext === ".pt" || ext === ".pth") return "pt";
-  return bytes[0] === 0x50 && bytes[1] === 0x4b ? "pt" : "json";
+  // A zip, or a pickle (torch < 1.6's format, refused as such by the .pt reader).
+  return (bytes[0] === 0x50 && bytes[1] === 0x4b) || bytes[0] === 0x80 ? "pt" : "json";
 }
 
 /**
@@ -179,36 +180,32 @@ export function openStateDict(path: string, options: CheckOptions = {}): OpenedS
       throw error;
     }
   }
-  if (extname(path).toLowerCase() === ".json") {
-    let bytes: Buffer;
-    try {
-      bytes = readRegularFile(path, MAX_STRING_LENGTH + 1);
-    } catch (error) {
-      return { kind: "json", problems: [{ path: "", message: readFailure(error) }], close: () => undefined };
-    }
-    return { ...checkBytes(path, bytes, options), close: () => undefined };
-  }
   let source: FileSource;
   try {
     source = new FileSource(path);
   } catch (error) {
-    return { kind: "pt", problems: [{ path: "", message: readFailure(error) }], close: () => undefined };
+    return { kind: extname(path).toLowerCase() === ".json" ? "json" : "pt", problems: [{ path: "", message: readFailure(error) }], close: () => undefined };
   }
-  const head = source.read(0, Math.min(2, source.size));
-  if (source.size > 0 && !(head[0] === 0x50 && head[1] === 0x4b) && !(head[0] === 0x80 && head[1] === 0x02) && extname(path).toLowerCase() !== ".pt" && extname(path).toLowerCase() !== ".pth") {
-    // Not a zip: JSON, read whole (at most what a string holds).
-    source.close();
-    let bytes: Buffer;
-    try {
-      bytes = readRegularFile(path, MAX_STRING_LENGTH + 1);
-    } catch (error) {
-      return { kind: "json", problems: [{ path: "", message: readFailure(error) }], close: () => undefined };
-    }
-    return { ...checkBytes(path, bytes, options), close: () => undefined };
+  if (kindOf(path, source.read(0, Math.min(2, source.size))) === "pt") {
+    const checked = checkPtSource(source, options);
+    if (checked.skeleton === undefined) source.close();
+    return { ...checked, close: () => source.close() };
   }
-  const checked = checkPtSource(source, options);
-  if (checked.skeleton === undefined) source.close();
-  return { ...checked, close: () => source.close() };
+  // JSON is parsed whole: at most what one string holds (a crash, not a refusal, if more were tried).
+  const size = source.size;
+  source.close();
+  if (size > MAX_STRING_LENGTH) return { kind: "json", problems: [{ path: "", message: tooLongForJson(size) }], close: () => undefined };
+  let bytes: Buffer;
+  try {
+    bytes = readRegularFile(path, MAX_STRING_LENGTH);
+  } catch (error) {
+    return { kind: "json", problems: [{ path: "", message: readFailure(error) }], close: () => undefined };
+  }
+  return { ...checkBytes(path, bytes, options), close: () => undefined };
+}
+
+function tooLongForJson(bytes: number): string {
+  return `a JSON file of ${bytes} bytes; this Node holds text of at most ${MAX_STRING_LENGTH} characters (convert such a state dict as .pt)`;
 }
 
 /** Read and check a state dict file or folder: every problem found, none thrown. */
@@ -271,8 +268,7 @@ function checkSkeleton(kind: FileKind, skeleton: Skeleton, losses: Loss[], at: s
 export function checkBytes(name: string, bytes: Buffer, options: CheckOptions = {}): CheckedFile {
   const kind = kindOf(name, bytes);
   if (kind === "pt") return checkPtSource(memorySource(bytes, name), options);
-  // Past V8's longest string the text cannot even be held (a crash, not a refusal, if it were tried).
-  if (bytes.length > MAX_STRING_LENGTH) return { kind, problems: [{ path: "", message: `a JSON file of ${bytes.length} bytes; this Node holds text of at most ${MAX_STRING_LENGTH} characters (convert such a state dict as .pt)` }] };
+  if (bytes.length > MAX_STRING_LENGTH) return { kind, problems: [{ path: "", message: tooLongForJson(bytes.length) }] };
   const text = bytes.toString("utf8");
   const refused = scanJson(text, MAX_JSON_DEPTH);
   if (refused !== undefined) return { kind, problems: [{ path: "", message: refused }] };
