@@ -191,3 +191,32 @@ describe("damaged DCP folders are refused, naming the file, the tensor and the b
     expect(performance.now() - t0).toBeLessThan(5000);
   });
 });
+
+describe("flattened optimizer state dicts (flatten_optimizer_state_dict=True, as torchtitan saves them)", () => {
+  test("are nested again: params with equal options make one group, in the order they appear; ids and names as for FQN keys", async () => {
+    const { PickleWriter } = await import("../pt/pickle.ts");
+    const { PyTuple } = await import("../pt/unpickle.ts");
+    const { writeZip } = await import("../pt/zip.ts");
+    const { tensorBytes } = await import("../json.ts");
+    const { openPt } = await import("../pt/torch-file.ts");
+    const t = (values: number[], shape = [values.length]) => Tensor.from(values, "float32", shape);
+    const flat = new Map<string, unknown>();
+    const params = [["enc.layers.0.w", 0.01], ["enc.layers.0.b", 0.01], ["head.w", 0.002]] as const;
+    for (const [name] of params) for (const [k, v] of [["step", t([3], [])], ["mu_product", t([0.5], [])], ["exp_avg", t([1, 2])], ["exp_avg_sq", t([3, 4])]] as const) flat.set(`state.${name}.${k}`, v);
+    for (const [name, lr] of params) for (const [k, v] of [["lr", lr], ["betas", new PyTuple([0.9, 0.999])], ["eps", 1e-8], ["weight_decay", 0.0], ["momentum_decay", 0.004]] as const) flat.set(`param_groups.${name}.${k}`, v);
+    const { pickle, storages } = PickleWriter.dump(new Map([["optimizer", flat]]));
+    const file = writeZip([["archive/data.pkl", pickle], ["archive/byteorder", Buffer.from("little")], ...storages.map((s, i) => [`archive/data/${i}`, tensorBytes(s as Tensor)] as const), ["archive/version", Buffer.from("3\n")]]);
+    const losses: { path: string; what: string }[] = [];
+    const opened = openPt(file, undefined, losses);
+    expect(opened.at).toBe("optimizer");
+    expect(opened.skeleton.param_groups.map((g) => [g.params, g.param_names, g.lr])).toEqual([
+      [[0, 1], ["enc.layers.0.w", "enc.layers.0.b"], 0.01],
+      [[2], ["head.w"], 0.002],
+    ]);
+    expect(Object.keys(opened.skeleton.state)).toEqual(["0", "1", "2"]);
+    expect(losses.map((l) => l.what).join("\n")).toContain("params with equal options made 2 groups");
+    const path = join(work, "flat.pt");
+    writeFileSync(path, file);
+    expect(checkFile(path).problems).toEqual([]);
+  });
+});

@@ -339,7 +339,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
   for (const message of sharedBytes(ranges)) problems.push({ path: "", message });
   if (problems.length > 0) return { skeleton: { state: {}, param_groups: [] }, problems, close };
   checkDense(root, "");
-  const { stateDict, at } = findOptimizerStateDict(root);
+  const { stateDict, at } = findOptimizerStateDict(root, options.losses);
   const unbounded = { value: () => undefined, tensor: () => undefined };
   const skeleton = optimizerSkeleton(stateDict, { limits: { maxDepth: DEFAULT_READ_LIMITS.maxDepth }, seen: new Set(), budget: unbounded, losses: options.losses });
   for (const value of Object.values(skeleton.state).flatMap((e) => Object.values(e))) {

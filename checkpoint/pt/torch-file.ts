@@ -309,17 +309,78 @@ function keyName(key: unknown): string {
   return typeof key === "string" ? `'${key}'` : String(key);
 }
 
+/** A dict keyed as _flatten_optim_state_dict keys one: "state.<param>.<name>" and "param_groups.<param>.<option>" only. */
+function isFlattened(x: unknown): x is Map<unknown, unknown> {
+  if (!(x instanceof Map) || x.size === 0) return false;
+  let groups = false;
+  for (const k of x.keys()) {
+    if (typeof k !== "string") return false;
+    if (k.startsWith("param_groups.")) groups = true;
+    else if (!k.startsWith("state.")) return false;
+  }
+  return groups;
+}
+
+/** A Python value as a string that is equal exactly when the values are (dict keys in any order). */
+function pythonKey(v: unknown): string {
+  if (v instanceof PyFloat) return `f${Object.is(v.value, -0) ? "-0" : String(v.value)}`;
+  if (v instanceof PyTuple) return `(${v.items.map(pythonKey).join(",")})`;
+  if (Array.isArray(v)) return `[${v.map(pythonKey).join(",")}]`;
+  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${pythonKey(k)}:${pythonKey(x)}`).sort().join(",")}}`;
+  if (v instanceof LazyTensor) return `tensor ${v.dtype} [${v.shape.join(",")}] ${v.numel === 1 && !DTYPE[v.dtype].complex ? String(v.scalar()) : v.where}`;
+  return `${typeof v}:${JSON.stringify(v)}`;
+}
+
+/**
+ * The nested optimizer state dict of a flattened one (get_optimizer_state_dict
+ * with StateDictOptions(flatten_optimizer_state_dict=True), as torchtitan saves
+ * it): the flat dict keeps no groups, only each param's options, so params
+ * with equal options make one group, in the order they first appear.
+ */
+function unflatten(flat: Map<unknown, unknown>, losses: Loss[]): Map<unknown, unknown> {
+  const state = new Map<unknown, unknown>();
+  const options = new Map<string, Map<unknown, unknown>>();
+  for (const [key, value] of flat) {
+    // The param's name may hold dots; a state name or an option does not.
+    const m = /^(state|param_groups)\.(.+)\.([^.]+)$/.exec(key as string);
+    if (m === null) throw new CheckpointError(`the flattened optimizer state dict has a key ${JSON.stringify(key)}, not state.<param>.<name> or param_groups.<param>.<option>`);
+    const [, part, param, name] = m as unknown as [string, string, string, string];
+    const into = part === "state" ? state : options;
+    if (!into.has(param)) into.set(param, new Map());
+    (into.get(param) as Map<unknown, unknown>).set(name, value);
+  }
+  const groups: Map<unknown, unknown>[] = [];
+  const byOptions = new Map<string, Map<unknown, unknown>>();
+  for (const [param, opts] of options) {
+    const key = pythonKey(opts);
+    let group = byOptions.get(key);
+    if (group === undefined) {
+      group = new Map([...opts, ["params", [] as string[]]]);
+      byOptions.set(key, group);
+      groups.push(group);
+    }
+    (group.get("params") as string[]).push(param);
+  }
+  losses.push({ path: "/param_groups", what: `a flattened optimizer state dict (flatten_optimizer_state_dict=True) keeps each param's options, not its group: params with equal options made ${groups.length} group${groups.length === 1 ? "" : "s"}` });
+  return new Map<unknown, unknown>([
+    ["state", state],
+    ["param_groups", groups],
+  ]);
+}
+
 /**
  * The optimizer state dict in a file's value: the value itself, or the one
  * entry of a dict that is one ({"optim": ...}, as torch.distributed.checkpoint
- * and dcp_to_torch_save write it). `at` says which entry.
+ * and dcp_to_torch_save write it). `at` says which entry. A flattened one
+ * (keys "state.<param>.<name>", "param_groups.<param>.<option>") is nested again.
  */
-export function findOptimizerStateDict(root: unknown): { stateDict: Map<unknown, unknown>; at?: string } {
-  const isOne = (x: unknown): x is Map<unknown, unknown> => x instanceof Map && x.has("state") && x.has("param_groups");
-  if (isOne(root)) return { stateDict: root };
+export function findOptimizerStateDict(root: unknown, losses: Loss[] = []): { stateDict: Map<unknown, unknown>; at?: string } {
+  const isOne = (x: unknown): x is Map<unknown, unknown> => (x instanceof Map && x.has("state") && x.has("param_groups")) || isFlattened(x);
+  const nested = (x: Map<unknown, unknown>) => (isFlattened(x) ? unflatten(x, losses) : x);
+  if (isOne(root)) return { stateDict: nested(root) };
   if (root instanceof Map) {
     const inside = [...root].filter(([, v]) => isOne(v));
-    if (inside.length === 1) return { stateDict: inside[0]![1] as Map<unknown, unknown>, at: String(inside[0]![0]) };
+    if (inside.length === 1) return { stateDict: nested(inside[0]![1] as Map<unknown, unknown>), at: String(inside[0]![0]) };
     if (inside.length > 1) throw new CheckpointError(`the pickle holds ${inside.length} optimizer state dicts (at ${inside.map(([k]) => keyName(k)).join(", ")}); one is read at a time`);
   }
   throw new CheckpointError(`the pickle holds a ${typeName(root)} without 'state' and 'param_groups': not an optimizer state_dict`);
@@ -388,7 +449,7 @@ export interface OpenedPt {
 /** A torch.save'd optimizer state_dict, its tensors left in the file. Throws CheckpointError naming what is wrong. */
 export function openPt(input: ByteSource | Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMITS, losses: Loss[] = []): OpenedPt {
   const file = openTorchFile(input, limits);
-  const { stateDict, at } = findOptimizerStateDict(file.root);
+  const { stateDict, at } = findOptimizerStateDict(file.root, losses);
   const skeleton = optimizerSkeleton(stateDict, { limits, seen: new Set(), budget: file.budget, losses });
   return { skeleton, at, storages: file.storages };
 }
