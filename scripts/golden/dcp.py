@@ -6,7 +6,9 @@ OUT_DIR/<name>.consolidated.pt (torch's own dcp_to_torch_save of the folder) and
 OUT_DIR/<name>.expected.json (the logical, FQN-keyed optimizer state dict, gathered
 with full_tensor() in the ranks while they ran: independent of DCP's files), and
 OUT_DIR/fqn-keyed.pt (+ .expected.json): get_optimizer_state_dict of a plain model,
-torch.save'd, the same logical dict without DCP.
+torch.save'd, the same logical dict without DCP. flattened-2ranks saves the flat dict
+of flatten_optimizer_state_dict=True under "optimizer", as torchtitan does; its
+.expected.json is the nested logical dict all the same.
 
 FSDP2 (fully_shard) does not run on CPU in torch 2.6, so the sharded fixtures use
 what FSDP2 makes its params into: DTensors on a 1-D CPU mesh, gloo between ranks.
@@ -27,7 +29,7 @@ import torch.distributed.checkpoint as dcp  # noqa: E402
 import torch.distributed.checkpoint.filesystem as dcp_fs  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 from torch.distributed.checkpoint.format_utils import dcp_to_torch_save  # noqa: E402
-from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict  # noqa: E402
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from state_dicts import encode  # noqa: E402
@@ -52,7 +54,15 @@ FIXTURES = {
     # Two groups with different hyper-parameters, float64 and bfloat16 state, foreach (the
     # other fixtures cover the for-loop path: shard0-2ranks, single-process).
     "groups-dtypes-2ranks": (2, [("enc.weight", [4, 3], "float64", "shard0"), ("enc.bias", [3], "float64", "shard0"), ("dec.weight", [5, 2], "bfloat16", "shard0"), ("dec.gate", [3, 2], "float32", "shard1")], [([0, 1], {"lr": 2e-3, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}), ([2, 3], {"lr": 1e-2, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 6e-3})], {"foreach": True}, 4),
+    # torchtitan's save: get_optimizer_state_dict(..., flatten_optimizer_state_dict=True), a
+    # flat dict ("state.<fqn>.<name>", "param_groups.<fqn>.<option>", no "params") under the
+    # key "optimizer". Two groups that interleave the model's params (the flat keys say which
+    # group a param was in only through its options); foreach left None (a None option).
+    "flattened-2ranks": (2, [("attn.wq", [5, 3], "float32", "shard0"), ("attn.bias", [3], "float32", "shard0"), ("mlp.w1", [4, 2], "float32", "shard0"), ("mlp.bias", [1], "float32", "shard0")], [([0, 2], {"lr": 3e-3, "weight_decay": 0.05}), ([1, 3], {"lr": 1e-2})], {}, 3),
 }
+# Fixtures saved as torchtitan saves them (the flat dict under "optimizer"); their
+# .expected.json is still the nested, FQN-keyed dict, from a separate non-flattened call.
+FLATTENED = {"flattened-2ranks"}
 FQN_KEYED = (0, [("encoder.weight", [3, 2], "float32", "plain"), ("encoder.bias", [2], "float32", "plain"), ("head.weight", [1, 2], "float64", "plain")], [([0, 1], {}), ([2], {"lr": 5e-3, "weight_decay": 0.02})], {"foreach": False}, 3)
 
 
@@ -134,11 +144,14 @@ def save(name, recipe, out_dir):
     model, opt = run(recipe, mesh)
     osd = get_optimizer_state_dict(model, opt)
     expected = logical(osd)
+    saved = {"optim": osd}
+    if name in FLATTENED:
+        saved = {"optimizer": get_optimizer_state_dict(model, opt, options=StateDictOptions(flatten_optimizer_state_dict=True))}
     deterministic_save_id(name)
     # storage_meta also holds the checkpoint_id as given: a path relative to OUT_DIR, not
     # this machine's absolute one.
     os.chdir(out_dir)
-    dcp.save({"optim": osd}, checkpoint_id=name)
+    dcp.save(saved, checkpoint_id=name)
     if not dist.is_initialized() or dist.get_rank() == 0:
         write_json(name + ".expected.json", expected)
 
