@@ -284,7 +284,10 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
   };
 
   const root = new Map<unknown, unknown>();
-  for (const [key, md] of metadata.items) {
+  // planner_data keeps the saved dict's key order (state_dict_metadata does not): the order ids and groups are made in.
+  const keys = [...new Set([...[...metadata.paths.keys()].filter((k) => metadata.items.has(k)), ...metadata.items.keys()])];
+  for (const key of keys) {
+    const md = metadata.items.get(key)!;
     const path = metadata.paths.get(key) ?? [key];
     if (path.length === 0) throw new CheckpointError(`.metadata: ${key} has an empty path`);
     if (md.kind === "bytes") {
