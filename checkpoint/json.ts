@@ -5,11 +5,11 @@
  * -0 inside tensors are bytes; non-finite hyper-parameters are "inf", "-inf",
  * "nan".
  */
-import { endianness } from "node:os";
-import { componentBytes, DTYPE, type DType } from "../spec/float/dtype.ts";
+import type { DType } from "../spec/float/dtype.ts";
 import type { StateDict } from "../tensor/state-dict.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { LazyTensor, type Skeleton } from "./lazy.ts";
+import { LazyTensor, LITTLE_ENDIAN_HOST, swapBytes, tensorFromLittleEndian, type Skeleton } from "./lazy.ts";
+
 
 export const STATE_DICT_FORMAT = "nadam-state-dict/1";
 
@@ -27,33 +27,16 @@ export interface JsonStateDict {
   param_groups: Record<string, JsonValue>[];
 }
 
-const LITTLE_ENDIAN_HOST = endianness() === "LE";
-
-/** Reverse, in place, the byte order of each number of a `dtype` tensor's bytes (a complex element's parts each on its own). */
-export function swapBytes(bytes: Buffer, dtype: DType): void {
-  const size = componentBytes(dtype);
-  if (size === 8) bytes.swap64();
-  else if (size === 4) bytes.swap32();
-  else bytes.swap16();
-}
-
-/** The tensor's elements as little-endian bytes (a complex element: real part, then imaginary part). */
+/** The tensor's elements as little-endian bytes (a complex element: real part, then imaginary part), a copy detached from the tensor. */
 export function tensorBytes(t: Tensor): Buffer {
-  const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-  if (LITTLE_ENDIAN_HOST) return Buffer.from(bytes); // a copy, detached from the tensor
-  const copy = Buffer.from(bytes);
-  swapBytes(copy, t.dtype);
-  return copy;
+  const bytes = Buffer.from(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  if (!LITTLE_ENDIAN_HOST) swapBytes(bytes, t.dtype);
+  return bytes;
 }
 
-/** A tensor from little-endian bytes; the caller has checked the length. */
+/** A tensor from little-endian bytes (copied); the caller has checked the length. */
 export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
-  const copy = Buffer.from(bytes); // own, aligned memory
-  if (!LITTLE_ENDIAN_HOST) swapBytes(copy, dtype);
-  const n = copy.length / componentBytes(dtype);
-  const buffer = copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.length);
-  const data = new DTYPE[dtype].storage(buffer, 0, n);
-  return new Tensor(dtype, shape, data);
+  return tensorFromLittleEndian(dtype, shape, Buffer.from(bytes));
 }
 
 /** The keys of a tensor in the encoding, and nothing else: an object with more is not a tensor (validate.ts refuses it). */

@@ -70,16 +70,19 @@ export function pieceBytes(dtype: DType, chunkBytes: number): number {
   return Math.max(item, chunkBytes - (chunkBytes % item));
 }
 
-const LITTLE_ENDIAN_HOST = endianness() === "LE";
+export const LITTLE_ENDIAN_HOST = endianness() === "LE";
 
-/** A tensor over little-endian bytes it may keep (they are copied on a big-endian host only). */
+/** Reverse, in place, the byte order of each number of a `dtype` tensor's bytes (a complex element's parts each on its own). */
+export function swapBytes(bytes: Buffer, dtype: DType): void {
+  const size = componentBytes(dtype);
+  if (size === 8) bytes.swap64();
+  else if (size === 4) bytes.swap32();
+  else bytes.swap16();
+}
+
+/** A tensor over little-endian bytes it may keep (swapped in place on a big-endian host). */
 export function tensorFromLittleEndian(dtype: DType, shape: readonly number[], bytes: Buffer): Tensor {
-  if (!LITTLE_ENDIAN_HOST) {
-    const size = componentBytes(dtype);
-    if (size === 8) bytes.swap64();
-    else if (size === 4) bytes.swap32();
-    else bytes.swap16();
-  }
+  if (!LITTLE_ENDIAN_HOST) swapBytes(bytes, dtype);
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : Buffer.from(bytes);
   const data = new DTYPE[dtype].storage(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.length / componentBytes(dtype));
   return new Tensor(dtype, shape, data);
@@ -96,12 +99,7 @@ export class MemoryTensor extends LazyTensor {
     const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
     const piece = pieceBytes(this.dtype, chunkBytes);
     const little = LITTLE_ENDIAN_HOST ? bytes : Buffer.from(bytes);
-    if (!LITTLE_ENDIAN_HOST) {
-      const size = componentBytes(this.dtype);
-      if (size === 8) little.swap64();
-      else if (size === 4) little.swap32();
-      else little.swap16();
-    }
+    if (!LITTLE_ENDIAN_HOST) swapBytes(little, this.dtype);
     for (let at = 0; at < little.length; at += piece) visit(little.subarray(at, Math.min(little.length, at + piece)));
   }
   override materialize(): Tensor {

@@ -10,8 +10,7 @@
 import type { StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
-import { swapBytes } from "../json.ts";
-import { LazyTensor, materialize, MemoryTensor, pieceBytes, type Skeleton } from "../lazy.ts";
+import { LazyTensor, materialize, MemoryTensor, pieceBytes, swapBytes, type Skeleton } from "../lazy.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
 import { memorySource, type ByteSource } from "./source.ts";
@@ -60,6 +59,14 @@ export class StoredTensor extends LazyTensor {
     return `${this.storage.file}: storage data/${this.storage.key}`;
   }
 
+  /** A piece in little-endian order: a big-endian archive's bytes swapped, in a copy (the piece may be a view of memory the caller owns). */
+  private littleEndian(bytes: Uint8Array): Uint8Array {
+    if (!this.storage.bigEndian) return bytes;
+    const copy = Buffer.from(bytes);
+    swapBytes(copy, this.dtype);
+    return copy;
+  }
+
   /**
    * Elements `from` to `to` (row-major) of a contiguous tensor, in pieces;
    * the whole tensor read this way checks its storage's CRC-32 when it covers the storage.
@@ -67,27 +74,12 @@ export class StoredTensor extends LazyTensor {
   readRange(visit: (bytes: Uint8Array) => void, chunkBytes: number, from: number, to: number): void {
     if (!this.contiguous) throw new CheckpointError(`${this.where}: a non-contiguous tensor is not read by ranges`);
     const item = DTYPE[this.dtype].itemSize;
-    const swap = (bytes: Uint8Array): Uint8Array => {
-      if (!this.storage.bigEndian) return bytes;
-      const copy = Buffer.from(bytes);
-      swapBytes(copy, this.dtype);
-      return copy;
-    };
-    this.storage.entry.stream((bytes) => visit(swap(bytes)), pieceBytes(this.dtype, chunkBytes), (this.offset + from) * item, (this.offset + to) * item);
+    this.storage.entry.stream((bytes) => visit(this.littleEndian(bytes)), pieceBytes(this.dtype, chunkBytes), (this.offset + from) * item, (this.offset + to) * item);
   }
 
   read(visit: (bytes: Uint8Array) => void, chunkBytes: number): void {
+    if (this.contiguous) return this.readRange(visit, chunkBytes, 0, this.numel);
     const item = DTYPE[this.dtype].itemSize;
-    const swap = (bytes: Uint8Array): Uint8Array => {
-      if (!this.storage.bigEndian) return bytes;
-      const copy = Buffer.from(bytes); // the piece may be a view of memory the caller owns
-      swapBytes(copy, this.dtype);
-      return copy;
-    };
-    if (this.contiguous) {
-      this.storage.entry.stream((bytes) => visit(swap(bytes)), pieceBytes(this.dtype, chunkBytes), this.offset * item, (this.offset + this.numel) * item);
-      return;
-    }
     const source = this.storage.entry.read();
     const out = Buffer.alloc(this.byteLength);
     const size = this.shape;
@@ -101,7 +93,7 @@ export class StoredTensor extends LazyTensor {
       }
     }
     const piece = pieceBytes(this.dtype, chunkBytes);
-    for (let at = 0; at < out.length; at += piece) visit(swap(out.subarray(at, Math.min(out.length, at + piece))));
+    for (let at = 0; at < out.length; at += piece) visit(this.littleEndian(out.subarray(at, Math.min(out.length, at + piece))));
   }
 
   /** Checks its storage entry's CRC-32 (each entry once, however many tensors view it). */
