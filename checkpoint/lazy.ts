@@ -9,6 +9,7 @@ import { elementFromBits } from "../spec/float/codec.ts";
 import { componentBytes, DTYPE, type DType } from "../spec/float/dtype.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { StateDict } from "../tensor/state-dict.ts";
+import { pointer } from "./validate.ts";
 
 export abstract class LazyTensor {
   readonly numel: number;
@@ -118,7 +119,7 @@ export function eachLazyTensor(value: unknown, path: string, visit: (t: LazyTens
   if (value instanceof LazyTensor) visit(value, path);
   else if (Array.isArray(value)) value.forEach((v, i) => eachLazyTensor(v, `${path}/${i}`, visit));
   else if (value !== null && typeof value === "object") {
-    for (const [k, v] of Object.entries(value)) eachLazyTensor(v, `${path}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`, visit);
+    for (const [k, v] of Object.entries(value)) eachLazyTensor(v, path + pointer(k), visit);
   }
 }
 

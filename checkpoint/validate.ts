@@ -28,7 +28,8 @@ export interface Problem {
 /** Largest tensor the checks accept: 2^31 elements (far beyond any optimizer state seen in practice). */
 export const MAX_ELEMENTS = 2 ** 31;
 
-function pointer(...parts: (string | number)[]): string {
+/** A JSON pointer (RFC 6901) to the value at these keys. */
+export function pointer(...parts: (string | number)[]): string {
   return parts.map((p) => `/${String(p).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
 }
 

@@ -17,7 +17,7 @@ import { CheckpointError } from "../pt/errors.ts";
 import { FileSource, sliceSource } from "../pt/source.ts";
 import { DEFAULT_READ_LIMITS, findOptimizerStateDict, openTorchFile, optimizerSkeleton, StoredTensor, type Loss } from "../pt/torch-file.ts";
 import { typeName } from "../pt/unpickle.ts";
-import type { Problem } from "../validate.ts";
+import { pointer, type Problem } from "../validate.ts";
 import { chunkKey, readMetadata, type ChunkMetadata, type StorageInfo } from "./metadata.ts";
 
 /** Largest .metadata read (it is read whole: about 1 KB a tensor chunk). */
@@ -180,10 +180,6 @@ export interface OpenedDcp {
   close(): void;
 }
 
-function pointer(path: readonly (string | number)[]): string {
-  return path.map((p) => `/${String(p).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
-}
-
 /** Put `value` at `path` in a tree of dicts (Maps) and lists, made as needed. */
 function place(root: Map<unknown, unknown>, path: readonly (string | number)[], value: unknown, key: string): void {
   let node: Map<unknown, unknown> | unknown[] = root;
@@ -191,7 +187,7 @@ function place(root: Map<unknown, unknown>, path: readonly (string | number)[], 
   const set = (n: Map<unknown, unknown> | unknown[], k: string | number, v: unknown): void => {
     if (n instanceof Map) n.set(k, v);
     else if (typeof k === "number" && Number.isSafeInteger(k) && k >= 0 && k < 1_000_000) n[k] = v;
-    else throw new CheckpointError(`.metadata: ${key}'s path ${pointer(path)} indexes a list by ${JSON.stringify(k)}`);
+    else throw new CheckpointError(`.metadata: ${key}'s path ${pointer(...path)} indexes a list by ${JSON.stringify(k)}`);
   };
   for (let i = 0; i < path.length - 1; i++) {
     let child = get(node, path[i]!);
@@ -199,10 +195,10 @@ function place(root: Map<unknown, unknown>, path: readonly (string | number)[], 
       child = typeof path[i + 1] === "number" ? [] : new Map();
       set(node, path[i]!, child);
     }
-    if (!(child instanceof Map) && !Array.isArray(child)) throw new CheckpointError(`.metadata: ${key}'s path ${pointer(path)} runs through a value`);
+    if (!(child instanceof Map) && !Array.isArray(child)) throw new CheckpointError(`.metadata: ${key}'s path ${pointer(...path)} runs through a value`);
     node = child;
   }
-  if (get(node, path.at(-1)!) !== undefined) throw new CheckpointError(`.metadata: two items at ${pointer(path)}`);
+  if (get(node, path.at(-1)!) !== undefined) throw new CheckpointError(`.metadata: two items at ${pointer(...path)}`);
   set(node, path.at(-1)!, value);
 }
 
@@ -293,7 +289,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
     if (md.kind === "bytes") {
       const info = metadata.storage.get(key);
       if (info === undefined) {
-        problems.push({ path: pointer(path), message: `${key}: no storage location in .metadata` });
+        problems.push({ path: pointer(...path), message: `${key}: no storage location in .metadata` });
         continue;
       }
       const opened = item(info, key);
@@ -307,7 +303,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
     }
     const tiling = tilingProblem(key, md.size, md.chunks);
     if (tiling !== undefined) {
-      problems.push({ path: pointer(path), message: tiling });
+      problems.push({ path: pointer(...path), message: tiling });
       continue;
     }
     const chunks: Chunk[] = [];
@@ -316,7 +312,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
       const info = metadata.storage.get(chunkKey(key, c.offsets));
       if (info === undefined) {
         if (numel === 0) continue; // an empty shard need not be stored
-        problems.push({ path: pointer(path), message: `${describeChunk(key, c)}: no storage location in .metadata` });
+        problems.push({ path: pointer(...path), message: `${describeChunk(key, c)}: no storage location in .metadata` });
         continue;
       }
       const opened = item(info, describeChunk(key, c));
@@ -324,15 +320,15 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
       const where = itemWhere(info, describeChunk(key, c));
       const t = opened.root;
       if (!(t instanceof StoredTensor)) {
-        problems.push({ path: pointer(path), message: `${where}: holds a ${typeName(t)}, not a tensor` });
+        problems.push({ path: pointer(...path), message: `${where}: holds a ${typeName(t)}, not a tensor` });
         continue;
       }
       if (t.dtype !== md.dtype || t.shape.length !== c.sizes.length || t.shape.some((d, k) => d !== c.sizes[k])) {
-        problems.push({ path: pointer(path), message: `${where}: holds a ${t.dtype} tensor of shape [${t.shape.join(", ")}]; .metadata says ${md.dtype} [${c.sizes.join(", ")}]` });
+        problems.push({ path: pointer(...path), message: `${where}: holds a ${t.dtype} tensor of shape [${t.shape.join(", ")}]; .metadata says ${md.dtype} [${c.sizes.join(", ")}]` });
         continue;
       }
       if (!t.contiguous) {
-        problems.push({ path: pointer(path), message: `${where}: holds a non-contiguous tensor, which torch.distributed.checkpoint does not write` });
+        problems.push({ path: pointer(...path), message: `${where}: holds a non-contiguous tensor, which torch.distributed.checkpoint does not write` });
         continue;
       }
       chunks.push({ ...c, numel, tensor: t, where });

@@ -11,6 +11,7 @@ import type { StateDict } from "../../tensor/state-dict.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { DTYPE, DTYPES, isDType, type DType } from "../../spec/float/dtype.ts";
 import { LazyTensor, materialize, MemoryTensor, pieceBytes, swapBytes, type Skeleton } from "../lazy.ts";
+import { pointer } from "../validate.ts";
 import { CheckpointError } from "./errors.ts";
 import { PickleWriter, PyInt } from "./pickle.ts";
 import { memorySource, type ByteSource } from "./source.ts";
@@ -224,7 +225,7 @@ export function toPlain(value: unknown, depth: number, path: string, walk: Walk)
     out = Object.fromEntries(
       [...value].map(([k, v]) => {
         if (typeof k === "number") losses.push({ path, what: `the int key ${k} becomes the string '${k}'` });
-        return [String(k), toPlain(v, depth + 1, `${path}/${String(k).replace(/~/g, "~0").replace(/\//g, "~1")}`, walk)];
+        return [String(k), toPlain(v, depth + 1, path + pointer(String(k)), walk)];
       }),
     );
   } else throw new CheckpointError(`an unexpected ${typeName(value)} in the state dict`);
