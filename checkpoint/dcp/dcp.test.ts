@@ -220,3 +220,26 @@ describe("flattened optimizer state dicts (flatten_optimizer_state_dict=True, as
     expect(checkFile(path).problems).toEqual([]);
   });
 });
+
+describe("validate and convert options", () => {
+  test("an unknown option or a bad --chunk-size is a usage error (exit 2) naming it, and nothing is read or written", async () => {
+    for (const [args, says] of [
+      [["validate", "--bogus", join(fixtures, "single-process")], 'unknown option "--bogus"'],
+      [["validate", "--chunk-size", "3", join(fixtures, "single-process")], "--chunk-size 3: between 16 bytes and 1G"],
+      [["validate", "--chunk-size", "lots", join(fixtures, "single-process")], '--chunk-size needs a size in bytes (e.g. 4M), not "lots"'],
+      [["convert", "--deep", join(fixtures, "single-process"), join(work, "x.pt")], 'unknown option "--deep"'],
+    ] as const) {
+      const lines: string[] = [];
+      expect(await main([...args], (l) => lines.push(l))).toBe(2);
+      expect(lines[0]).toContain(says);
+    }
+    expect(existsSync(join(work, "x.pt"))).toBe(false);
+  });
+
+  test("--chunk-size takes K, M and G suffixes; the output says what was checked", async () => {
+    const lines: string[] = [];
+    expect(await main(["validate", "--deep", "--chunk-size", "1K", join(fixtures, "shard1-4ranks")], (l) => lines.push(l))).toBe(0);
+    expect(lines[0]).toBe(`${join(fixtures, "shard1-4ranks")}: valid NAdam state_dict (dcp at 'optim'; 4 params in 1 group, 4 with state, 472 B of tensors)`);
+    expect(lines[1]).toBe("  values: 110 in 8 tensors (440 B) read: every exp_avg finite, every exp_avg_sq >= 0 and not NaN");
+  });
+});
