@@ -243,3 +243,39 @@ describe("validate and convert options", () => {
     expect(lines[1]).toBe("  values: 110 in 8 tensors (440 B) read: every exp_avg finite, every exp_avg_sq >= 0 and not NaN");
   });
 });
+
+describe("damaged at random", () => {
+  test("500 DCP folders with bytes of .metadata or a shard flipped, cut or inserted: valid or refused, never a crash", () => {
+    let seed = 20261126;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed % n;
+    };
+    const source = join(fixtures, "shard0-2ranks");
+    const names = readdirSync(source);
+    const originals = new Map(names.map((n) => [n, readFileSync(join(source, n))]));
+    const dir = mkdtempSync(join(work, "fuzz-"));
+    const outcomes = { valid: 0, refused: 0 };
+    const t0 = performance.now();
+    for (let run = 0; run < 500; run++) {
+      for (const [n, bytes] of originals) writeFileSync(join(dir, n), bytes);
+      const name = names[random(names.length)]!;
+      let bytes = Buffer.from(originals.get(name)!);
+      for (let k = 1 + random(4); k > 0; k--) {
+        const at = random(bytes.length);
+        const what = random(3);
+        if (what === 0) bytes[at] = random(256);
+        else if (what === 1) bytes = bytes.subarray(0, at);
+        else bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([random(256), random(256)]), bytes.subarray(at)]);
+      }
+      writeFileSync(join(dir, name), bytes);
+      const checked = checkFile(dir, { deep: true, chunkBytes: 64 });
+      if (checked.problems.length === 0) outcomes.valid++;
+      else outcomes.refused++;
+    }
+    console.log(`DCP fuzz: ${outcomes.refused} refused, ${outcomes.valid} valid in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // Most damage is found (a byte in a zip entry's padding, a header's time, or a string that stays UTF-8 may change nothing read).
+    expect(outcomes.refused).toBeGreaterThan(400);
+    expect(performance.now() - t0).toBeLessThan(60_000);
+  });
+});
