@@ -35,7 +35,7 @@ export abstract class LazyTensor {
    */
   abstract read(visit: (bytes: Uint8Array) => void, chunkBytes: number): void;
 
-  /** Checks what it is stored in (CRC-32s), reading it in pieces; what was checked once is not read again. */
+  /** Checks what it is stored in (CRC-32s), reading it in pieces (a stored tensor: each storage entry once, however many tensors view it). */
   verify(chunkBytes: number): void {
     this.read(() => undefined, chunkBytes);
   }
