@@ -103,7 +103,7 @@ describe("damaged DCP folders are refused, naming the file, the tensor and the b
   test("a missing shard", () => {
     const dir = copy("shard0-2ranks");
     unlinkSync(join(dir, "__1_0.distcp"));
-    expect(messages(dir)).toMatch(/optim\.state\.[\w.]+, chunk at offsets \[\d+(, \d+)*\] is in __1_0\.distcp, which is missing from the folder/);
+    expect(messages(dir)).toMatch(/optim\.state\.[\w.]+, chunk at offsets \[\d+(, \d+)*\], at bytes \d+-\d+, is in __1_0\.distcp, which is missing from the folder/);
   });
 
   test("a truncated shard", () => {

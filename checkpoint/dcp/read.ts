@@ -243,10 +243,10 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
   const problems: Problem[] = [];
 
   /** The shard file `name`, opened once; undefined (and said) when it cannot be. */
-  const fileFor = (name: string, what: string): FileSource | undefined => {
+  const fileFor = (name: string, what: string, at: string): FileSource | undefined => {
     if (files.has(name)) return files.get(name);
     if (!/^[^/\\\0]+$/.test(name) || name === "." || name === "..") {
-      problems.push({ path: "", message: `${what} is in ${JSON.stringify(name)}, which is not a file name in the folder` });
+      problems.push({ path: at, message: `${what} is in ${JSON.stringify(name)}, which is not a file name in the folder` });
       return undefined;
     }
     try {
@@ -255,18 +255,18 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
       return file;
     } catch (error) {
       const why = (error as NodeJS.ErrnoException).code === "ENOENT" ? "which is missing from the folder" : `which cannot be read: ${(error as Error).message}`;
-      problems.push({ path: "", message: `${what} is in ${name}, ${why}` });
+      problems.push({ path: at, message: `${what} is in ${name}, ${why}` });
       return undefined;
     }
   };
   const ranges: { file: string; from: number; to: number; what: string }[] = [];
   /** The torch.save'd item at `info`, opened (its pickle read; its storages where they lie). */
-  const item = (info: StorageInfo, what: string): ReturnType<typeof openTorchFile> | undefined => {
-    const file = fileFor(info.file, what);
+  const item = (info: StorageInfo, what: string, at: string): ReturnType<typeof openTorchFile> | undefined => {
+    const file = fileFor(info.file, `${what}, at bytes ${info.offset}-${info.offset + info.length},`, at);
     if (file === undefined) return undefined;
     const where = itemWhere(info, what);
     if (info.offset + info.length > file.size) {
-      problems.push({ path: "", message: `${where}: past the end of ${info.file}, which has ${file.size} bytes (a truncated shard)` });
+      problems.push({ path: at, message: `${where}: past the end of ${info.file}, which has ${file.size} bytes (a truncated shard)` });
       return undefined;
     }
     ranges.push({ file: info.file, from: info.offset, to: info.offset + info.length, what });
@@ -274,7 +274,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
       return openTorchFile(sliceSource(file, info.offset, info.length, where), DEFAULT_READ_LIMITS);
     } catch (error) {
       if (!(error instanceof CheckpointError)) throw error;
-      problems.push({ path: "", message: `${where}: ${error.message}` });
+      problems.push({ path: at, message: `${where}: ${error.message}` });
       return undefined;
     }
   };
@@ -292,7 +292,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
         problems.push({ path: pointer(...path), message: `${key}: no storage location in .metadata` });
         continue;
       }
-      const opened = item(info, key);
+      const opened = item(info, key, pointer(...path));
       if (opened !== undefined) place(root, path, opened.root, key);
       continue;
     }
@@ -315,7 +315,7 @@ function openDcpFiles(dir: string, options: DcpOptions, files: Map<string, FileS
         problems.push({ path: pointer(...path), message: `${describeChunk(key, c)}: no storage location in .metadata` });
         continue;
       }
-      const opened = item(info, describeChunk(key, c));
+      const opened = item(info, describeChunk(key, c), pointer(...path));
       if (opened === undefined) continue;
       const where = itemWhere(info, describeChunk(key, c));
       const t = opened.root;
