@@ -9,7 +9,7 @@
  * midpoint (see fma.test.ts for constructed cases).
  */
 import { FORMATS, roundDyadic, roundToFormat, toDyadic, type Dyadic, type FloatFormat } from "./format.ts";
-import { f64ToBits, nextDown, nextUp } from "./bits.ts";
+import { f64LowWord, nextDown, nextUp } from "./bits.ts";
 
 /** x·y + z computed exactly, then rounded once to `format` (the reference, BigInt based). */
 export function fmaExact(x: number, y: number, z: number, format: FloatFormat): number {
@@ -40,7 +40,7 @@ function roundToOddSum(a: number, b: number): number {
   const sum = a + b;
   const bVirtual = sum - a;
   const error = a - (sum - bVirtual) + (b - bVirtual);
-  if (error === 0 || (f64ToBits(sum) & 1n) === 1n) return sum;
+  if (error === 0 || (f64LowWord(sum) & 1) === 1) return sum;
   return error > 0 ? nextUp(sum) : nextDown(sum);
 }
 
@@ -91,6 +91,6 @@ export function fma32(x: number, y: number, z: number): number {
   // TwoSum: the exact error of the float64 addition.
   const zVirtual = sum - product;
   const error = product - (sum - zVirtual) + (z - zVirtual);
-  if (error === 0 || (f64ToBits(sum) & 1n) === 1n) return Math.fround(sum);
+  if (error === 0 || (f64LowWord(sum) & 1) === 1) return Math.fround(sum);
   return Math.fround(error > 0 ? nextUp(sum) : nextDown(sum));
 }
