@@ -124,6 +124,7 @@ export const OP = {
   br: 0x0c,
   brIf: 0x0d,
   void: 0x40,
+  i32Load: 0x28,
   f32Load: 0x2a,
   f64Load: 0x2b,
   f32Store: 0x38,

@@ -59,6 +59,14 @@ export type KernelScalar = (typeof KERNEL_SCALARS)[number];
  */
 export type StepKernel = (p: number, g: number, m: number, v: number, n: number, ...scalars: number[]) => void;
 
+/**
+ * steps(list, count, ...scalars): `step` on count tensors with the same scalars,
+ * in order; list is the byte offset of count (p, g, m, v, n) int32 quintuples
+ * (STEPS_ENTRY_BYTES each). One call from JavaScript for a whole group of small tensors.
+ */
+export type StepsKernel = (list: number, count: number, ...scalars: number[]) => void;
+export const STEPS_ENTRY_BYTES = 20;
+
 interface LaneOps {
   readonly lanes: number;
   readonly size: number;
@@ -555,6 +563,21 @@ function stepFunction(variant: KernelVariant): Code {
   return c;
 }
 
+/** The steps function: a loop calling the module's step (function index `step`) once per list entry. */
+function stepsFunction(step: number): Code {
+  const c = new Code([I32, I32, ...KERNEL_SCALARS.map((): ValType => F64)]);
+  const [LIST, COUNT] = [0, 1];
+  c.op(OP.block, OP.void, OP.loop, OP.void);
+  c.get(COUNT).op(OP.i32Eqz).op(OP.brIf, 1);
+  for (let word = 0; word < 5; word++) c.get(LIST).op(OP.i32Load, ...Code.memarg(2, 4 * word));
+  KERNEL_SCALARS.forEach((_, k) => c.get(2 + k));
+  c.call(step);
+  c.get(LIST).i32(STEPS_ENTRY_BYTES).op(OP.i32Add).set(LIST);
+  c.get(COUNT).i32(1).op(OP.i32Sub).set(COUNT);
+  c.op(OP.br, 0, OP.end, OP.end);
+  return c;
+}
+
 /** fma(x, y, z, out, n): out = x·y + z elementwise over n lane-type numbers (n a multiple of the lanes); for tests. */
 function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   const c = new Code([I32, I32, I32, I32, I32]);
@@ -586,9 +609,10 @@ function moduleSpec(limits: MemoryLimits, functions: ModuleSpec["functions"]): M
   return { memory: { module: "env", name: "memory", minimum: 1, maximum: limits.maximum, shared: true }, imports: [EXACT_FMA64_IMPORT], functions };
 }
 
-/** The bytes of a module exporting `step` for one variant. */
+/** The bytes of a module exporting `step` and `steps` for one variant. */
 export function stepModuleBytes(variant: KernelVariant, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
-  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant) }]));
+  // step's function index: after the one import
+  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant) }, { name: "steps", code: stepsFunction(1) }]));
 }
 
 /** The bytes of a module exporting `fma` over arrays (tests and the relaxed-madd probe). */
