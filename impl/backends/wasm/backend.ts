@@ -146,6 +146,8 @@ interface Batch {
   readonly list: Int32Array;
   /** Per param, the block a host grad is copied into. */
   readonly gradSlots: readonly Storage[];
+  /** Per param, the grad storage its list entry holds (the last step's), checked and placed. */
+  readonly placedGrads: (Storage | undefined)[];
   /** The buffers of every param and state storage: a host grad in one of them could alias them. */
   readonly buffers: ReadonlySet<ArrayBufferLike>;
   /** Host storages copied into their blocks before the kernels, pairwise; and the blocks copied back after (params and moments). */
@@ -275,6 +277,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       get gradSlots() {
         return slots();
       },
+      placedGrads: params.map(() => undefined),
       buffers: new Set(involved.map((data) => data.buffer)),
       copyIn,
       copyOut,
@@ -292,7 +295,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
    */
   const stepBatch = (work: GroupStep<Tensor>, batch: Batch): boolean => {
     const { params, grads, states, hyper, path } = work;
-    const { real, list } = batch;
+    const { real, list, placedGrads } = batch;
     const storage = storageOf(real);
     const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
     if (storage !== undefined && profile === "vectorized" && weightDecay === "l2") return false;
@@ -308,16 +311,18 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const grad = grads[i]!;
       if (i > 0 && (state.step.get(0) !== shared.step || !Object.is(state.mu_product.get(0), shared.mu_product) || state.step.dtype !== shared.step_dtype || state.mu_product.dtype !== shared.mu_product_dtype)) return false;
       if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
-      if (heap.owns(grad.data)) list[entry * i + 1] = grad.data.byteOffset;
-      else if (batch.buffers.has(grad.data.buffer) || grad.data.buffer instanceof SharedArrayBuffer) return false;
+      // (a grad storage seen at the last step passed the rest then)
+      const data = grad.data;
+      if (data === placedGrads[i]) continue;
+      if (heap.owns(data)) list[entry * i + 1] = data.byteOffset;
+      else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
+      else list[entry * i + 1] = batch.gradSlots[i]!.byteOffset;
+      placedGrads[i] = data;
     }
     // nothing changes before this point
     for (let i = 0; i < params.length; i++) {
-      const data = grads[i]!.data;
-      if (heap.owns(data)) continue;
-      const slot = batch.gradSlots[i]!;
-      slot.set(data as never);
-      list[entry * i + 1] = slot.byteOffset;
+      const data = placedGrads[i]!;
+      if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
     }
     const s = stepScalars(hyper, path, shared);
     for (let i = 0; i < states.length; i++) {
