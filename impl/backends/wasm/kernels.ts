@@ -466,9 +466,13 @@ function stepFunction(variant: KernelVariant): Code {
   /** 16-bit bits (i32x4, on the stack) to float32 lanes. */
   const decode = (): void => {
     if (storage === "bfloat16") return void c.i32(16).simd(SIMD.i32x4Shl);
-    // float16: (bits & 0x7fff) << 13 read as float32 is the value times 2^-112 (subnormals included); infinities apart; the sign
+    // float16, with no float32 subnormal on the way (each costs a slow microcode assist, and NAdam's exp_avg_sq is often a
+    // float16 subnormal): a subnormal's (or zero's) integer mantissa times 2^-24, else (bits & 0x7fff) << 13 with the
+    // exponent rebiased by 127 - 15; infinities and NaN to exponent 255; the sign
     const em = vc.tempOf("decode em");
-    c.tee(raw).get(vc.i32Splat(0x7fff)).simd(SIMD.and).tee(em).i32(13).simd(SIMD.i32x4Shl).get(vc.f32Splat(2 ** 112)).simd(SIMD.f32x4Mul);
+    c.tee(raw).get(vc.i32Splat(0x7fff)).simd(SIMD.and).tee(em).simd(SIMD.f32x4ConvertI32x4S).get(vc.f32Splat(2 ** -24)).simd(SIMD.f32x4Mul);
+    c.get(em).i32(13).simd(SIMD.i32x4Shl).get(vc.i32Splat(112 << 23)).simd(SIMD.i32x4Add);
+    c.get(em).get(vc.i32Splat(0x0400)).simd(SIMD.i32x4LtS).simd(SIMD.bitselect);
     c.get(em).get(vc.i32Splat(0x7bff)).simd(SIMD.i32x4GtS).get(vc.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.or);
     c.get(raw).get(vc.i32Splat(0x8000)).simd(SIMD.and).i32(16).simd(SIMD.i32x4Shl).simd(SIMD.or);
   };
@@ -481,9 +485,13 @@ function stepFunction(variant: KernelVariant): Code {
       c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(nan).get(vc.i32Splat(0x40)).simd(SIMD.and).simd(SIMD.or);
       return;
     }
-    // float16: |x|·2^-112 read as bits, >> 13, is the float16 magnitude (subnormals included); infinities apart; then the sign
+    // float16, again with no float32 subnormal: below 2^-14, |x|·2^24 is the subnormal's integer mantissa; above, |x|'s bits with
+    // the exponent rebiased by 15 - 127, >> 13 (infinity: capped at 0x7c00); NaN apart; then the sign
+    const magnitude = vc.tempOf("encode magnitude");
     c.get(vc.i32Splat(0x7e00));
-    c.get(raw).simd(SIMD.f32x4Abs).get(vc.f32Splat(2 ** -112)).simd(SIMD.f32x4Mul).i32(13).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x7c00)).simd(SIMD.i32x4MinU);
+    c.get(raw).simd(SIMD.f32x4Abs).tee(magnitude).get(vc.f32Splat(2 ** 24)).simd(SIMD.f32x4Mul).simd(SIMD.i32x4TruncSatF32x4S);
+    c.get(magnitude).get(vc.i32Splat(112 << 23)).simd(SIMD.i32x4Sub).i32(13).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x7c00)).simd(SIMD.i32x4MinU);
+    c.get(magnitude).get(vc.f32Splat(2 ** -14)).simd(SIMD.f32x4Lt).simd(SIMD.bitselect);
     c.get(nan).simd(SIMD.bitselect);
     c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x8000)).simd(SIMD.and).simd(SIMD.or);
   };

@@ -256,6 +256,29 @@ describe("float16 and bfloat16 in float32 lanes", () => {
   });
 });
 
+describe("float16 decoding and encoding", () => {
+  test("every float16 bit pattern, as a param and as a grad, steps as on the typed-array backend", () => {
+    const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const reversed = patterns.slice().reverse();
+    for (const profile of ["default", "vectorized"] as const) {
+      for (const path of ["forloop", "foreach"] as const) {
+        const [wasm, typed] = [wasmBackend({ profile }), typedArrayBackend({ profile })];
+        const [pw, pt] = [wasm.zeros([65536], "float16"), new Tensor("float16", [65536], patterns.slice())];
+        pw.data.set(patterns);
+        const grad = new Tensor("float16", [65536], reversed);
+        const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+        for (let k = 0; k < 2; k++) {
+          wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper: { ...HYPER, weight_decay: 0 }, path });
+          typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: { ...HYPER, weight_decay: 0 }, path });
+        }
+        // bit patterns, a NaN's sign and payload aside
+        const bits = (t: Tensor): number[] => Array.from(t.data, (b) => ((b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0 ? -1 : b));
+        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+      }
+    }
+  });
+});
+
 describe("aliasing, as PyTorch allows it", () => {
   test("a param listed twice in a group, and a grad that is its own param, step as on the typed-array backend", () => {
     for (const inHeap of [true, false]) {
