@@ -146,8 +146,13 @@ interface Batch {
   readonly list: Int32Array;
   /** Per param, the block a host grad is copied into. */
   readonly gradSlots: readonly Storage[];
-  /** Per param, the grad storage its list entry holds (the last step's), checked and placed. */
-  readonly placedGrads: (Storage | undefined)[];
+  /** Per param, the grad its list entry holds (the last step's), checked and placed. */
+  readonly placedGrads: (Tensor | undefined)[];
+  /** Per param, its step and mu_product tensors' storages (each kind of one dtype in a usable batch). */
+  readonly stepData: readonly Storage[];
+  readonly muProductData: readonly Storage[];
+  /** The work it was last used for (the optimizer hands the same one while its params are the same). */
+  work?: GroupStep<Tensor>;
   /** The buffers of every param and state storage: a host grad in one of them could alias them. */
   readonly buffers: ReadonlySet<ArrayBufferLike>;
   /** Host storages copied into their blocks before the kernels, pairwise; and the blocks copied back after (params and moments). */
@@ -216,14 +221,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** Batches by their first param. */
   const batches = new WeakMap<Tensor, Batch>();
 
-  /** Whether a batch was made for these params and state tensors. */
-  const madeFor = (batch: Batch, { params, states }: GroupStep<Tensor>): boolean => {
+  /** Whether a batch was made for these params (stepBatch checks their state tensors). */
+  const madeFor = (batch: Batch, { params }: GroupStep<Tensor>): boolean => {
     if (batch.params.length !== params.length) return false;
-    const tensors = batch.stateTensors;
-    for (let i = 0; i < params.length; i++) {
-      const state = states[i]!;
-      if (params[i] !== batch.params[i] || state.step !== tensors[4 * i] || state.mu_product !== tensors[4 * i + 1] || state.exp_avg !== tensors[4 * i + 2] || state.exp_avg_sq !== tensors[4 * i + 3]) return false;
-    }
+    for (let i = 0; i < params.length; i++) if (params[i] !== batch.params[i]) return false;
     return true;
   };
 
@@ -238,7 +239,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     const real = DTYPE[params[0]!.dtype].real;
     const stateTensors = states.flatMap((state) => [state.step, state.mu_product, state.exp_avg, state.exp_avg_sq]);
     const involved = [...params.map((p) => p.data), ...stateTensors.map((t) => t.data)];
-    const usable = params.every((p) => DTYPE[p.dtype].real === real && (pool === undefined || p.data.length < parallelAbove)) && apart(involved);
+    const usable = params.every((p) => DTYPE[p.dtype].real === real && (pool === undefined || p.data.length < parallelAbove)) &&
+      states.every((state) => state.step.dtype === states[0]!.step.dtype && state.mu_product.dtype === states[0]!.mu_product.dtype) && apart(involved);
     const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * params.length);
     const copyIn: [Storage, Storage][] = [];
     const copyOut: [Storage, Storage][] = [];
@@ -278,6 +280,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         return slots();
       },
       placedGrads: params.map(() => undefined),
+      stepData: states.map((state) => state.step.data),
+      muProductData: states.map((state) => state.mu_product.data),
       buffers: new Set(involved.map((data) => data.buffer)),
       copyIn,
       copyOut,
@@ -299,35 +303,48 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     const storage = storageOf(real);
     const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
     if (storage !== undefined && profile === "vectorized" && weightDecay === "l2") return false;
+    const { stateTensors, stepData, muProductData } = batch;
+    // one scalar state: the same step (=== of the stored numbers; equal ones give the same scalars) and the same mu_product (Object.is)
+    const step = stepData[0]![0]!;
+    const muProduct = muProductData[0]![0]!;
+    const entry = STEPS_ENTRY_BYTES / 4;
+    for (let i = 0; i < params.length; i++) {
+      const state = states[i]!;
+      if (state.step !== stateTensors[4 * i] || state.mu_product !== stateTensors[4 * i + 1] || state.exp_avg !== stateTensors[4 * i + 2] || state.exp_avg_sq !== stateTensors[4 * i + 3]) {
+        batches.delete(params[0]!); // laid out again at the next step
+        return false;
+      }
+      if (stepData[i]![0] !== step || !Object.is(muProductData[i]![0], muProduct)) return false;
+      // (the grad of the last step passed the rest then: a Tensor's dtype and storage do not change)
+      const grad = grads[i]!;
+      if (grad === placedGrads[i]) continue;
+      const param = params[i]!;
+      if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
+      const data = grad.data;
+      if (heap.owns(data)) list[entry * i + 1] = data.byteOffset;
+      else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
+      else list[entry * i + 1] = batch.gradSlots[i]!.byteOffset;
+      placedGrads[i] = grad;
+    }
+    // nothing changes before this point
+    for (let i = 0; i < params.length; i++) {
+      const data = placedGrads[i]!.data;
+      if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
+    }
     const first = states[0]!;
     shared.step = first.step.get(0);
     shared.step_dtype = first.step.dtype;
     shared.mu_product = first.mu_product.get(0);
     shared.mu_product_dtype = first.mu_product.dtype;
-    const entry = STEPS_ENTRY_BYTES / 4;
-    for (let i = 0; i < params.length; i++) {
-      const state = states[i]!;
-      const param = params[i]!;
-      const grad = grads[i]!;
-      if (i > 0 && (state.step.get(0) !== shared.step || !Object.is(state.mu_product.get(0), shared.mu_product) || state.step.dtype !== shared.step_dtype || state.mu_product.dtype !== shared.mu_product_dtype)) return false;
-      if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
-      // (a grad storage seen at the last step passed the rest then)
-      const data = grad.data;
-      if (data === placedGrads[i]) continue;
-      if (heap.owns(data)) list[entry * i + 1] = data.byteOffset;
-      else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
-      else list[entry * i + 1] = batch.gradSlots[i]!.byteOffset;
-      placedGrads[i] = data;
-    }
-    // nothing changes before this point
-    for (let i = 0; i < params.length; i++) {
-      const data = placedGrads[i]!;
-      if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
-    }
     const s = stepScalars(hyper, path, shared);
-    for (let i = 0; i < states.length; i++) {
-      states[i]!.step.set(0, s.step);
-      states[i]!.mu_product.set(0, s.muProduct);
+    // stored through the first param's tensors, copied as stored to the others (of the same dtypes)
+    first.step.set(0, s.step);
+    first.mu_product.set(0, s.muProduct);
+    const stepStored = stepData[0]![0]!;
+    const muProductStored = muProductData[0]![0]!;
+    for (let i = 1; i < states.length; i++) {
+      stepData[i]![0] = stepStored;
+      muProductData[i]![0] = muProductStored;
     }
     const cached = args[real];
     if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
@@ -392,7 +409,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     stepGroup(work: GroupStep<Tensor>): void {
       if (work.params.length > 0) {
         let batch = batches.get(work.params[0]!);
-        if (batch === undefined || !madeFor(batch, work)) batches.set(work.params[0]!, (batch = prepareBatch(work)));
+        if (batch === undefined || (batch.work !== work && !madeFor(batch, work))) batches.set(work.params[0]!, (batch = prepareBatch(work)));
+        batch.work = work;
         if (batch.usable && stepBatch(work, batch)) return;
       }
       const { params, grads, states, hyper, path } = work;
