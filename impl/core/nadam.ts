@@ -314,6 +314,7 @@ export class NAdam {
    */
   private prepareStep(): readonly GroupStep<unknown>[] {
     const groups = this.paramGroups;
+    let checkedEntries = 0;
     for (let g = 0; g < groups.length; g++) this.planOf(groups[g]!, g);
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g]!;
@@ -324,17 +325,27 @@ export class NAdam {
         (!plan.hyper.differentiable || supports.features.includes("differentiable"));
       let supportedDtype: string | undefined;
       const params = group.params;
+      // a param and grad at the same place in the last work under this plan passed checkGrad and checkSupported then, and
+      // neither can fail now: a Tensor's dtype and shape are readonly (the shape frozen), and the plan is the same
+      const last = plan.work;
+      let count = 0;
       for (let i = 0; i < params.length; i++) {
         const p = params[i]!;
         if (p.grad === null) continue;
-        this.checkGrad(p, g, i);
-        if (!groupSupported || p.dtype !== supportedDtype) {
-          this.checkSupported(p, plan, g, i);
-          supportedDtype = p.dtype;
+        const checked = last !== undefined && count < last.params.length && last.params[count] === p && last.grads[count] === p.grad;
+        count++;
+        if (!checked) {
+          this.checkGrad(p, g, i);
+          if (!groupSupported || p.dtype !== supportedDtype) {
+            this.checkSupported(p, plan, g, i);
+            supportedDtype = p.dtype;
+          }
         }
-        this.checkState(p);
+        this.entries[checkedEntries++] = this.checkState(p);
       }
     }
+    this.entries.length = checkedEntries;
+    this.nextEntry = 0;
     let work = this.work;
     let count = 0;
     for (let g = 0; g < groups.length; g++) {
@@ -352,6 +363,9 @@ export class NAdam {
 
   /** The work of the last step, reused while nothing in it changes. */
   private work: GroupStep<unknown>[] = [];
+  /** The state entry of each param with a grad, in step order, as checkState found it; groupStep's place in them. */
+  private readonly entries: (ParamState | undefined)[] = [];
+  private nextEntry = 0;
   /** Per group: its checked plan, and the values it was made from (a plan is a function of them alone). */
   private readonly plans = new WeakMap<ParamGroup, GroupPlan>();
 
@@ -421,17 +435,18 @@ export class NAdam {
     throw new RuntimeError(`${where(g, i)}: the ${this.backend.name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
   }
 
-  /** A state entry that exists must be complete: PyTorch only initialises empty ones. */
-  private checkState(p: Tensor): void {
+  /** A state entry that exists must be complete: PyTorch only initialises empty ones. Returns the entry. */
+  private checkState(p: Tensor): ParamState | undefined {
     const entry = this.state.get(p);
-    if (entry === undefined) return;
+    if (entry === undefined) return entry;
     // (the usual case first, without a loop over the keys: a complete entry passes whether or not it is empty)
     const backend = this.backend;
-    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return;
-    if (isEmpty(entry)) return;
+    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return entry;
+    if (isEmpty(entry)) return entry;
     for (const key of STATE_KEYS) {
       if (!this.backend.isTensor(entry[key])) throw new KeyError(`'${key}'`);
     }
+    return entry;
   }
 
   /** _init_group's lazy state: created by the backend on the first step with a grad. */
@@ -458,7 +473,9 @@ export class NAdam {
     for (let i = 0; i < params.length; i++) {
       const p = params[i]!;
       if (p.grad === null) continue;
-      const state = this.stateFor(p);
+      // the entry checkState found, when not empty: only stateFor changes entries, and only empty ones (or none)
+      const found = this.entries[this.nextEntry++];
+      const state = found !== undefined && !isEmpty(found) ? (found as unknown as NadamState<unknown>) : this.stateFor(p);
       if (same) same = count < last!.params.length && last!.params[count] === p && last!.grads[count] === p.grad && last!.states[count] === state;
       count++;
     }
