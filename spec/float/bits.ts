@@ -51,6 +51,13 @@ export function f64LowWord(x: number): number {
   return view.getUint32(4);
 }
 
+/** x with the low 32 bits of its bit pattern replaced by `low` (modulo 2^32). */
+export function withLowWord(x: number, low: number): number {
+  view.setFloat64(0, x);
+  view.setUint32(4, low >>> 0);
+  return view.getFloat64(0);
+}
+
 /** The float64 whose bit pattern is high · 2^32 + low (each taken modulo 2^32). */
 export function wordsToF64(high: number, low: number): number {
   view.setUint32(0, high >>> 0);
