@@ -197,7 +197,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** One staging block per real dtype for grads, which are often new tensors every step. */
   const gradStaging: Partial<Record<RealDType, Storage>> = {};
   /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
-  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: new Float64Array(KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
+  // (in the memory: the steps kernel reads them there)
+  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
     const length = shape.reduce((a, b) => a * b, 1) * (DTYPE[dtype].complex ? 2 : 1);
@@ -361,7 +362,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     const { copyIn, copyOut } = batch;
     for (let k = 0; k < copyIn.length; k++) copyIn[k]![1].set(copyIn[k]![0] as never);
-    batch.kernel!.steps(list.byteOffset, params.length, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+    batch.kernel!.steps(list.byteOffset, params.length, a.byteOffset);
     for (let k = 0; k < copyOut.length; k++) copyOut[k]![0].set(copyOut[k]![1] as never);
     return true;
   };

@@ -60,11 +60,13 @@ export type KernelScalar = (typeof KERNEL_SCALARS)[number];
 export type StepKernel = (p: number, g: number, m: number, v: number, n: number, ...scalars: number[]) => void;
 
 /**
- * steps(list, count, ...scalars): `step` on count tensors with the same scalars,
+ * steps(list, count, scalars): `step` on count tensors with the same scalars,
  * in order; list is the byte offset of count (p, g, m, v, n) int32 quintuples
- * (STEPS_ENTRY_BYTES each). One call from JavaScript for a whole group of small tensors.
+ * (STEPS_ENTRY_BYTES each), scalars the byte offset of the float64 scalar
+ * arguments. One call from JavaScript for a whole group of small tensors, with
+ * no float64 arguments (JavaScript boxes each one it passes).
  */
-export type StepsKernel = (list: number, count: number, ...scalars: number[]) => void;
+export type StepsKernel = (list: number, count: number, scalars: number) => void;
 export const STEPS_ENTRY_BYTES = 20;
 
 interface LaneOps {
@@ -573,12 +575,14 @@ function stepFunction(variant: KernelVariant): Code {
 
 /** The steps function: a loop calling the module's step (function index `step`) once per list entry. */
 function stepsFunction(step: number): Code {
-  const c = new Code([I32, I32, ...KERNEL_SCALARS.map((): ValType => F64)]);
-  const [LIST, COUNT] = [0, 1];
+  const c = new Code([I32, I32, I32]);
+  const [LIST, COUNT, SCALARS] = [0, 1, 2];
+  const scalars = KERNEL_SCALARS.map(() => c.local(F64));
+  scalars.forEach((local, k) => c.get(SCALARS).op(OP.f64Load, ...Code.memarg(3, 8 * k)).set(local));
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(COUNT).op(OP.i32Eqz).op(OP.brIf, 1);
   for (let word = 0; word < 5; word++) c.get(LIST).op(OP.i32Load, ...Code.memarg(2, 4 * word));
-  KERNEL_SCALARS.forEach((_, k) => c.get(2 + k));
+  for (const local of scalars) c.get(local);
   c.call(step);
   c.get(LIST).i32(STEPS_ENTRY_BYTES).op(OP.i32Add).set(LIST);
   c.get(COUNT).i32(1).op(OP.i32Sub).set(COUNT);
