@@ -75,6 +75,11 @@ function fma64InPlace(): void {
   const x = io[0]!;
   const y = io[1]!;
   const z = io[2]!;
+  if (x === 0 || y === 0) {
+    // fmaExact's own answer for a zero product (pow meets one at every x whose exponent k is 0)
+    io[3] = x * y + z;
+    return;
+  }
   const uh = x * y;
   const ax = Math.abs(x);
   const ay = Math.abs(y);
