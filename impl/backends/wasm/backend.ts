@@ -146,6 +146,8 @@ interface Batch {
   readonly list: Int32Array;
   /** Per param, the block a host grad is copied into. */
   readonly gradSlots: readonly Storage[];
+  /** Where each chunk of params starts, and then the params' count: a chunk's host grads are staged together. */
+  readonly chunks: readonly number[];
   /** Per param, the grad its list entry holds (the last step's), checked and placed. */
   readonly placedGrads: (Tensor | undefined)[];
   /** Per param, its step and mu_product tensors' storages (each kind of one dtype in a usable batch). */
@@ -162,6 +164,9 @@ interface Batch {
   kernel?: CompiledKernel;
   kernelFor?: readonly [NadamHyperParameters, CodePath];
 }
+
+/** The numbers of host grads a batch stages at once (or its largest grad's). */
+const GRAD_CHUNK = 1 << 16;
 
 /** Whether no two storages share a byte (in the same buffer). */
 function apart(storages: readonly Storage[]): boolean {
@@ -259,15 +264,26 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       });
     }
     const storage = params[0]!.data.constructor as StorageConstructor;
-    // the host grads' blocks: one block, a slot per param (made on first use: grads in the memory need none)
+    // The host grads' slots in one block, made on first use (grads in the memory need none); the params in chunks whose grads
+    // fit in it together, so that it holds one chunk's grads at a time, not every grad of a large group.
+    const capacity = params.reduce((most, p) => Math.max(most, p.data.length), GRAD_CHUNK);
+    const chunks = [0];
+    const slotAt: number[] = [];
+    let at = 0;
+    params.forEach((param, i) => {
+      if (at + param.data.length > capacity) {
+        chunks.push(i);
+        at = 0;
+      }
+      slotAt.push(at);
+      at += param.data.length;
+    });
+    chunks.push(params.length);
     let gradSlots: Storage[] = [];
-    let total = 0;
-    for (const param of params) total += param.data.length;
     const slots = (): Storage[] => {
       if (gradSlots.length === 0 && usable) {
-        const block = heap.view(storage, Math.max(1, total));
-        let at = 0;
-        gradSlots = params.map((p) => block.subarray(at, (at += p.data.length)));
+        const block = heap.view(storage, Math.max(1, chunks.length > 2 ? capacity : at));
+        gradSlots = params.map((p, i) => block.subarray(slotAt[i], slotAt[i]! + p.data.length));
       }
       return gradSlots;
     };
@@ -277,6 +293,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       usable,
       real,
       list,
+      chunks,
       get gradSlots() {
         return slots();
       },
@@ -328,10 +345,6 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       placedGrads[i] = grad;
     }
     // nothing changes before this point
-    for (let i = 0; i < params.length; i++) {
-      const data = placedGrads[i]!.data;
-      if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
-    }
     const first = states[0]!;
     shared.step = first.step.get(0);
     shared.step_dtype = first.step.dtype;
@@ -360,9 +373,17 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
-    const { copyIn, copyOut } = batch;
+    const { copyIn, copyOut, chunks } = batch;
     for (let k = 0; k < copyIn.length; k++) copyIn[k]![1].set(copyIn[k]![0] as never);
-    batch.kernel!.steps(list.byteOffset, params.length, a.byteOffset);
+    for (let c = 0; c + 1 < chunks.length; c++) {
+      const from = chunks[c]!;
+      const to = chunks[c + 1]!;
+      for (let i = from; i < to; i++) {
+        const data = placedGrads[i]!.data;
+        if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
+      }
+      batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+    }
     for (let k = 0; k < copyOut.length; k++) copyOut[k]![0].set(copyOut[k]![1] as never);
     return true;
   };

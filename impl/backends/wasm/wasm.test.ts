@@ -330,6 +330,31 @@ describe("a group in one kernel call", () => {
     }
   });
 
+  test("host grads staged a chunk at a time (one block of 2^16 numbers for five grads of 40,000), stepping as on the typed-array backend", () => {
+    const heap = wasmHeap();
+    const [wasm, typed] = [wasmBackend({ profile: "default" }), typedArrayBackend({ profile: "default" })];
+    const rng = new RandomFloats(3);
+    const values = Array.from({ length: 5 }, () => Float32Array.from({ length: 40_000 }, () => rng.float32(-2, 2)));
+    const params = values.map((v) => wasm.tensor(v, "float32"));
+    const mirrors = values.map((v) => Tensor.from(v, "float32"));
+    const states = params.map((p) => wasm.initState(p, "float32"));
+    const mirrorStates = mirrors.map((p) => typed.initState(p, "float32"));
+    const sizes: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const grads = values.map((v) => Tensor.from(v.map(() => rng.float32(-1, 1)), "float32"));
+      const allocate = heap.allocate.bind(heap);
+      heap.allocate = (bytes: number) => (sizes.push(bytes), allocate(bytes));
+      try {
+        wasm.stepGroup({ params, grads, states, hyper: HYPER, path: "foreach" });
+      } finally {
+        heap.allocate = allocate;
+      }
+      typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "foreach" });
+    }
+    params.forEach((p, i) => expect(p.toArray()).toEqual(mirrors[i]!.toArray()));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(4 * 2 ** 16 + 5 * 20 + 16);
+  });
+
   test("params at different steps, a host grad that is another param's storage, and a state tensor replaced, step as on the typed-array backend", () => {
     const [wasm, typed] = [wasmBackend(), typedArrayBackend()];
     const values = [Array.from({ length: 9 }, (_, i) => Math.sin(i)), Array.from({ length: 9 }, (_, i) => Math.cos(i))];
