@@ -262,6 +262,10 @@ export class NAdam {
 
   /** step(closure) for any backend; the closure may be async. */
   async stepAsync(closure?: () => unknown): Promise<unknown> {
+    if (!this.backend.asynchronous && closure === undefined && this.hasNoPreHooks()) {
+      // (step()'s work without an await: a synchronous backend has nothing to wait for)
+      return this.step();
+    }
     const { args, kwargs } = this.runStepPreHooks(closure);
     const loss = await this.closureOf(args, kwargs)?.();
     for (const work of this.prepareStep()) await this.backend.stepGroup(work);
