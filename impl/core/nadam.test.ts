@@ -196,6 +196,63 @@ describe("step", () => {
     expect(() => new NAdam([w], { differentiable: true }).step()).not.toThrow();
   });
 
+  // step() checks a group again only when one of its values changed (Object.is), and reuses its last work otherwise
+  test.each([
+    ["eps set to NaN", (g: Record<string, unknown>) => (g.eps = NaN), "param_groups[0]: eps is nan, not a number"],
+    ["a beta changed in place", (g: Record<string, unknown>) => ((g.betas as number[])[1] = NaN), "param_groups[0]: beta2 is nan, not a number"],
+    ["a third beta pushed", (g: Record<string, unknown>) => (g.betas as number[]).push(0.5), "too many values to unpack (expected 2)"],
+    ["lr deleted", (g: Record<string, unknown>) => delete g.lr, "'lr'"],
+    ["foreach with differentiable", (g: Record<string, unknown>) => Object.assign(g, { foreach: true, differentiable: true }), "_foreach ops don't support autograd"],
+    ["capturable", (g: Record<string, unknown>) => (g.capturable = true), /If capturable=True/],
+  ])("after a good step, %s is refused at the next", (_what, change, message) => {
+    const w = weight();
+    const optimizer = new NAdam([w]);
+    withGrads(w);
+    optimizer.step();
+    change(optimizer.paramGroups[0]!);
+    const before = w.toArray();
+    expect(() => optimizer.step()).toThrow(message);
+    expect(w.toArray()).toEqual(before);
+  });
+
+  test("after a good step, a new grad of the wrong shape, or a state entry emptied or broken, is seen at the next", () => {
+    const w = weight();
+    const optimizer = new NAdam([w]);
+    withGrads(w);
+    optimizer.step();
+    w.grad = Tensor.zeros([3, 2]);
+    expect(() => optimizer.step()).toThrow("param_groups[0].params[0]: grad has shape [3, 2], the param [2, 3]");
+    withGrads(w);
+    const entry = optimizer.state.get(w)!;
+    delete entry.exp_avg_sq;
+    expect(() => optimizer.step()).toThrow("'exp_avg_sq'");
+    for (const key of Object.keys(entry)) delete entry[key as keyof typeof entry];
+    optimizer.step(); // an empty entry is initialised again, as PyTorch does
+    expect((optimizer.state.get(w)!.step as Tensor).item()).toBe(1);
+  });
+
+  test("the backend is handed the same work while nothing changes, and new work (the old untouched) when something does", () => {
+    const [w, b] = [weight(), bias()];
+    const seen: { params: readonly Tensor[]; grads: readonly Tensor[]; copy: Tensor[] }[] = [];
+    const optimizer = new NAdam([w, b]);
+    const stepGroup = optimizer.backend.stepGroup.bind(optimizer.backend);
+    (optimizer.backend as { stepGroup: typeof stepGroup }).stepGroup = ((work: Parameters<typeof stepGroup>[0]) => {
+      seen.push({ params: work.params, grads: work.grads, copy: [...work.grads] });
+      return stepGroup(work);
+    }) as typeof stepGroup;
+    withGrads(w, b);
+    optimizer.step();
+    optimizer.step();
+    expect(seen[1]!.params).toBe(seen[0]!.params);
+    b.grad = null;
+    optimizer.step();
+    withGrads(b);
+    optimizer.step();
+    expect(seen.map((s) => s.params.length)).toEqual([2, 2, 1, 2]);
+    expect(seen[3]!.grads).not.toBe(seen[0]!.grads);
+    for (const s of seen) expect(s.grads).toEqual(s.copy);
+  });
+
   test("a partially filled state entry is a KeyError, as in PyTorch", () => {
     const w = weight();
     const optimizer = new NAdam([w]);

@@ -54,6 +54,49 @@ function isEmpty(entry: object): boolean {
   return true;
 }
 
+/** Where a param is, for an error's message. */
+function where(g: number, i: number): string {
+  return `param_groups[${g}].params[${i}]`;
+}
+
+/** The group options a plan is made from, besides lr and betas. */
+const PLAN_KEYS = ["eps", "weight_decay", "momentum_decay", "foreach", "differentiable", "capturable", "decoupled_weight_decay", "maximize"] as const;
+
+/**
+ * A group's checked hyper-parameters and code path, and the values they were
+ * made from: the same values (Object.is) make the same plan, or the same error,
+ * so a group whose values did not change is not checked again. A tensor lr is
+ * read anew each step (its value may change in place).
+ */
+class GroupPlan {
+  private readonly lr: unknown;
+  private readonly betas: unknown;
+  private readonly beta1: unknown;
+  private readonly beta2: unknown;
+  private readonly betasLength: unknown;
+  private readonly values: unknown[];
+  /** The group's last unit of work (NAdam.groupStep). */
+  work: GroupStep<unknown> | undefined;
+
+  constructor(group: ParamGroup, readonly path: CodePath, readonly hyper: NadamHyperParameters) {
+    this.lr = group.lr;
+    const betas = group.betas as unknown as ArrayLike<unknown>;
+    this.betas = betas;
+    this.betasLength = betas.length;
+    this.beta1 = betas[0];
+    this.beta2 = betas[1];
+    this.values = PLAN_KEYS.map((key) => group[key]);
+  }
+
+  madeFrom(group: ParamGroup): boolean {
+    if (this.hyper.lr_is_tensor || !Object.is(group.lr, this.lr) || group.betas !== this.betas) return false;
+    const betas = group.betas as unknown as ArrayLike<unknown>;
+    if (!Object.is(betas.length, this.betasLength) || !Object.is(betas[0], this.beta1) || !Object.is(betas[1], this.beta2)) return false;
+    for (let k = 0; k < PLAN_KEYS.length; k++) if (!Object.is(group[PLAN_KEYS[k]!], this.values[k])) return false;
+    return true;
+  }
+}
+
 export interface NadamConfig {
   /** Default: impl/backends/index.ts's defaultBackend() (typed arrays, vectorized profile). */
   readonly backend?: NadamBackend<unknown>;
@@ -202,6 +245,14 @@ export class NAdam {
   /** step(closure=None): hooks around one update of every group; returns the closure's loss. */
   step(closure?: () => unknown): unknown {
     const backend = this.syncBackend("step", "stepAsync");
+    if (this.hasNoPreHooks()) {
+      // (no pre-hook can replace the closure or the arguments: the post-hooks, if any, get the defaults)
+      const loss = closure?.();
+      const work = this.prepareStep();
+      for (let k = 0; k < work.length; k++) backend.stepGroup(work[k]!);
+      if (this.stepPostHooks.size + globalStepPostHooks.size > 0) this.runStepPostHooks(closure === undefined ? [this] : [this, closure], {});
+      return loss;
+    }
     const { args, kwargs } = this.runStepPreHooks(closure);
     const loss = this.closureOf(args, kwargs)?.();
     for (const work of this.prepareStep()) backend.stepGroup(work);
@@ -211,11 +262,19 @@ export class NAdam {
 
   /** step(closure) for any backend; the closure may be async. */
   async stepAsync(closure?: () => unknown): Promise<unknown> {
+    if (!this.backend.asynchronous && closure === undefined && this.hasNoPreHooks()) {
+      // (step()'s work without an await: a synchronous backend has nothing to wait for)
+      return this.step();
+    }
     const { args, kwargs } = this.runStepPreHooks(closure);
     const loss = await this.closureOf(args, kwargs)?.();
     for (const work of this.prepareStep()) await this.backend.stepGroup(work);
     this.runStepPostHooks(args, kwargs);
     return loss;
+  }
+
+  private hasNoPreHooks(): boolean {
+    return globalStepPreHooks.size + this.stepPreHooks.size === 0;
   }
 
   private syncBackend(method: string, asyncMethod: string): SyncBackend<unknown> {
@@ -253,30 +312,77 @@ export class NAdam {
    * The body of NAdam.step up to the arithmetic: every group's hyper-parameters,
    * grads and state checked, and what the backend cannot run refused, before any
    * value changes; then the lazy state, and one unit of work per group with grads.
+   * This runs for every step: it allocates only when something changed since the
+   * last step (a group's values, a grad, a state entry), and otherwise hands the
+   * backend the very same (never mutated) work.
    */
-  private prepareStep(): GroupStep<unknown>[] {
-    const plans = this.paramGroups.map((group, g) => this.plan(group, g));
-    this.paramGroups.forEach((group, g) =>
-      group.params.forEach((p, i) => {
-        if (p.grad === null) return;
-        // (the place is spelled out only for an error: this runs for every param of every step)
-        const where = () => `param_groups[${g}].params[${i}]`;
-        this.checkGrad(p, where);
-        this.checkSupported(p, plans[g]!, where);
-        this.checkState(p);
-      }),
-    );
-    const work: GroupStep<unknown>[] = [];
-    plans.forEach((plan, g) => {
-      const withGrad = this.paramGroups[g]!.params.filter((p) => p.grad !== null);
-      if (withGrad.length === 0) return;
-      const states = withGrad.map((p) => this.stateFor(p));
-      work.push({ params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.path });
-    });
-    return work;
+  private prepareStep(): readonly GroupStep<unknown>[] {
+    const groups = this.paramGroups;
+    let checkedEntries = 0;
+    for (let g = 0; g < groups.length; g++) this.planOf(groups[g]!, g);
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!;
+      const plan = this.plans.get(group)!;
+      const { supports } = this.backend;
+      // (checkSupported names the first param it fails on; what depends on the group alone is asked once here)
+      const groupSupported = supports.paths.includes(plan.path) && (!plan.hyper.lr_is_tensor || supports.features.includes("tensor-lr")) &&
+        (!plan.hyper.differentiable || supports.features.includes("differentiable"));
+      let supportedDtype: string | undefined;
+      const params = group.params;
+      // a param and grad at the same place in the last work under this plan passed checkGrad and checkSupported then, and
+      // neither can fail now: a Tensor's dtype and shape are readonly (the shape frozen), and the plan is the same
+      const last = plan.work;
+      let count = 0;
+      for (let i = 0; i < params.length; i++) {
+        const p = params[i]!;
+        if (p.grad === null) continue;
+        const checked = last !== undefined && count < last.params.length && last.params[count] === p && last.grads[count] === p.grad;
+        count++;
+        if (!checked) {
+          this.checkGrad(p, g, i);
+          if (!groupSupported || p.dtype !== supportedDtype) {
+            this.checkSupported(p, plan, g, i);
+            supportedDtype = p.dtype;
+          }
+        }
+        this.entries[checkedEntries++] = this.checkState(p);
+      }
+    }
+    this.entries.length = checkedEntries;
+    this.nextEntry = 0;
+    let work = this.work;
+    let count = 0;
+    for (let g = 0; g < groups.length; g++) {
+      const step = this.groupStep(groups[g]!);
+      if (step === undefined) continue;
+      if (work[count] !== step) {
+        if (work === this.work) work = work.slice(0, count);
+        work[count] = step;
+      }
+      count++;
+    }
+    if (count !== work.length) work = work.slice(0, count);
+    return (this.work = work);
   }
 
-  private plan(group: ParamGroup, index: number): { hyper: NadamHyperParameters; path: CodePath } {
+  /** The work of the last step, reused while nothing in it changes. */
+  private work: GroupStep<unknown>[] = [];
+  /** The state entry of each param with a grad, in step order, as checkState found it; groupStep's place in them. */
+  private readonly entries: (ParamState | undefined)[] = [];
+  private nextEntry = 0;
+  /** Per group: its checked plan, and the values it was made from (a plan is a function of them alone). */
+  private readonly plans = new WeakMap<ParamGroup, GroupPlan>();
+
+  /** A group's plan: the last one while the group's values are the same ones (Object.is), else checked anew. */
+  private planOf(group: ParamGroup, index: number): GroupPlan {
+    const last = this.plans.get(group);
+    if (last !== undefined && last.madeFrom(group)) return last;
+    const plan = this.plan(group, index);
+    this.plans.set(group, plan);
+    return plan;
+  }
+
+  private plan(group: ParamGroup, index: number): GroupPlan {
     for (const key of ["lr", "betas", "eps", "weight_decay", "momentum_decay"] as const) {
       if (!(key in group)) throw new KeyError(`'${key}'`);
     }
@@ -295,51 +401,56 @@ export class NAdam {
           : "If capturable=True, params, mu_products and state_steps must be on supported devices: ['cuda', 'xpu', 'hpu', 'privateuseone', 'xla'].",
       );
     }
-    return {
-      path: foreach ? "foreach" : "forloop",
-      hyper: {
-        lr,
-        lr_is_tensor: group.lr instanceof Tensor,
-        betas: [beta1, beta2],
-        eps: group.eps,
-        weight_decay: group.weight_decay,
-        momentum_decay: group.momentum_decay,
-        decoupled_weight_decay: Boolean(group.decoupled_weight_decay),
-        maximize: Boolean(group.maximize),
-        differentiable: Boolean(group.differentiable),
-      },
-    };
+    return new GroupPlan(group, foreach ? "foreach" : "forloop", {
+      lr,
+      lr_is_tensor: group.lr instanceof Tensor,
+      betas: [beta1, beta2],
+      eps: group.eps,
+      weight_decay: group.weight_decay,
+      momentum_decay: group.momentum_decay,
+      decoupled_weight_decay: Boolean(group.decoupled_weight_decay),
+      maximize: Boolean(group.maximize),
+      differentiable: Boolean(group.differentiable),
+    });
   }
 
   /** A grad must match its param's shape and dtype (PyTorch fails inside the kernels, midway). */
-  private checkGrad(p: Tensor, where: () => string): void {
+  private checkGrad(p: Tensor, g: number, i: number): void {
     const grad = p.grad!;
-    if (!(grad instanceof Tensor)) throw new ValueError(`${where()}: grad is not a Tensor`);
-    if (grad.dtype !== p.dtype) throw new ValueError(`${where()}: grad has dtype ${grad.dtype}, the param ${p.dtype}`);
+    // (the place is spelled out only for an error: this runs for every param of every step)
+    if (!(grad instanceof Tensor)) throw new ValueError(`${where(g, i)}: grad is not a Tensor`);
+    if (grad.dtype !== p.dtype) throw new ValueError(`${where(g, i)}: grad has dtype ${grad.dtype}, the param ${p.dtype}`);
+    if (grad.shape === p.shape) return;
     let sameShape = grad.shape.length === p.shape.length;
     for (let k = 0; sameShape && k < p.shape.length; k++) sameShape = grad.shape[k] === p.shape[k];
-    if (!sameShape) throw new ValueError(`${where()}: grad has shape [${grad.shape.join(", ")}], the param [${p.shape.join(", ")}]`);
+    if (!sameShape) throw new ValueError(`${where(g, i)}: grad has shape [${grad.shape.join(", ")}], the param [${p.shape.join(", ")}]`);
   }
 
   /** What the backend cannot run is refused by name, before anything changes. */
-  private checkSupported(p: Tensor, plan: { hyper: NadamHyperParameters; path: CodePath }, where: () => string): void {
-    const { name, supports } = this.backend;
-    const lacks = (what: string, has: readonly string[]): never => {
-      throw new RuntimeError(`${where()}: the ${name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
-    };
-    if (!supports.dtypes.includes(p.dtype)) lacks(`${p.dtype} params`, supports.dtypes);
-    if (!supports.paths.includes(plan.path)) lacks(`${plan.path} path`, supports.paths);
-    if (plan.hyper.lr_is_tensor && !supports.features.includes("tensor-lr")) lacks("tensor lr", supports.features);
-    if (plan.hyper.differentiable && !supports.features.includes("differentiable")) lacks("differentiable branch", supports.features);
+  private checkSupported(p: Tensor, plan: GroupPlan, g: number, i: number): void {
+    const { supports } = this.backend;
+    if (!supports.dtypes.includes(p.dtype)) this.lacks(g, i, `${p.dtype} params`, supports.dtypes);
+    if (!supports.paths.includes(plan.path)) this.lacks(g, i, `${plan.path} path`, supports.paths);
+    if (plan.hyper.lr_is_tensor && !supports.features.includes("tensor-lr")) this.lacks(g, i, "tensor lr", supports.features);
+    if (plan.hyper.differentiable && !supports.features.includes("differentiable")) this.lacks(g, i, "differentiable branch", supports.features);
   }
 
-  /** A state entry that exists must be complete: PyTorch only initialises empty ones. */
-  private checkState(p: Tensor): void {
+  private lacks(g: number, i: number, what: string, has: readonly string[]): never {
+    throw new RuntimeError(`${where(g, i)}: the ${this.backend.name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
+  }
+
+  /** A state entry that exists must be complete: PyTorch only initialises empty ones. Returns the entry. */
+  private checkState(p: Tensor): ParamState | undefined {
     const entry = this.state.get(p);
-    if (entry === undefined || isEmpty(entry)) return;
+    if (entry === undefined) return entry;
+    // (the usual case first, without a loop over the keys: a complete entry passes whether or not it is empty)
+    const backend = this.backend;
+    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return entry;
+    if (isEmpty(entry)) return entry;
     for (const key of STATE_KEYS) {
       if (!this.backend.isTensor(entry[key])) throw new KeyError(`'${key}'`);
     }
+    return entry;
   }
 
   /** _init_group's lazy state: created by the backend on the first step with a grad. */
@@ -350,6 +461,33 @@ export class NAdam {
       this.state.set(p, entry);
     }
     return entry as unknown as NadamState<unknown>;
+  }
+
+  /**
+   * A group's unit of work (after its lazy state), or none without grads: its
+   * last one when the params with grads, their grads and state entries and the
+   * plan are the same ones, else a new one (a backend may keep what it was given).
+   */
+  private groupStep(group: ParamGroup): GroupStep<unknown> | undefined {
+    const plan = this.plans.get(group)!;
+    const last = plan.work;
+    let same = last !== undefined;
+    let count = 0;
+    const params = group.params;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i]!;
+      if (p.grad === null) continue;
+      // the entry checkState found, when not empty: only stateFor changes entries, and only empty ones (or none)
+      const found = this.entries[this.nextEntry++];
+      const state = found !== undefined && !isEmpty(found) ? (found as unknown as NadamState<unknown>) : this.stateFor(p);
+      if (same) same = count < last!.params.length && last!.params[count] === p && last!.grads[count] === p.grad && last!.states[count] === state;
+      count++;
+    }
+    if (count === 0) return undefined;
+    if (same && count === last!.params.length) return last;
+    const withGrad = params.filter((p) => p.grad !== null);
+    plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states: withGrad.map((p) => this.stateFor(p)), hyper: plan.hyper, path: plan.path };
+    return plan.work;
   }
 
   /** repr(optimizer) */

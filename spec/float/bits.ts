@@ -39,12 +39,41 @@ export function f32Hex(x: number): string {
   return f32ToBits(x).toString(16).padStart(8, "0");
 }
 
+/** The high 32 bits (sign, exponent, top of the fraction) of a float64's bit pattern: no BigInt, for hot paths. */
+export function f64HighWord(x: number): number {
+  view.setFloat64(0, x);
+  return view.getUint32(0);
+}
+
+/** The low 32 bits of a float64's bit pattern. */
+export function f64LowWord(x: number): number {
+  view.setFloat64(0, x);
+  return view.getUint32(4);
+}
+
+/** x with the low 32 bits of its bit pattern replaced by `low` (modulo 2^32). */
+export function withLowWord(x: number, low: number): number {
+  view.setFloat64(0, x);
+  view.setUint32(4, low >>> 0);
+  return view.getFloat64(0);
+}
+
+/** The float64 whose bit pattern is high · 2^32 + low (each taken modulo 2^32). */
+export function wordsToF64(high: number, low: number): number {
+  view.setUint32(0, high >>> 0);
+  view.setUint32(4, low >>> 0);
+  return view.getFloat64(0);
+}
+
 /** The next float64 above x (towards +Infinity); NaN and +Infinity map to themselves. */
 export function nextUp(x: number): number {
   if (Number.isNaN(x) || x === Infinity) return x;
   if (x === 0) return Number.MIN_VALUE;
-  const bits = f64ToBits(x);
-  return bitsToF64(x > 0 ? bits + 1n : bits - 1n);
+  // the bit pattern plus one (x > 0) or minus one (x < 0), carried between the two words
+  const high = f64HighWord(x);
+  const low = f64LowWord(x);
+  if (x > 0) return low === 0xffffffff ? wordsToF64(high + 1, 0) : wordsToF64(high, low + 1);
+  return low === 0 ? wordsToF64(high - 1, 0xffffffff) : wordsToF64(high, low - 1);
 }
 
 /** The next float64 below x (towards -Infinity). */

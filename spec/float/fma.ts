@@ -9,7 +9,7 @@
  * midpoint (see fma.test.ts for constructed cases).
  */
 import { FORMATS, roundDyadic, roundToFormat, toDyadic, type Dyadic, type FloatFormat } from "./format.ts";
-import { f64ToBits, nextDown, nextUp } from "./bits.ts";
+import { f64LowWord, nextDown, nextUp, withLowWord } from "./bits.ts";
 
 /** x·y + z computed exactly, then rounded once to `format` (the reference, BigInt based). */
 export function fmaExact(x: number, y: number, z: number, format: FloatFormat): number {
@@ -40,7 +40,7 @@ function roundToOddSum(a: number, b: number): number {
   const sum = a + b;
   const bVirtual = sum - a;
   const error = a - (sum - bVirtual) + (b - bVirtual);
-  if (error === 0 || (f64ToBits(sum) & 1n) === 1n) return sum;
+  if (error === 0 || (f64LowWord(sum) & 1) === 1) return sum;
   return error > 0 ? nextUp(sum) : nextDown(sum);
 }
 
@@ -53,6 +53,33 @@ function roundToOddSum(a: number, b: number): number {
  * exact BigInt path instead.
  */
 export function fma64(x: number, y: number, z: number): number {
+  const io = FMA64_IO;
+  io[0] = x;
+  io[1] = y;
+  io[2] = z;
+  fma64InPlace();
+  return io[3]!;
+}
+
+/**
+ * fma64InPlace's arguments ([0], [1], [2]) and result ([3]). A number passed to,
+ * or returned from, a call the engine does not inline is boxed, an allocation
+ * each; numbers in a Float64Array are not (the host's pow calls fma64 a dozen
+ * times, at every NAdam step).
+ */
+const FMA64_IO = new Float64Array(4);
+
+/** FMA64_IO[3] = fma64(FMA64_IO[0], FMA64_IO[1], FMA64_IO[2]). */
+function fma64InPlace(): void {
+  const io = FMA64_IO;
+  const x = io[0]!;
+  const y = io[1]!;
+  const z = io[2]!;
+  if (x === 0 || y === 0) {
+    // fmaExact's own answer for a zero product (pow meets one at every x whose exponent k is 0)
+    io[3] = x * y + z;
+    return;
+  }
   const uh = x * y;
   const ax = Math.abs(x);
   const ay = Math.abs(y);
@@ -60,7 +87,10 @@ export function fma64(x: number, y: number, z: number): number {
   const safe =
     ax < 2 ** 500 && ay < 2 ** 500 && az < 2 ** 1000 &&
     (uh === 0 ? false : Math.abs(uh) > 2 ** -900) && (az === 0 || az > 2 ** -900);
-  if (!safe) return fmaExact(x, y, z, FORMATS.float64);
+  if (!safe) {
+    io[3] = fmaExact(x, y, z, FORMATS.float64);
+    return;
+  }
   // Dekker's exact product: uh + ul = x·y.
   const xc = SPLITTER * x;
   const xh = xc - (xc - x);
@@ -73,9 +103,22 @@ export function fma64(x: number, y: number, z: number): number {
   const th = z + uh;
   const uhVirtual = th - z;
   const tl = z - (th - uhVirtual) + (uh - uhVirtual);
-  const result = th + roundToOddSum(tl, ul);
+  // roundToOddSum(tl, ul) without a call: an even last bit of an inexact, finite, non-zero sum moves one unit on the low
+  // word towards the error (up in magnitude when the error has the sum's sign), where no carry or borrow leaves the word
+  const sum = tl + ul;
+  const bVirtual = sum - tl;
+  const error = tl - (sum - bVirtual) + (ul - bVirtual);
+  let odd = sum;
+  if (error !== 0) {
+    const low = f64LowWord(sum);
+    if ((low & 1) === 0) {
+      const up = error > 0 === sum > 0;
+      odd = Number.isFinite(sum) && sum !== 0 && !Number.isNaN(error) && (up || low !== 0) ? withLowWord(sum, up ? low + 1 : low - 1) : roundToOddSum(tl, ul);
+    }
+  }
+  const result = th + odd;
   // An exact zero from cancellation is +0 in round-to-nearest, as fma gives.
-  return result === 0 ? 0 : result;
+  io[3] = result === 0 ? 0 : result;
 }
 
 /**
@@ -91,6 +134,6 @@ export function fma32(x: number, y: number, z: number): number {
   // TwoSum: the exact error of the float64 addition.
   const zVirtual = sum - product;
   const error = product - (sum - zVirtual) + (z - zVirtual);
-  if (error === 0 || (f64ToBits(sum) & 1n) === 1n) return Math.fround(sum);
+  if (error === 0 || (f64LowWord(sum) & 1) === 1) return Math.fround(sum);
   return Math.fround(error > 0 ? nextUp(sum) : nextDown(sum));
 }

@@ -20,7 +20,7 @@
  * variant and the default; `glibcPowNoFma` is the generic build, for CPUs
  * without FMA. Only round-to-nearest is modelled, and no errno / exception flags.
  */
-import { bitsToF64, f64ToBits } from "./bits.ts";
+import { bitsToF64, f64HighWord, f64LowWord, f64ToBits, wordsToF64 } from "./bits.ts";
 import { fma64 } from "./fma.ts";
 import { hexFloat } from "./hex-float.ts";
 import { EXP_TABLE_BITS, POW_LOG_OFF, POW_LOG_TABLE_BITS, expDataTable, powLogTable } from "./pow-tables.ts";
@@ -56,13 +56,37 @@ const TOP12_TWO_M54 = top12(hexFloat("0x1p-54"));
 const TOP12_512 = top12(512.0);
 const TOP12_1024 = top12(1024.0);
 
-const SIGN_BIAS = 0x800n << BigInt(EXP_TABLE_BITS);
+const SIGN_BIAS = 0x800 << EXP_TABLE_BITS;
 const MASK64 = (1n << 64n) - 1n;
+// The arithmetic on bit patterns works on their two 32-bit words (BigInts would allocate on every call, and
+// the scalars of every NAdam step take four pows); only the rare special cases below use BigInts.
+/** POW_LOG_OFF's high word (its low word is zero). */
+const POW_LOG_OFF_HIGH = Number(POW_LOG_OFF >> 32n);
 
 /** Top 12 bits (sign and exponent) of a float64. */
 function top12(x: number): number {
-  return Number(f64ToBits(x) >> 52n);
+  return f64HighWord(x) >>> 20;
 }
+
+/** The exp table as numbers: T[k] and the two words of H[k]'s bits - (k << 45) (expDataTable's pairs). */
+let expWords: { tail: Float64Array; high: Uint32Array; low: Uint32Array } | undefined;
+function expTableWords(): { tail: Float64Array; high: Uint32Array; low: Uint32Array } {
+  if (expWords === undefined) {
+    const table = expDataTable();
+    const tail = new Float64Array(EXP_N);
+    const high = new Uint32Array(EXP_N);
+    const low = new Uint32Array(EXP_N);
+    for (let k = 0; k < EXP_N; k++) {
+      tail[k] = bitsToF64(table[2 * k]!);
+      high[k] = Number(table[2 * k + 1]! >> 32n);
+      low[k] = Number(table[2 * k + 1]! & 0xffffffffn);
+    }
+    expWords = { tail, high, low };
+  }
+  return expWords;
+}
+
+const words = (high: number, low: number): bigint => (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
 
 interface Variant {
   /** The build uses fma instructions: its explicit fma() calls, and GCC's contraction of a·b + c. */
@@ -78,14 +102,18 @@ function mad(a: number, b: number, c: number, variant: Variant): number {
   return variant.fma ? fma64(a, b, c) : a * b + c;
 }
 
-/** log(x) as hi + tail (tail carries ~15 more bits); ix: bits of x, normalised. */
-function logInline(ix: bigint, variant: Variant): [number, number] {
+/** logInline's second result: the tail of the log it returns (a module variable, not an array per call). */
+let logTail = 0;
+
+/** log(x) as hi + tail (tail, in logTail, carries ~15 more bits); x's bits, normalised, as two words. */
+function logInline(ixHigh: number, ixLow: number, variant: Variant): number {
   const logTable = powLogTable();
-  const tmp = (ix - POW_LOG_OFF) & MASK64;
-  const i = Number((tmp >> BigInt(52 - POW_LOG_TABLE_BITS)) % BigInt(1 << POW_LOG_TABLE_BITS));
-  const k = Number(BigInt.asIntN(64, tmp) >> 52n); // arithmetic shift
-  const iz = (ix - (tmp & (0xfffn << 52n))) & MASK64;
-  const z = bitsToF64(iz);
+  // tmp = ix - POW_LOG_OFF: the low word is ix's, the high word as a signed int32 (k is its arithmetic shift)
+  const tmpHigh = (ixHigh - POW_LOG_OFF_HIGH) | 0;
+  const i = (tmpHigh >>> (52 - 32 - POW_LOG_TABLE_BITS)) & ((1 << POW_LOG_TABLE_BITS) - 1);
+  const k = tmpHigh >> 20;
+  const izHigh = (ixHigh - (tmpHigh & 0xfff00000)) >>> 0;
+  const z = wordsToF64(izHigh, ixLow);
   const kd = k;
   const { invc, logc, logctail } = logTable[i]!;
 
@@ -96,7 +124,8 @@ function logInline(ix: bigint, variant: Variant): [number, number] {
   if (variant.fma) {
     r = fma64(z, invc, -1.0);
   } else {
-    const zhi = bitsToF64((iz + (1n << 31n)) & (MASK64 << 32n) & MASK64);
+    // (iz + 2^31) with its low word cleared: z rounded to its high 32 bits
+    const zhi = wordsToF64(izHigh + (ixLow >= 0x80000000 ? 1 : 0), 0);
     const zlo = z - zhi;
     rhi = zhi * invc - 1.0;
     rlo = zlo * invc;
@@ -130,7 +159,8 @@ function logInline(ix: bigint, variant: Variant): [number, number] {
   // lo = lo1 + lo2 + lo3 + lo4 + ar3·q
   const lo = mad(ar3, q, lo1 + lo2 + lo3 + lo4, variant);
   const y = hi + lo;
-  return [y, hi - y + lo];
+  logTail = hi - y + lo;
+  return y;
 }
 
 /** scale·(1 + tmp) where scale's exponent may have over- or underflowed (|k| large). */
@@ -156,38 +186,41 @@ function specialCase(tmp: number, sbits: bigint, ki: bigint, variant: Variant): 
 }
 
 /** sign·exp(x + xtail), |xtail| tiny relative to x. */
-function expInline(x: number, xtail: number, signBias: bigint, variant: Variant): number {
+function expInline(x: number, xtail: number, signBias: number, variant: Variant): number {
   let abstop = top12(x) & 0x7ff;
   if (abstop - TOP12_TWO_M54 >= TOP12_512 - TOP12_TWO_M54 || abstop < TOP12_TWO_M54) {
     if (abstop < TOP12_TWO_M54) {
       // Tiny x: exp(x) rounds to 1 + x.
       const one = 1.0 + x;
-      return signBias !== 0n ? -one : one;
+      return signBias !== 0 ? -one : one;
     }
     if (abstop >= TOP12_1024) {
-      const negative = f64ToBits(x) >> 63n === 1n;
+      const negative = f64HighWord(x) >>> 31 === 1;
       const huge = negative ? 0 : Infinity;
-      return signBias !== 0n ? -huge : huge;
+      return signBias !== 0 ? -huge : huge;
     }
     abstop = 0; // large |x|: handled by specialCase below
   }
 
   // x = k·ln2/N + r, |r| <= ln2/2N; exp(x) = 2^(k/N)·exp(r).
   let kd = mad(INV_LN2_N, x, SHIFT, variant);
-  const ki = f64ToBits(kd);
+  const kiHigh = f64HighWord(kd);
+  const kiLow = f64LowWord(kd);
   kd -= SHIFT;
   let r = mad(kd, NEG_LN2_LO_N, mad(kd, NEG_LN2_HI_N, x, variant), variant);
   r += xtail;
-  const table = expDataTable();
-  const idx = Number(2n * (ki % BigInt(EXP_N)));
-  const top = ((ki + signBias) << BigInt(52 - EXP_TABLE_BITS)) & MASK64;
-  const tail = bitsToF64(table[idx]!);
-  const sbits = (table[idx + 1]! + top) & MASK64;
+  const table = expTableWords();
+  const idx = kiLow & (EXP_N - 1);
+  // top = (ki + signBias) << 45, modulo 2^64: only the low 19 bits of the sum count, and they land in the high word
+  const topHigh = (kiLow + signBias) << (52 - 32 - EXP_TABLE_BITS);
+  const tail = table.tail[idx]!;
+  const sbitsHigh = (table.high[idx]! + topHigh) >>> 0;
+  const sbitsLow = table.low[idx]!;
   const r2 = r * r;
   // tmp = tail + r + r2·(C2 + r·C3) + r2²·(C4 + r·C5)
   const tmp = mad(r2 * r2, mad(r, C5, C4, variant), mad(r2, mad(r, C3, C2, variant), tail + r, variant), variant);
-  if (abstop === 0) return specialCase(tmp, sbits, ki, variant);
-  const scale = bitsToF64(sbits);
+  if (abstop === 0) return specialCase(tmp, words(sbitsHigh, sbitsLow), words(kiHigh, kiLow), variant);
+  const scale = wordsToF64(sbitsHigh, sbitsLow);
   return mad(scale, tmp, scale, variant);
 }
 
@@ -206,15 +239,17 @@ function isZeroInfNan(bits: bigint): boolean {
 }
 
 function powVariant(x: number, y: number, variant: Variant): number {
-  let signBias = 0n;
-  let ix = f64ToBits(x);
-  const iy = f64ToBits(y);
+  let signBias = 0;
   let topx = top12(x);
   const topy = top12(y);
-  const ONE_BITS = f64ToBits(1.0);
-  const INF_BITS = f64ToBits(Infinity);
+  let ixHigh = f64HighWord(x);
+  let ixLow = f64LowWord(x);
   if (topx - 0x001 >= 0x7ff - 0x001 || topx - 0x001 < 0 || (topy & 0x7ff) - 0x3be >= 0x43e - 0x3be || (topy & 0x7ff) < 0x3be) {
     // Special cases: x subnormal, zero, negative, inf or nan; |y| tiny, huge, inf or nan.
+    let ix = f64ToBits(x);
+    const iy = f64ToBits(y);
+    const ONE_BITS = f64ToBits(1.0);
+    const INF_BITS = f64ToBits(Infinity);
     if (isZeroInfNan(iy)) {
       if ((2n * iy & MASK64) === 0n) return 1.0;
       if (ix === ONE_BITS) return 1.0;
@@ -246,18 +281,22 @@ function powVariant(x: number, y: number, variant: Variant): number {
       ix = f64ToBits(bitsToF64(ix) * TWO_P52) & 0x7fffffffffffffffn;
       ix -= 52n << 52n;
     }
+    ixHigh = Number((ix >> 32n) & 0xffffffffn);
+    ixLow = Number(ix & 0xffffffffn);
   }
 
-  const [hi, lo] = logInline(ix, variant);
+  const hi = logInline(ixHigh, ixLow, variant);
+  const lo = logTail;
   let ehi: number;
   let elo: number;
   if (variant.fma) {
     ehi = y * hi;
     elo = mad(y, lo, fma64(y, hi, -ehi), variant);
   } else {
-    const yhi = bitsToF64(iy & (MASK64 << 27n) & MASK64);
+    // y and hi with their low 27 bits cleared
+    const yhi = wordsToF64(f64HighWord(y), f64LowWord(y) & 0xf8000000);
     const ylo = y - yhi;
-    const lhi = bitsToF64(f64ToBits(hi) & (MASK64 << 27n) & MASK64);
+    const lhi = wordsToF64(f64HighWord(hi), f64LowWord(hi) & 0xf8000000);
     const llo = hi - lhi + lo;
     ehi = yhi * lhi;
     elo = ylo * lhi + y * llo;

@@ -19,14 +19,30 @@ export function biasCorrection2(beta2: number, step: number): number {
   return 1 - pyPow(beta2, step);
 }
 
+/**
+ * 0.96 ** e, remembering the last two exponents and powers ([e, power, e, power]):
+ * a step's mu_{t+1} is the next step's mu_t, the same pow.
+ */
+const POW96 = new Float64Array([NaN, NaN, NaN, NaN]);
+function pow96(e: number): number {
+  if (POW96[0] === e) return POW96[1]!;
+  if (POW96[2] === e) return POW96[3]!;
+  const power = pyPow(0.96, e);
+  POW96[2] = POW96[0]!;
+  POW96[3] = POW96[1]!;
+  POW96[0] = e;
+  POW96[1] = power;
+  return power;
+}
+
 /** mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay)) */
 export function mu(beta1: number, momentumDecay: number, step: number): number {
-  return beta1 * (1.0 - 0.5 * pyPow(0.96, step * momentumDecay));
+  return beta1 * (1.0 - 0.5 * pow96(step * momentumDecay));
 }
 
 /** mu_{t+1} = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay)); note (t+1)·ψ, not t·ψ + ψ. */
 export function muNext(beta1: number, momentumDecay: number, step: number): number {
-  return beta1 * (1.0 - 0.5 * pyPow(0.96, (step + 1) * momentumDecay));
+  return beta1 * (1.0 - 0.5 * pow96((step + 1) * momentumDecay));
 }
 
 /**

@@ -15,14 +15,14 @@
  */
 import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
-import { groupStepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars, stepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
 import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
-import { KERNEL_SCALARS, stepModuleBytes, type KernelScalar, type KernelVariant, type Lane, type StepKernel } from "./kernels.ts";
+import { KERNEL_SCALARS, STEPS_ENTRY_BYTES, stepModuleBytes, type KernelVariant, type Lane, type StepKernel, type StepsKernel } from "./kernels.ts";
 import { instantiate, limitsOf, probeRelaxedMadd, type RelaxedMaddProbe } from "./probe.ts";
 import { WorkerPool } from "./threads.ts";
 
@@ -54,7 +54,15 @@ function storageOf(real: RealDType): "float16" | "bfloat16" | undefined {
 }
 
 const unrounded = (x: number): number => x;
-const W = KERNEL_SCALARS.indexOf("w");
+/** Each kernel scalar's index in the arguments. */
+const K = Object.fromEntries(KERNEL_SCALARS.map((name, k) => [name, k])) as Readonly<Record<(typeof KERNEL_SCALARS)[number], number>>;
+
+/** A Python float as a 0-d tensor of a 16-bit dtype sees it (through float32), or rounded to the lane type. */
+function toDtype(x: number, real: RealDType): number {
+  if (real === "float16") return halfToFloat(floatToHalf(Math.fround(x)));
+  if (real === "bfloat16") return bfloat16ToFloat(floatToBfloat16(Math.fround(x)));
+  return real === "float64" ? x : Math.fround(x);
+}
 
 /**
  * The step kernel's scalar arguments (KERNEL_SCALARS' order), as the typed-array
@@ -62,29 +70,23 @@ const W = KERNEL_SCALARS.indexOf("w");
  */
 function kernelArguments(h: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath, into: Float64Array): void {
   const r = real === "float64" ? unrounded : Math.fround;
-  const storage = storageOf(real);
   // 16-bit quirks (spec/nadam/element-ops.ts): add's alpha and scalar, and _foreach_mul_'s scalar, become 0-d tensors of the dtype
-  const toDtype = (x: number): number => (storage === "float16" ? halfToFloat(floatToHalf(Math.fround(x))) : storage === "bfloat16" ? bfloat16ToFloat(floatToBfloat16(Math.fround(x))) : r(x));
   const foreach = path === "foreach";
-  const [beta1, beta2] = h.betas;
-  const w = r(1 - beta1); // lerp's weight
-  const values: Readonly<Record<KernelScalar, number>> = {
-    decay: foreach && !h.lr_is_tensor ? toDtype(s.decayFactor) : r(s.decayFactor),
-    alpha: toDtype(h.weight_decay),
-    w,
-    wMinusOne: r(w - 1),
-    oneMinusW: r(1 - w),
-    beta2: foreach ? toDtype(beta2) : r(beta2),
-    oneMinusBeta2: r(1 - beta2),
-    bc2: r(s.biasCorrection2),
-    bcSqrt: r(s.biasCorrection2Sqrt),
-    eps: toDtype(h.eps),
-    step1: r(s.gradStepSize),
-    step2: r(s.expAvgStepSize),
-  };
-  KERNEL_SCALARS.forEach((name, k) => (into[k] = values[name]));
+  const beta2 = h.betas[1];
+  const w = r(1 - h.betas[0]); // lerp's weight
+  into[K.decay] = foreach && !h.lr_is_tensor ? toDtype(s.decayFactor, real) : r(s.decayFactor);
+  into[K.alpha] = toDtype(h.weight_decay, real);
+  into[K.w] = w;
+  into[K.wMinusOne] = r(w - 1);
+  into[K.oneMinusW] = r(1 - w);
+  into[K.beta2] = foreach ? toDtype(beta2, real) : r(beta2);
+  into[K.oneMinusBeta2] = r(1 - beta2);
+  into[K.bc2] = r(s.biasCorrection2);
+  into[K.bcSqrt] = r(s.biasCorrection2Sqrt);
+  into[K.eps] = toDtype(h.eps, real);
+  into[K.step1] = r(s.gradStepSize);
+  into[K.step2] = r(s.expAvgStepSize);
 }
-
 
 /** Per lane type: whether relaxed_madd is fused here (probed once per process). */
 const relaxedMadd = new Map<Lane, RelaxedMaddProbe>();
@@ -99,6 +101,7 @@ interface CompiledKernel {
   readonly key: number;
   readonly module: WebAssembly.Module;
   readonly step: StepKernel;
+  readonly steps: StepsKernel;
   /** float64 lanes with emulated fma fall back to the host for extreme exponents: such a kernel runs on this thread only. */
   readonly callsHost: boolean;
 }
@@ -119,10 +122,61 @@ function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): Compile
   if (kernel === undefined) {
     const fma = variant.fused && relaxedMaddOf(variant.lane, heap).use ? "relaxed" : "emulated";
     const module = new WebAssembly.Module(stepModuleBytes({ ...variant, fma }, limitsOf(heap)));
-    kernel = { key, module, step: instantiate(module, heap).step as StepKernel, callsHost: variant.lane === "float64" && variant.fused && fma === "emulated" };
+    const { step, steps } = instantiate(module, heap) as { step: StepKernel; steps: StepsKernel };
+    kernel = { key, module, step, steps, callsHost: variant.lane === "float64" && variant.fused && fma === "emulated" };
     kernels.set(key, kernel);
   }
   return kernel;
+}
+
+/**
+ * A group's params laid out for one `steps` call (kernels.ts): each one's
+ * offsets in the memory, and the host storages staged before and after. Made
+ * when a group's params or state tensors change, not every step; the grads,
+ * often new tensors every step, are placed at each step.
+ */
+interface Batch {
+  /** The params and their step, mu_product, exp_avg and exp_avg_sq tensors (four per param) it was made for. */
+  readonly params: readonly Tensor[];
+  readonly stateTensors: readonly Tensor[];
+  /** Whether they can be stepped in one call (else one by one). */
+  readonly usable: boolean;
+  readonly real: RealDType;
+  /** (p, g, m, v, n) per param (STEPS_ENTRY_BYTES), in the memory; g is written at each step. */
+  readonly list: Int32Array;
+  /** Per param, the block a host grad is copied into. */
+  readonly gradSlots: readonly Storage[];
+  /** Where each chunk of params starts, and then the params' count: a chunk's host grads are staged together. */
+  readonly chunks: readonly number[];
+  /** Per param, the grad its list entry holds (the last step's), checked and placed. */
+  readonly placedGrads: (Tensor | undefined)[];
+  /** Per param, its step and mu_product tensors' storages (each kind of one dtype in a usable batch). */
+  readonly stepData: readonly Storage[];
+  readonly muProductData: readonly Storage[];
+  /** The work it was last used for (the optimizer hands the same one while its params are the same). */
+  work?: GroupStep<Tensor>;
+  /** The buffers of every param and state storage: a host grad in one of them could alias them. */
+  readonly buffers: ReadonlySet<ArrayBufferLike>;
+  /** Host storages copied into their blocks before the kernels, pairwise; and the blocks copied back after (params and moments). */
+  readonly copyIn: readonly (readonly [host: Storage, block: Storage])[];
+  readonly copyOut: readonly (readonly [host: Storage, block: Storage])[];
+  /** The kernel, and the hyper-parameters and path it was found for. */
+  kernel?: CompiledKernel;
+  kernelFor?: readonly [NadamHyperParameters, CodePath];
+}
+
+/** The numbers of host grads a batch stages at once (or its largest grad's). */
+const GRAD_CHUNK = 1 << 16;
+
+/** Whether no two storages share a byte (in the same buffer). */
+function apart(storages: readonly Storage[]): boolean {
+  const byBuffer = new Map<ArrayBufferLike, Storage[]>();
+  for (const data of storages) byBuffer.set(data.buffer, [...(byBuffer.get(data.buffer) ?? []), data]);
+  for (const list of byBuffer.values()) {
+    list.sort((a, b) => a.byteOffset - b.byteOffset);
+    for (let k = 1; k < list.length; k++) if (list[k]!.byteOffset < list[k - 1]!.byteOffset + list[k - 1]!.byteLength || list[k] === list[k - 1]) return false;
+  }
+  return true;
 }
 
 export interface WasmBackend extends SyncBackend<Tensor> {
@@ -148,20 +202,190 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** One staging block per real dtype for grads, which are often new tensors every step. */
   const gradStaging: Partial<Record<RealDType, Storage>> = {};
   /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
-  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: new Float64Array(KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
+  // (in the memory: the steps kernel reads them there)
+  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
     const length = shape.reduce((a, b) => a * b, 1) * (DTYPE[dtype].complex ? 2 : 1);
     return new Tensor(dtype, shape, heap.view(DTYPE[dtype].storage, length).fill(0));
   };
 
+  /** A host storage's staging block (its numbers not copied). */
+  const stagingOf = (data: Storage): Storage => {
+    let block = staging.get(data);
+    if (block === undefined) staging.set(data, (block = heap.view(data.constructor as StorageConstructor, data.length)));
+    return block;
+  };
   /** The byte offset of a storage's numbers in the memory: its own, or its staging block's after copying them in. */
   const placed = (data: Storage): number => {
     if (heap.owns(data)) return data.byteOffset;
-    let block = staging.get(data);
-    if (block === undefined) staging.set(data, (block = heap.view(data.constructor as StorageConstructor, data.length)));
+    const block = stagingOf(data);
     block.set(data as never);
     return block.byteOffset;
+  };
+
+  /** Batches by their first param. */
+  const batches = new WeakMap<Tensor, Batch>();
+
+  /** Whether a batch was made for these params (stepBatch checks their state tensors). */
+  const madeFor = (batch: Batch, { params }: GroupStep<Tensor>): boolean => {
+    if (batch.params.length !== params.length) return false;
+    for (let i = 0; i < params.length; i++) if (params[i] !== batch.params[i]) return false;
+    return true;
+  };
+
+  /**
+   * A group's batch. Usable when its params share a real dtype, none is large
+   * enough for the worker threads, and no two of their storages and state
+   * tensors' share a byte: one call reads every param's scalars before any
+   * kernel runs and stages every storage at once, which is then the same as
+   * stepping the params one after another.
+   */
+  const prepareBatch = ({ params, states }: GroupStep<Tensor>): Batch => {
+    const real = DTYPE[params[0]!.dtype].real;
+    const stateTensors = states.flatMap((state) => [state.step, state.mu_product, state.exp_avg, state.exp_avg_sq]);
+    const involved = [...params.map((p) => p.data), ...stateTensors.map((t) => t.data)];
+    const usable = params.every((p) => DTYPE[p.dtype].real === real && (pool === undefined || p.data.length < parallelAbove)) &&
+      states.every((state) => state.step.dtype === states[0]!.step.dtype && state.mu_product.dtype === states[0]!.mu_product.dtype) && apart(involved);
+    const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * params.length);
+    const copyIn: [Storage, Storage][] = [];
+    const copyOut: [Storage, Storage][] = [];
+    const offsetOf = (data: Storage): number => {
+      if (heap.owns(data)) return data.byteOffset;
+      const block = stagingOf(data);
+      copyIn.push([data, block]);
+      copyOut.push([data, block]);
+      return block.byteOffset;
+    };
+    if (usable) {
+      params.forEach((param, i) => {
+        const state = states[i]!;
+        list.set([offsetOf(param.data), 0, offsetOf(state.exp_avg.data), offsetOf(state.exp_avg_sq.data), param.data.length], (STEPS_ENTRY_BYTES / 4) * i);
+      });
+    }
+    const storage = params[0]!.data.constructor as StorageConstructor;
+    // The host grads' slots in one block, made on first use (grads in the memory need none); the params in chunks whose grads
+    // fit in it together, so that it holds one chunk's grads at a time, not every grad of a large group.
+    const capacity = params.reduce((most, p) => Math.max(most, p.data.length), GRAD_CHUNK);
+    const chunks = [0];
+    const slotAt: number[] = [];
+    let at = 0;
+    params.forEach((param, i) => {
+      if (at + param.data.length > capacity) {
+        chunks.push(i);
+        at = 0;
+      }
+      slotAt.push(at);
+      at += param.data.length;
+    });
+    chunks.push(params.length);
+    let gradSlots: Storage[] = [];
+    const slots = (): Storage[] => {
+      if (gradSlots.length === 0 && usable) {
+        const block = heap.view(storage, Math.max(1, chunks.length > 2 ? capacity : at));
+        gradSlots = params.map((p, i) => block.subarray(slotAt[i], slotAt[i]! + p.data.length));
+      }
+      return gradSlots;
+    };
+    return {
+      params: [...params],
+      stateTensors,
+      usable,
+      real,
+      list,
+      chunks,
+      get gradSlots() {
+        return slots();
+      },
+      placedGrads: params.map(() => undefined),
+      stepData: states.map((state) => state.step.data),
+      muProductData: states.map((state) => state.mu_product.data),
+      buffers: new Set(involved.map((data) => data.buffer)),
+      copyIn,
+      copyOut,
+    };
+  };
+
+  /** The scalar state every param of a batch shares (mutated, not allocated, each step). */
+  const shared: { step: number; step_dtype: DType; mu_product: number; mu_product_dtype: DType } = { step: 0, step_dtype: "float32", mu_product: 0, mu_product_dtype: "float32" };
+
+  /**
+   * A group's step as one `steps` call; false, with nothing changed, where it
+   * cannot be: the params' scalar states differ, a grad is not of its param's
+   * dtype and length or could alias a staged storage, or 16-bit add(alpha)
+   * splits at PyTorch's vector body.
+   */
+  const stepBatch = (work: GroupStep<Tensor>, batch: Batch): boolean => {
+    const { params, grads, states, hyper, path } = work;
+    const { real, list, placedGrads } = batch;
+    const storage = storageOf(real);
+    const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
+    if (storage !== undefined && profile === "vectorized" && weightDecay === "l2") return false;
+    const { stateTensors, stepData, muProductData } = batch;
+    // one scalar state: the same step (=== of the stored numbers; equal ones give the same scalars) and the same mu_product (Object.is)
+    const step = stepData[0]![0]!;
+    const muProduct = muProductData[0]![0]!;
+    const entry = STEPS_ENTRY_BYTES / 4;
+    for (let i = 0; i < params.length; i++) {
+      const state = states[i]!;
+      if (state.step !== stateTensors[4 * i] || state.mu_product !== stateTensors[4 * i + 1] || state.exp_avg !== stateTensors[4 * i + 2] || state.exp_avg_sq !== stateTensors[4 * i + 3]) {
+        batches.delete(params[0]!); // laid out again at the next step
+        return false;
+      }
+      if (stepData[i]![0] !== step || !Object.is(muProductData[i]![0], muProduct)) return false;
+      // (the grad of the last step passed the rest then: a Tensor's dtype and storage do not change)
+      const grad = grads[i]!;
+      if (grad === placedGrads[i]) continue;
+      const param = params[i]!;
+      if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
+      const data = grad.data;
+      if (heap.owns(data)) list[entry * i + 1] = data.byteOffset;
+      else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
+      else list[entry * i + 1] = batch.gradSlots[i]!.byteOffset;
+      placedGrads[i] = grad;
+    }
+    // nothing changes before this point
+    const first = states[0]!;
+    shared.step = first.step.get(0);
+    shared.step_dtype = first.step.dtype;
+    shared.mu_product = first.mu_product.get(0);
+    shared.mu_product_dtype = first.mu_product.dtype;
+    const s = stepScalars(hyper, path, shared);
+    // stored through the first param's tensors, copied as stored to the others (of the same dtypes)
+    first.step.set(0, s.step);
+    first.mu_product.set(0, s.muProduct);
+    const stepStored = stepData[0]![0]!;
+    const muProductStored = muProductData[0]![0]!;
+    for (let i = 1; i < states.length; i++) {
+      stepData[i]![0] = stepStored;
+      muProductData[i]![0] = muProductStored;
+    }
+    const cached = args[real];
+    if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
+      kernelArguments(hyper, s, real, path, cached.values);
+      cached.of = s;
+      cached.hyper = hyper;
+      cached.path = path;
+    }
+    const a = cached.values;
+    if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
+      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
+      batch.kernel = kernelFor(variant, heap);
+      batch.kernelFor = [hyper, path];
+    }
+    const { copyIn, copyOut, chunks } = batch;
+    for (let k = 0; k < copyIn.length; k++) copyIn[k]![1].set(copyIn[k]![0] as never);
+    for (let c = 0; c + 1 < chunks.length; c++) {
+      const from = chunks[c]!;
+      const to = chunks[c + 1]!;
+      for (let i = from; i < to; i++) {
+        const data = placedGrads[i]!.data;
+        if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
+      }
+      batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+    }
+    for (let k = 0; k < copyOut.length; k++) copyOut[k]![0].set(copyOut[k]![1] as never);
+    return true;
   };
   const copyBack = (data: Storage): void => {
     if (!heap.owns(data)) data.set(staging.get(data)! as never);
@@ -204,7 +428,14 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     },
     toHost: (tensor) => tensor,
     isTensor: (value): value is Tensor => value instanceof Tensor,
-    stepGroup({ params, grads, states, hyper, path }: GroupStep<Tensor>): void {
+    stepGroup(work: GroupStep<Tensor>): void {
+      if (work.params.length > 0) {
+        let batch = batches.get(work.params[0]!);
+        if (batch === undefined || (batch.work !== work && !madeFor(batch, work))) batches.set(work.params[0]!, (batch = prepareBatch(work)));
+        batch.work = work;
+        if (batch.usable && stepBatch(work, batch)) return;
+      }
+      const { params, grads, states, hyper, path } = work;
       const scalarsOf = groupStepScalars(hyper, path);
       const fused = profile === "vectorized";
       const foreach = path === "foreach";
@@ -245,7 +476,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         // The variant depends only on the group and the dtype: looked up once per dtype in a group.
         let kernel = groupKernels[real];
         if (kernel === undefined) {
-          variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[W]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true };
+          variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true };
           groupKernels[real] = kernel = kernelFor(variants[real]!, heap);
         }
         const p = placed(param.data);

@@ -98,7 +98,7 @@ export class WasmHeap {
   }
 
   /** A typed array over a new block, tied to it (the block is freed with the view). */
-  view<A extends Float32ArrayConstructor | Float64ArrayConstructor | Uint16ArrayConstructor>(kind: A, length: number): InstanceType<A> {
+  view<A extends Float32ArrayConstructor | Float64ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor>(kind: A, length: number): InstanceType<A> {
     const block = this.allocate(length * kind.BYTES_PER_ELEMENT);
     const view = new kind(this.memory.buffer, block.ptr, length) as InstanceType<A>;
     this.tie(view, block);

@@ -59,6 +59,16 @@ export type KernelScalar = (typeof KERNEL_SCALARS)[number];
  */
 export type StepKernel = (p: number, g: number, m: number, v: number, n: number, ...scalars: number[]) => void;
 
+/**
+ * steps(list, count, scalars): `step` on count tensors with the same scalars,
+ * in order; list is the byte offset of count (p, g, m, v, n) int32 quintuples
+ * (STEPS_ENTRY_BYTES each), scalars the byte offset of the float64 scalar
+ * arguments. One call from JavaScript for a whole group of small tensors, with
+ * no float64 arguments (JavaScript boxes each one it passes).
+ */
+export type StepsKernel = (list: number, count: number, scalars: number) => void;
+export const STEPS_ENTRY_BYTES = 20;
+
 interface LaneOps {
   readonly lanes: number;
   readonly size: number;
@@ -458,9 +468,13 @@ function stepFunction(variant: KernelVariant): Code {
   /** 16-bit bits (i32x4, on the stack) to float32 lanes. */
   const decode = (): void => {
     if (storage === "bfloat16") return void c.i32(16).simd(SIMD.i32x4Shl);
-    // float16: (bits & 0x7fff) << 13 read as float32 is the value times 2^-112 (subnormals included); infinities apart; the sign
+    // float16, with no float32 subnormal on the way (each costs a slow microcode assist, and NAdam's exp_avg_sq is often a
+    // float16 subnormal): a subnormal's (or zero's) integer mantissa times 2^-24, else (bits & 0x7fff) << 13 with the
+    // exponent rebiased by 127 - 15; infinities and NaN to exponent 255; the sign
     const em = vc.tempOf("decode em");
-    c.tee(raw).get(vc.i32Splat(0x7fff)).simd(SIMD.and).tee(em).i32(13).simd(SIMD.i32x4Shl).get(vc.f32Splat(2 ** 112)).simd(SIMD.f32x4Mul);
+    c.tee(raw).get(vc.i32Splat(0x7fff)).simd(SIMD.and).tee(em).simd(SIMD.f32x4ConvertI32x4S).get(vc.f32Splat(2 ** -24)).simd(SIMD.f32x4Mul);
+    c.get(em).i32(13).simd(SIMD.i32x4Shl).get(vc.i32Splat(112 << 23)).simd(SIMD.i32x4Add);
+    c.get(em).get(vc.i32Splat(0x0400)).simd(SIMD.i32x4LtS).simd(SIMD.bitselect);
     c.get(em).get(vc.i32Splat(0x7bff)).simd(SIMD.i32x4GtS).get(vc.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.or);
     c.get(raw).get(vc.i32Splat(0x8000)).simd(SIMD.and).i32(16).simd(SIMD.i32x4Shl).simd(SIMD.or);
   };
@@ -473,9 +487,13 @@ function stepFunction(variant: KernelVariant): Code {
       c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(nan).get(vc.i32Splat(0x40)).simd(SIMD.and).simd(SIMD.or);
       return;
     }
-    // float16: |x|·2^-112 read as bits, >> 13, is the float16 magnitude (subnormals included); infinities apart; then the sign
+    // float16, again with no float32 subnormal: below 2^-14, |x|·2^24 is the subnormal's integer mantissa; above, |x|'s bits with
+    // the exponent rebiased by 15 - 127, >> 13 (infinity: capped at 0x7c00); NaN apart; then the sign
+    const magnitude = vc.tempOf("encode magnitude");
     c.get(vc.i32Splat(0x7e00));
-    c.get(raw).simd(SIMD.f32x4Abs).get(vc.f32Splat(2 ** -112)).simd(SIMD.f32x4Mul).i32(13).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x7c00)).simd(SIMD.i32x4MinU);
+    c.get(raw).simd(SIMD.f32x4Abs).tee(magnitude).get(vc.f32Splat(2 ** 24)).simd(SIMD.f32x4Mul).simd(SIMD.i32x4TruncSatF32x4S);
+    c.get(magnitude).get(vc.i32Splat(112 << 23)).simd(SIMD.i32x4Sub).i32(13).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x7c00)).simd(SIMD.i32x4MinU);
+    c.get(magnitude).get(vc.f32Splat(2 ** -14)).simd(SIMD.f32x4Lt).simd(SIMD.bitselect);
     c.get(nan).simd(SIMD.bitselect);
     c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x8000)).simd(SIMD.and).simd(SIMD.or);
   };
@@ -555,6 +573,23 @@ function stepFunction(variant: KernelVariant): Code {
   return c;
 }
 
+/** The steps function: a loop calling the module's step (function index `step`) once per list entry. */
+function stepsFunction(step: number): Code {
+  const c = new Code([I32, I32, I32]);
+  const [LIST, COUNT, SCALARS] = [0, 1, 2];
+  const scalars = KERNEL_SCALARS.map(() => c.local(F64));
+  scalars.forEach((local, k) => c.get(SCALARS).op(OP.f64Load, ...Code.memarg(3, 8 * k)).set(local));
+  c.op(OP.block, OP.void, OP.loop, OP.void);
+  c.get(COUNT).op(OP.i32Eqz).op(OP.brIf, 1);
+  for (let word = 0; word < 5; word++) c.get(LIST).op(OP.i32Load, ...Code.memarg(2, 4 * word));
+  for (const local of scalars) c.get(local);
+  c.call(step);
+  c.get(LIST).i32(STEPS_ENTRY_BYTES).op(OP.i32Add).set(LIST);
+  c.get(COUNT).i32(1).op(OP.i32Sub).set(COUNT);
+  c.op(OP.br, 0, OP.end, OP.end);
+  return c;
+}
+
 /** fma(x, y, z, out, n): out = x·y + z elementwise over n lane-type numbers (n a multiple of the lanes); for tests. */
 function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   const c = new Code([I32, I32, I32, I32, I32]);
@@ -586,9 +621,10 @@ function moduleSpec(limits: MemoryLimits, functions: ModuleSpec["functions"]): M
   return { memory: { module: "env", name: "memory", minimum: 1, maximum: limits.maximum, shared: true }, imports: [EXACT_FMA64_IMPORT], functions };
 }
 
-/** The bytes of a module exporting `step` for one variant. */
+/** The bytes of a module exporting `step` and `steps` for one variant. */
 export function stepModuleBytes(variant: KernelVariant, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
-  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant) }]));
+  // step's function index: after the one import
+  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant) }, { name: "steps", code: stepsFunction(1) }]));
 }
 
 /** The bytes of a module exporting `fma` over arrays (tests and the relaxed-madd probe). */

@@ -169,8 +169,10 @@ describe("tensors in the WebAssembly memory", () => {
     const reference = Tensor.from(values, "float32");
     const typed = typedArrayBackend();
     const referenceState = typed.initState(reference, "float32");
+    const step = () => backend.stepGroup({ params: [param], grads: [grad], states: [state], hyper: HYPER, path: "forloop" });
+    expect(allocationsDuring(heap, step)).toBe(1); // the group's layout for one kernel call (its offsets)
     const allocations = allocationsDuring(heap, () => {
-      for (let k = 0; k < 50; k++) backend.stepGroup({ params: [param], grads: [grad], states: [state], hyper: HYPER, path: "forloop" });
+      for (let k = 1; k < 50; k++) step();
     });
     for (let k = 0; k < 50; k++) typed.stepGroup({ params: [reference], grads: [grad], states: [referenceState], hyper: HYPER, path: "forloop" });
     expect(allocations).toBe(0);
@@ -192,7 +194,7 @@ describe("tensors in the WebAssembly memory", () => {
       backend.stepGroup({ params, grads, states, hyper: HYPER, path: "foreach" });
       typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "foreach" });
     };
-    expect(allocationsDuring(heap, () => step(0))).toBe(3); // a staging block per param and one for the grads
+    expect(allocationsDuring(heap, () => step(0))).toBe(4); // a staging block per param, one for the grads, and the group's layout
     expect(allocationsDuring(heap, () => {
       for (let k = 1; k < 100; k++) step(k);
     })).toBe(0);
@@ -254,6 +256,29 @@ describe("float16 and bfloat16 in float32 lanes", () => {
   });
 });
 
+describe("float16 decoding and encoding", () => {
+  test("every float16 bit pattern, as a param and as a grad, steps as on the typed-array backend", () => {
+    const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const reversed = patterns.slice().reverse();
+    for (const profile of ["default", "vectorized"] as const) {
+      for (const path of ["forloop", "foreach"] as const) {
+        const [wasm, typed] = [wasmBackend({ profile }), typedArrayBackend({ profile })];
+        const [pw, pt] = [wasm.zeros([65536], "float16"), new Tensor("float16", [65536], patterns.slice())];
+        pw.data.set(patterns);
+        const grad = new Tensor("float16", [65536], reversed);
+        const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+        for (let k = 0; k < 2; k++) {
+          wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper: { ...HYPER, weight_decay: 0 }, path });
+          typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: { ...HYPER, weight_decay: 0 }, path });
+        }
+        // bit patterns, a NaN's sign and payload aside
+        const bits = (t: Tensor): number[] => Array.from(t.data, (b) => ((b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0 ? -1 : b));
+        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+      }
+    }
+  });
+});
+
 describe("aliasing, as PyTorch allows it", () => {
   test("a param listed twice in a group, and a grad that is its own param, step as on the typed-array backend", () => {
     for (const inHeap of [true, false]) {
@@ -275,6 +300,81 @@ describe("aliasing, as PyTorch allows it", () => {
       expect(sp.step.item()).toBe(10);
       expect(rp.toArray()).toEqual(rq.toArray());
     }
+  });
+});
+
+describe("a group in one kernel call", () => {
+  // the group's params stepped by one `steps` call when they share dtype and scalar state; one by one otherwise
+  test("params in the memory and on the host, of odd and zero lengths, with new and reused grads, step as on the typed-array backend", () => {
+    const rng = new RandomFloats(7);
+    for (const dtype of ["float32", "float64", "bfloat16", "complex64"] as const) {
+      for (const profile of ["default", "vectorized"] as const) {
+        const [wasm, typed] = [wasmBackend({ profile }), typedArrayBackend({ profile })];
+        const lengths = [10, 0, 3, 17, 1, 64];
+        const values = lengths.map((n) => Array.from({ length: dtype === "complex64" ? 2 * n : n }, () => rng.float32(-3, 3)));
+        const params = values.map((v, i) => (i % 2 ? wasm.tensor(v, dtype) : Tensor.from(v, dtype)));
+        const mirrors = values.map((v) => Tensor.from(v, dtype));
+        const states = params.map((p) => wasm.initState(p, "float32"));
+        const mirrorStates = mirrors.map((p) => typed.initState(p, "float32"));
+        const kept = values.map((v, i) => (i % 3 ? wasm.tensor(v.map((x) => x / 7), dtype) : Tensor.from(v.map((x) => x / 7), dtype)));
+        for (let k = 0; k < 6; k++) {
+          const grads = k % 2 ? kept : values.map((v) => Tensor.from(v.map(() => rng.float32(-8, 1)), dtype));
+          const hyper = { ...HYPER, maximize: k === 3, weight_decay: k === 4 ? 0 : HYPER.weight_decay };
+          wasm.stepGroup({ params, grads, states, hyper, path: k % 3 ? "foreach" : "forloop" });
+          typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper, path: k % 3 ? "foreach" : "forloop" });
+        }
+        params.forEach((p, i) => expect(p.toArray(), `${dtype} ${profile} param ${i}`).toEqual(mirrors[i]!.toArray()));
+        states.forEach((s, i) => expect(s.exp_avg_sq.toArray()).toEqual(mirrorStates[i]!.exp_avg_sq.toArray()));
+        expect(states.map((s) => s.step.item())).toEqual(lengths.map(() => 6));
+      }
+    }
+  });
+
+  test("host grads staged a chunk at a time (one block of 2^16 numbers for five grads of 40,000), stepping as on the typed-array backend", () => {
+    const heap = wasmHeap();
+    const [wasm, typed] = [wasmBackend({ profile: "default" }), typedArrayBackend({ profile: "default" })];
+    const rng = new RandomFloats(3);
+    const values = Array.from({ length: 5 }, () => Float32Array.from({ length: 40_000 }, () => rng.float32(-2, 2)));
+    const params = values.map((v) => wasm.tensor(v, "float32"));
+    const mirrors = values.map((v) => Tensor.from(v, "float32"));
+    const states = params.map((p) => wasm.initState(p, "float32"));
+    const mirrorStates = mirrors.map((p) => typed.initState(p, "float32"));
+    const sizes: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const grads = values.map((v) => Tensor.from(v.map(() => rng.float32(-1, 1)), "float32"));
+      const allocate = heap.allocate.bind(heap);
+      heap.allocate = (bytes: number) => (sizes.push(bytes), allocate(bytes));
+      try {
+        wasm.stepGroup({ params, grads, states, hyper: HYPER, path: "foreach" });
+      } finally {
+        heap.allocate = allocate;
+      }
+      typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "foreach" });
+    }
+    params.forEach((p, i) => expect(p.toArray()).toEqual(mirrors[i]!.toArray()));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(4 * 2 ** 16 + 5 * 20 + 16);
+  });
+
+  test("params at different steps, a host grad that is another param's storage, and a state tensor replaced, step as on the typed-array backend", () => {
+    const [wasm, typed] = [wasmBackend(), typedArrayBackend()];
+    const values = [Array.from({ length: 9 }, (_, i) => Math.sin(i)), Array.from({ length: 9 }, (_, i) => Math.cos(i))];
+    const [p, q] = [values.map((v) => Tensor.from(v, "float32")), values.map((v) => Tensor.from(v, "float32"))];
+    const [sp, sq] = [p.map((t) => wasm.initState(t, "float32")), q.map((t) => typed.initState(t, "float32"))];
+    const both = (params: Tensor[][], grads: (k: number) => Tensor[][], states: typeof sp[], k: number, only?: number) => {
+      const pick = <T,>(xs: T[]) => (only === undefined ? xs : [xs[only]!]);
+      wasm.stepGroup({ params: pick(params[0]!), grads: pick(grads(k)[0]!), states: pick(states[0]!), hyper: HYPER, path: "foreach" });
+      typed.stepGroup({ params: pick(params[1]!), grads: pick(grads(k)[1]!), states: pick(states[1]!) as never, hyper: HYPER, path: "foreach" });
+    };
+    const fresh = (k: number) => [0, 1].map(() => values.map((v) => Tensor.from(v.map((x) => x * k), "float32")));
+    both([p, q], fresh, [sp, sq], 1, 0); // the first param a step ahead
+    for (let k = 2; k < 5; k++) both([p, q], fresh, [sp, sq], k);
+    // the second param's grad is the first param itself (on the host): it sees the first param's update
+    for (let k = 0; k < 3; k++) both([p, q], () => [[fresh(k)[0]![0]!, p[0]!], [fresh(k)[1]![0]!, q[0]!]], [sp, sq], k);
+    sp[1]!.exp_avg = wasm.zeros([9], "float32");
+    sq[1]!.exp_avg = Tensor.zeros([9], "float32");
+    for (let k = 0; k < 2; k++) both([p, q], fresh, [sp, sq], k);
+    p.forEach((t, i) => expect(t.toArray()).toEqual(q[i]!.toArray()));
+    expect(sp.map((s) => s.step.item())).toEqual([9, 8]);
   });
 });
 
