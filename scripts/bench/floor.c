@@ -5,7 +5,7 @@
  * with anything: it is the speed a memory-bound kernel reaches here.
  * Protocol, one command a line on stdin, one JSON answer a line on stdout:
  *   setup COUNT NUMEL DTYPE THREADS   (dtype float32 | float64)
- *   round                             one step of every configuration: {"ms":[...]}
+ *   round [STEPS]                     STEPS (default 1) back-to-back steps of every configuration: {"ms":[... per step]}
  *   clear
  */
 #include <math.h>
@@ -81,15 +81,19 @@ int main(void) {
       }
       printf("{\"ok\":true}\n");
     } else if (strncmp(line, "round", 5) == 0) {
+      int steps = 1;
+      if (sscanf(line, "round %d", &steps) != 1 || steps < 1) steps = 1;
       printf("{\"ms\":[");
       for (int k = 0; k < n_configs; k++) {
         Config *c = &configs[k];
         double t0 = now_ms();
-        for (long t = 0; t < c->count; t++) {
-          if (c->f64) step_double(c->p[t], c->g[t], c->m[t], c->v[t], c->numel, c->threads);
-          else step_float(c->p[t], c->g[t], c->m[t], c->v[t], c->numel, c->threads);
+        for (int s = 0; s < steps; s++) {
+          for (long t = 0; t < c->count; t++) {
+            if (c->f64) step_double(c->p[t], c->g[t], c->m[t], c->v[t], c->numel, c->threads);
+            else step_float(c->p[t], c->g[t], c->m[t], c->v[t], c->numel, c->threads);
+          }
         }
-        printf("%s%.6f", k ? "," : "", now_ms() - t0);
+        printf("%s%.6f", k ? "," : "", (now_ms() - t0) / steps);
       }
       printf("]}\n");
     } else if (strncmp(line, "clear", 5) == 0) {

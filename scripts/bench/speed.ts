@@ -39,11 +39,17 @@ const WARMUP = Number(option("--warmup") ?? 2);
 const THREADS = availableParallelism();
 const only = option("--only")?.split(",");
 const M = 1024 * 1024;
+/**
+ * `steps`: steps a round times back to back, per configuration (the time
+ * reported is per step): one where a step takes milliseconds; at 100 x 10,
+ * where it takes microseconds, a lone step would time the caches the other
+ * configurations left cold, not a training loop's steady state.
+ */
 const ALL_SHAPES = [
-  { id: "4Mx1", name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16"] as DType[] },
-  { id: "1024x4096", name: "1,024 x 4,096", count: 1024, numel: 4096, dtypes: ["float32"] as DType[] },
-  { id: "16Mx1", name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[] },
-  { id: "100x10", name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[] },
+  { id: "4Mx1", name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16"] as DType[], steps: 1 },
+  { id: "1024x4096", name: "1,024 x 4,096", count: 1024, numel: 4096, dtypes: ["float32"] as DType[], steps: 1 },
+  { id: "16Mx1", name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[], steps: 1 },
+  { id: "100x10", name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[], steps: 50 },
 ];
 const wanted = option("--shapes")?.split(",").map((s) => s.trim());
 const unknown = wanted?.filter((id) => !ALL_SHAPES.some((s) => s.id === id)) ?? [];
@@ -193,32 +199,33 @@ for (const shape of SHAPES) {
         floorRows.push({ shape: shape.name, dtype, name: "fused C loop (floor)", kind: "floor", threads, times: [] });
       }
     }
+    const steps = shape.steps;
     for (let round = 0; round < WARMUP + ROUNDS; round++) {
       for (const { row, step } of js) {
         if (row.failed) continue;
         const t0 = performance.now();
         try {
-          await step();
+          for (let k = 0; k < steps; k++) await step();
         } catch (e) {
           row.failed = (e as Error).message.split("\n")[0];
         }
-        if (round >= WARMUP) row.times.push(performance.now() - t0);
+        if (round >= WARMUP) row.times.push((performance.now() - t0) / steps);
       }
       for (const [baseline, baselineRows] of [[torch, torchRows], [floor, floorRows]] as const) {
         if (!("worker" in baseline) || baselineRows.length === 0) continue;
-        const answer = await baseline.worker.ask(baseline === floor ? "round" : JSON.stringify({ op: "round" }));
+        const answer = await baseline.worker.ask(baseline === floor ? `round ${steps}` : JSON.stringify({ op: "round", steps }));
         if (round >= WARMUP) (answer.ms as number[]).forEach((ms, k) => baselineRows[k]!.times.push(ms));
       }
       process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
     }
-    // bytes one more step allocates, after a full collection
+    // bytes a step allocates (over a round's steps), after a full collection
     for (const { row, step } of js) {
       if (row.failed) continue;
       gc();
       const before = process.memoryUsage();
-      await step();
+      for (let k = 0; k < steps; k++) await step();
       const after = process.memoryUsage();
-      row.allocated = Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers);
+      row.allocated = Math.round((Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers)) / steps);
     }
     rows.push(...js.map((j) => j.row), ...torchRows, ...floorRows);
     peaks.push({ shape: shape.name, dtype, peakRssMiB: (process.resourceUsage().maxRSS * 1024 - rssBefore) / M, dataMiB: (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M });
@@ -259,6 +266,8 @@ for (const r of results) {
 }
 const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
 console.log(`node ${process.version}, ${THREADS} threads available; median of ${ROUNDS} interleaved rounds after ${WARMUP} warm-up; lr 2e-3, weight_decay 0.01 (L2)`);
+const batched = SHAPES.filter((s) => s.steps > 1);
+if (batched.length > 0) console.log(`a round times ${batched.map((s) => `${s.steps} back-to-back steps at ${s.name}`).join(", ")} (per step below), one step elsewhere`);
 console.log(`torch: ${"worker" in torch ? `${String(torch.info.torch)}, CPU capability ${String(torch.info.capability)}` : `unavailable (${torch.unavailable})`}`);
 console.log(`floor: ${"worker" in floor ? `cc -O3 -march=native${floor.info.openmp ? " -fopenmp" : ""}` : `unavailable (${floor.unavailable})`}`);
 for (const row of table) console.log(row.map((cell, c) => (c < 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));

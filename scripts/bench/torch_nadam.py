@@ -2,7 +2,7 @@
 
 One JSON command a line, one JSON answer a line:
   {"op": "setup", "count": C, "numel": N, "dtype": "float32", "foreach": true, "threads": T}
-  {"op": "round"}   one step of every configuration: {"ms": [...]}
+  {"op": "round", "steps": S}   S back-to-back steps of every configuration (default 1): {"ms": [... per step]}
   {"op": "clear"}
 The same options as the JavaScript side: lr 2e-3, weight_decay 0.01 (L2), defaults otherwise.
 """
@@ -33,12 +33,15 @@ for line in sys.stdin:
         configs.append((optimizer, cmd["threads"]))
         print(json.dumps({"ok": True}), flush=True)
     elif cmd["op"] == "round":
+        # "steps" back-to-back steps of each configuration, the time per step reported
+        steps = cmd.get("steps", 1)
         times = []
         for optimizer, threads in configs:
             torch.set_num_threads(threads)
             t0 = time.perf_counter()
-            optimizer.step()
-            times.append((time.perf_counter() - t0) * 1e3)
+            for _ in range(steps):
+                optimizer.step()
+            times.append((time.perf_counter() - t0) * 1e3 / steps)
         print(json.dumps({"ms": times}), flush=True)
     elif cmd["op"] == "clear":
         configs.clear()
