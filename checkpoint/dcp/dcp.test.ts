@@ -36,7 +36,7 @@ function byName(sd: { state: Record<string, Record<string, unknown>>; param_grou
 
 describe("DCP folders from real torch 2.6", () => {
   test("the fixtures are there: several ranks, Shard(0) and Shard(1), replicated, HSDP (Replicate, Shard(0)), one process", () => {
-    expect(folders.sort()).toEqual(expect.arrayContaining(["shard0-2ranks", "shard1-4ranks", "replicated-2ranks", "hsdp-2x2", "single-process", "groups-dtypes-2ranks"]));
+    expect(folders.sort()).toEqual(expect.arrayContaining(["shard0-2ranks", "shard1-4ranks", "replicated-2ranks", "hsdp-2x2", "single-process", "groups-dtypes-2ranks", "flattened-2ranks", "ids-2ranks"]));
     expect(readdirSync(join(fixtures, "shard1-4ranks")).filter((f) => f.endsWith(".distcp"))).toHaveLength(4);
   });
 
@@ -51,6 +51,18 @@ describe("DCP folders from real torch 2.6", () => {
       const decoded = { state: Object.fromEntries(Object.entries(expected.state).map(([k, v]) => [k, decodeValue(v) as Record<string, unknown>])), param_groups: expected.param_groups.map((g) => decodeValue(g) as Record<string, unknown>) };
       expect(ours).toEqual(byName(decoded));
       expect(ours).toEqual(byName(loadStateDictFile(join(fixtures, `${folder}.consolidated.pt`)) as never));
+    } finally {
+      opened.close();
+    }
+  });
+
+  test("optimizer.state_dict() saved with DCP (int ids, which DCP keeps as strings) reads with its int ids, said in a note", () => {
+    const opened = openStateDict(join(fixtures, "ids-2ranks"));
+    try {
+      expect(opened.problems).toEqual([]);
+      expect(Object.keys(opened.skeleton!.state)).toEqual(["0", "1"]);
+      expect(opened.skeleton!.param_groups.map((g) => g.params)).toEqual([[0], [1]]);
+      expect(opened.losses!.map((l) => l.what)).toContain("2 state keys saved as strings (torch.distributed.checkpoint keeps dict keys as strings) read as the int ids param_groups lists");
     } finally {
       opened.close();
     }

@@ -395,10 +395,16 @@ export function optimizerSkeleton(stateDict: Map<unknown, unknown>, walk: Walk):
   const byName = groups.some((g) => g instanceof Map && Array.isArray(g.get("params")) && (g.get("params") as unknown[]).some((p) => typeof p === "string"));
   if (byName) ({ state, groups } = idsForNames(state, groups as unknown[], walk.losses));
   const plainState: Skeleton["state"] = {};
+  let stringIds = 0;
   for (const [key, value] of state as Map<unknown, unknown>) {
-    if (typeof key !== "number") throw new CheckpointError(`a state key ${JSON.stringify(key)} is not an int param id${byName ? "" : " (nor are the params listed by name)"}`);
-    plainState[key] = toPlain(value, 1, `/state/${key}`, walk) as Record<string, unknown>;
+    // torch.distributed.checkpoint saves every dict key as a string: an optimizer.state_dict() saved with it comes back keyed "0", "1", …
+    const id = typeof key === "string" && /^(0|[1-9][0-9]{0,15})$/.test(key) && !byName ? Number(key) : key;
+    if (typeof id !== "number") throw new CheckpointError(`a state key ${JSON.stringify(key)} is not an int param id${byName ? "" : " (nor are the params listed by name)"}`);
+    if (id !== key) stringIds++;
+    if (Object.hasOwn(plainState, id)) throw new CheckpointError(`the state has two entries for param id ${id} (${JSON.stringify(String(id))} and ${id})`);
+    plainState[id] = toPlain(value, 1, `/state/${id}`, walk) as Record<string, unknown>;
   }
+  if (stringIds > 0) walk.losses.push({ path: "/state", what: `${stringIds} state key${stringIds === 1 ? "" : "s"} saved as strings (torch.distributed.checkpoint keeps dict keys as strings) read as the int ids param_groups lists` });
   return { state: plainState, param_groups: toPlain(groups, 0, "/param_groups", walk) as Skeleton["param_groups"] };
 }
 

@@ -59,7 +59,12 @@ FIXTURES = {
     # key "optimizer". Two groups that interleave the model's params (the flat keys say which
     # group a param was in only through its options); foreach left None (a None option).
     "flattened-2ranks": (2, [("attn.wq", [5, 3], "float32", "shard0"), ("attn.bias", [3], "float32", "shard0"), ("mlp.w1", [4, 2], "float32", "shard0"), ("mlp.bias", [1], "float32", "shard0")], [([0, 2], {"lr": 3e-3, "weight_decay": 0.05}), ([1, 3], {"lr": 1e-2})], {}, 3),
+    # DDP's usual save: optimizer.state_dict() itself (int ids, no FQNs) given to dcp.save, on
+    # 2 ranks holding the same plain tensors. DCP keeps dict keys as strings: "0", "1", ...
+    "ids-2ranks": (2, [("fc.weight", [3, 4], "float32", "plain"), ("fc.bias", [3], "float32", "plain")], [([0], {}), ([1], {"lr": 1e-2})], {"foreach": False}, 2),
 }
+# Fixtures whose optimizer state dict is optimizer.state_dict() (int ids) rather than get_optimizer_state_dict's.
+ID_KEYED = {"ids-2ranks"}
 # Fixtures saved as torchtitan saves them (the flat dict under "optimizer"); their
 # .expected.json is still the nested, FQN-keyed dict, from a separate non-flattened call.
 FLATTENED = {"flattened-2ranks"}
@@ -147,6 +152,9 @@ def save(name, recipe, out_dir):
     saved = {"optim": osd}
     if name in FLATTENED:
         saved = {"optimizer": get_optimizer_state_dict(model, opt, options=StateDictOptions(flatten_optimizer_state_dict=True))}
+    if name in ID_KEYED:
+        expected = logical(opt.state_dict())
+        saved = {"optim": opt.state_dict()}
     deterministic_save_id(name)
     # storage_meta also holds the checkpoint_id as given: a path relative to OUT_DIR, not
     # this machine's absolute one.
