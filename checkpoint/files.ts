@@ -6,7 +6,7 @@
  */
 import { constants as bufferConstants } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
+import { closeSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import type { StateDict } from "../tensor/state-dict.ts";
 import { checkValues, type DeepReport } from "./deep.ts";
@@ -14,7 +14,7 @@ import { openDcp } from "./dcp/read.ts";
 import { skeletonToJson, stateDictFromJson, type JsonStateDict } from "./json.ts";
 import { eachLazyTensor, LazyTensor, materialize, skeletonOf, type Skeleton } from "./lazy.ts";
 import { CheckpointError } from "./pt/errors.ts";
-import { FileSource, fileType, memorySource, type ByteSource } from "./pt/source.ts";
+import { FileSource, fileType, memorySource, openRegularFile, type ByteSource } from "./pt/source.ts";
 import { openPt, writePtTo, type Loss } from "./pt/torch-file.ts";
 import { DEFAULT_CHUNK_BYTES, type ZipSink } from "./pt/zip.ts";
 import { validateStateDict, type Problem } from "./validate.ts";
@@ -122,29 +122,16 @@ export interface OpenedStateDict extends CheckedFile {
   close(): void;
 }
 
-/**
- * A regular file's bytes, at most `max` of them; opened without blocking (a
- * FIFO would wait for a writer), checked by the opened file's own stat (a
- * symlink to /dev/zero is a character device; its size 0 bounds nothing).
- */
+/** A regular file's bytes (openRegularFile), at most `max` of them. */
 export function readRegularFile(path: string, max: number, options: { readonly followLinks?: boolean } = {}): Buffer {
-  let fd: number;
+  const { fd, size } = openRegularFile(path, options);
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (options.followLinks === false ? constants.O_NOFOLLOW : 0));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ELOOP" && options.followLinks === false) throw new CheckpointError("a symbolic link, which is not followed here");
-    throw error;
-  }
-  try {
-    const stat = fstatSync(fd);
-    const type = fileType(stat);
-    if (type !== undefined) throw new CheckpointError(`${type}, not a regular file`);
-    if (stat.size > max) throw new CheckpointError(`${stat.size} bytes; files over ${max} bytes are not read`);
+    if (size > max) throw new CheckpointError(`${size} bytes; files over ${max} bytes are not read`);
     // Read what stat promised, and one byte more to notice a file that grew meanwhile.
-    const bytes = Buffer.alloc(stat.size + 1);
+    const bytes = Buffer.alloc(size + 1);
     let length = 0;
     for (let n; length < bytes.length && (n = readSync(fd, bytes, length, bytes.length - length, null)) > 0; ) length += n;
-    if (length > stat.size) throw new CheckpointError(`grew past its ${stat.size} bytes while being read`);
+    if (length > size) throw new CheckpointError(`grew past its ${size} bytes while being read`);
     return bytes.subarray(0, length);
   } finally {
     closeSync(fd);

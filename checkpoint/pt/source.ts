@@ -43,10 +43,33 @@ export function fileType(stat: Stats): string | undefined {
 }
 
 /**
- * A regular file, opened without blocking (a FIFO would wait for a writer) and
+ * Open a regular file without blocking (a FIFO would wait for a writer),
  * checked by the opened file's own stat (a symlink to /dev/zero is a character
- * device; its size 0 bounds nothing). Its size is taken at opening: a file
- * that shrinks meanwhile is refused where a read comes up short.
+ * device; its size 0 bounds nothing): its descriptor and size. Throws
+ * CheckpointError naming what it is when it is not one.
+ */
+export function openRegularFile(path: string, options: { readonly followLinks?: boolean } = {}): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (options.followLinks === false ? constants.O_NOFOLLOW : 0));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP" && options.followLinks === false) throw new CheckpointError("a symbolic link, which is not followed here");
+    throw error;
+  }
+  try {
+    const stat = fstatSync(fd);
+    const type = fileType(stat);
+    if (type !== undefined) throw new CheckpointError(`${type}, not a regular file`);
+    return { fd, size: stat.size };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/**
+ * A regular file (openRegularFile) read through positioned reads. Its size is
+ * taken at opening: a file that shrinks meanwhile is refused where a read comes up short.
  */
 export class FileSource implements ByteSource {
   readonly size: number;
@@ -56,23 +79,9 @@ export class FileSource implements ByteSource {
     readonly name: string,
     options: { readonly followLinks?: boolean } = {},
   ) {
-    let fd: number;
-    try {
-      fd = openSync(name, constants.O_RDONLY | constants.O_NONBLOCK | (options.followLinks === false ? constants.O_NOFOLLOW : 0));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ELOOP" && options.followLinks === false) throw new CheckpointError("a symbolic link, which is not followed here");
-      throw error;
-    }
-    try {
-      const stat = fstatSync(fd);
-      const type = fileType(stat);
-      if (type !== undefined) throw new CheckpointError(`${type}, not a regular file`);
-      this.size = stat.size;
-    } catch (error) {
-      closeSync(fd);
-      throw error;
-    }
+    const { fd, size } = openRegularFile(name, options);
     this.fd = fd;
+    this.size = size;
   }
 
   read(offset: number, length: number, scratch?: Buffer): Uint8Array {
