@@ -204,6 +204,17 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
   // (in the memory: the steps kernel reads them there)
   const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
+  /** A dtype's kernel arguments in the memory, written again only when the step scalars, hyper-parameters or path they were made from change. */
+  const argumentsFor = (real: RealDType, s: StepScalars, hyper: NadamHyperParameters, path: CodePath): Float64Array => {
+    const cached = args[real];
+    if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
+      kernelArguments(hyper, s, real, path, cached.values);
+      cached.of = s;
+      cached.hyper = hyper;
+      cached.path = path;
+    }
+    return cached.values;
+  };
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
     const length = shape.reduce((a, b) => a * b, 1) * (DTYPE[dtype].complex ? 2 : 1);
@@ -360,14 +371,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       stepData[i]![0] = stepStored;
       muProductData[i]![0] = muProductStored;
     }
-    const cached = args[real];
-    if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
-      kernelArguments(hyper, s, real, path, cached.values);
-      cached.of = s;
-      cached.hyper = hyper;
-      cached.path = path;
-    }
-    const a = cached.values;
+    const a = argumentsFor(real, s, hyper, path);
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
       batch.kernel = kernelFor(variant, heap);
@@ -464,14 +468,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         state.mu_product.set(0, s.muProduct);
         const n = param.data.length;
         if (n === 0) continue;
-        const cached = args[real];
-        if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
-          kernelArguments(hyper, s, real, path, cached.values);
-          cached.of = s;
-          cached.hyper = hyper;
-          cached.path = path;
-        }
-        const a = cached.values;
+        const a = argumentsFor(real, s, hyper, path);
         const storage = storageOf(real);
         // The variant depends only on the group and the dtype: looked up once per dtype in a group.
         let kernel = groupKernels[real];
