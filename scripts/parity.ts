@@ -4,7 +4,10 @@
  * profile and code path; a backend with one profile is judged on the other
  * profile's recordings too), aggregated per port × path × dtype × recorded
  * profile: values compared, the share in bit-identical cases, the largest
- * distance in ULPs at scale. Run: npm run parity [-- --json FILE]
+ * distance in ULPs at scale. Run: npm run parity [-- --json FILE] [--from REPORT]
+ *
+ * --from: the same table from a report.json that `nadam-reference check --report`
+ * wrote elsewhere (a GPU machine, another port), instead of running the built-in ports here.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,9 +25,14 @@ interface Report {
   readonly ports: readonly { readonly name: string; readonly skipped?: string; readonly results: readonly Result[] }[];
 }
 
-const dir = mkdtempSync(join(tmpdir(), "nadam-parity-"));
-const code = await main(["check", "--builtin", "--policy", "default", "--corpus", "golden/data", "--report", dir], () => {});
-const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report;
+const flag = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const from = flag("--from");
+const dir = from === undefined ? mkdtempSync(join(tmpdir(), "nadam-parity-")) : undefined;
+const code = dir === undefined ? undefined : await main(["check", "--builtin", "--policy", "default", "--corpus", "golden/data", "--report", dir], () => {});
+const report = JSON.parse(readFileSync(from ?? join(dir!, "report.json"), "utf8")) as Report;
 
 interface Row {
   port: string;
@@ -58,7 +66,7 @@ for (const r of rows.values()) {
 const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
 for (const r of table) console.log(r.map((cell, c) => (c < 4 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
 for (const port of report.ports) if (port.skipped) console.log(`${port.name}: skipped (${port.skipped})`);
-console.log(`(check exited ${code}; report: ${dir})`);
-const json = process.argv.indexOf("--json");
-if (json > 0) writeFileSync(process.argv[json + 1]!, JSON.stringify([...rows.values()], null, 2));
+console.log(from === undefined ? `(check exited ${code}; report: ${dir})` : `(from ${from})`);
+const json = flag("--json");
+if (json !== undefined) writeFileSync(json, JSON.stringify([...rows.values()], null, 2));
 process.exit(0);

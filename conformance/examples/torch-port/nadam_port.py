@@ -16,6 +16,11 @@ decoupled_weight_decay, differentiable) are declared up front
 (`unsupported_options`), and a request that uses one anyway is answered with
 an `unsupported` error naming it: the suite skips such cases, with the reason.
 torch 2.6 is bit-exact to the suite's golden corpus; torch 1.13 is not.
+
+NADAM_PORT_DEVICE=cuda (or any torch device) puts the params, grads and state
+on that device, to measure how far torch there is from its CPU recordings. No
+CPU rounding profile describes a GPU, so such a port claims both: run it under
+the default policy, whose report gives each profile's distance.
 """
 
 import base64
@@ -23,6 +28,7 @@ import inspect
 import itertools
 import json
 import math
+import os
 import re
 import sys
 
@@ -39,6 +45,7 @@ DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 # writes 0.0 as 0, which Python reads as an int: make them floats again, as torch's users pass them.
 # Non-finite numbers travel as the strings "inf", "-inf", "nan" (float() reads those too).
 FLOAT_KEYS = {"lr", "betas", "eps", "weight_decay", "momentum_decay", "initial_lr"}
+DEVICE = torch.device(os.environ.get("NADAM_PORT_DEVICE", "cpu"))
 
 
 # ---------------------------------------------------------------------------
@@ -121,8 +128,8 @@ def steps_in(dtype):
         return False
     try:
         for path in PATHS:
-            p = torch.ones(3, dtype=dtype, requires_grad=True)
-            p.grad = torch.ones(3, dtype=dtype)
+            p = torch.ones(3, dtype=dtype, device=DEVICE, requires_grad=True)
+            p.grad = torch.ones(3, dtype=dtype, device=DEVICE)
             torch.optim.NAdam([p], weight_decay=0.1, **constructor(path == "foreach")).step()
         return True
     except RuntimeError:
@@ -134,8 +141,8 @@ def constructor(foreach):
 
 
 def capabilities():
-    capability = cpu_capability()
-    if capability not in PROFILES:
+    capability = cpu_capability() if DEVICE.type == "cpu" else "%s: %s" % (DEVICE, torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else DEVICE.type)
+    if DEVICE.type == "cpu" and capability not in PROFILES:
         raise RuntimeError("torch runs with CPU capability %r, which is neither of the suite's profiles" % capability)
     features = ["state-dict", "add-param-group"]
     if VERSION >= (2, 2):
@@ -145,7 +152,7 @@ def capabilities():
     unsupported = sorted(o for o in OPTION_NAMES if o not in NADAM_ARGS)
     return {
         "name": "torch %s NAdam (%s)" % (torch.__version__, capability),
-        "capabilities": {"dtypes": [n for n, d in DTYPES.items() if steps_in(d)], "paths": PATHS, "profiles": [PROFILES[capability]], "features": features, "unsupported_options": unsupported},
+        "capabilities": {"dtypes": [n for n, d in DTYPES.items() if steps_in(d)], "paths": PATHS, "profiles": [PROFILES[capability]] if DEVICE.type == "cpu" else ["default", "vectorized"], "features": features, "unsupported_options": unsupported},
     }
 
 
@@ -175,7 +182,7 @@ class Session:
         # Param ids are positions in `params`; groups list ids. Params require grad, as in training:
         # step() then runs under no_grad unless the constructor's differentiable is set, and the
         # cases set differentiable on the group only (as the golden generator does).
-        self.params = [decode(p["value"]).requires_grad_(True) for p in request["params"]]
+        self.params = [decode(p["value"]).to(DEVICE).requires_grad_(True) for p in request["params"]]
         groups = [dict(options(g["options"]), params=[self.params[i] for i in g["params"]]) for g in request["param_groups"]]
         self.opt = torch.optim.NAdam(groups, **constructor(request["foreach"]))
 
@@ -185,7 +192,7 @@ class Session:
 
     def step(self, grads):
         for p, g in zip(self.params, grads):
-            p.grad = None if g is None else decode(g)  # null: the param has no grad this step
+            p.grad = None if g is None else decode(g).to(DEVICE)  # null: the param has no grad this step
         self.opt.step()
         return {"params": [encode(p) for p in self.params], "state": [self.state(p) for p in self.params]}
 
@@ -202,7 +209,7 @@ class Session:
         self.opt.param_groups[group][key] = from_json(value, key)
 
     def add_param_group(self, opts, params):
-        new = [decode(p["value"]).requires_grad_(True) for p in params]  # ids follow the existing ones
+        new = [decode(p["value"]).to(DEVICE).requires_grad_(True) for p in params]  # ids follow the existing ones
         self.opt.add_param_group(dict(options(opts), params=new))
         self.params.extend(new)
 
