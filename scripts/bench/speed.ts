@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: ms per NAdam step for every built-in backend that runs here
- * × code path × profile, side by side in one run with PyTorch's own NAdam
+ * × code path × profile (wasm-simd at 1 and N threads), side by side in one run with PyTorch's own NAdam
  * (foreach and for-loop, 1 and N threads; torch 2.6 where `npm run golden` made
  * its Debian 13 root, or the python named by NADAM_TORCH_PYTHON) and a fused C
  * loop compiled here (the bandwidth floor, 1 and N threads). Each round times
@@ -23,6 +23,7 @@ import { createInterface } from "node:readline";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { BACKENDS } from "../../impl/backends/index.ts";
+import { wasmBackend, wasmSimd } from "../../impl/backends/wasm/index.ts";
 import { NAdam, Tensor } from "../../impl/index.ts";
 import { componentsOf, DTYPE, type DType } from "../../spec/float/dtype.ts";
 
@@ -39,6 +40,8 @@ const WARMUP = Number(option("--warmup") ?? 2);
 const THREADS = availableParallelism();
 const only = option("--only")?.split(",");
 const M = 1024 * 1024;
+/** wasm-simd's worker threads split a tensor from this many elements (its default): the shapes below it get no threaded row. */
+const PARALLEL_ABOVE = 2 ** 20;
 /**
  * `steps`: steps a round times back to back, per configuration (the time
  * reported is per step): one where a step takes milliseconds; at 100 x 10,
@@ -173,12 +176,16 @@ for (const shape of SHAPES) {
       if (!entry.supports.dtypes.includes(dtype) || !(await entry.availability()).available) continue;
       for (const path of entry.supports.paths) {
         for (const profile of entry.supports.profiles) {
-          const backend = await entry.create({ profile });
-          const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
-          const grads = hostTensors(shape.count, shape.numel, dtype, 1, 0.1);
-          params.forEach((p, i) => (p.grad = grads[i]!));
-          const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
-          js.push({ row: { shape: shape.name, dtype, name: `${entry.id} (${profile})`, kind: "backend", path, threads: 1, times: [] }, step: () => optimizer.stepAsync() });
+          // wasm-simd also with worker threads (THREADS in all), beside torch and the floor at N threads
+          const threadCounts = entry.id === wasmSimd.id && shape.numel >= PARALLEL_ABOVE ? [...new Set([1, THREADS])] : [1];
+          for (const threads of threadCounts) {
+            const backend = threads === 1 ? await entry.create({ profile }) : wasmBackend({ profile, threads: threads - 1, parallelAbove: PARALLEL_ABOVE });
+            const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
+            const grads = hostTensors(shape.count, shape.numel, dtype, 1, 0.1);
+            params.forEach((p, i) => (p.grad = grads[i]!));
+            const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
+            js.push({ row: { shape: shape.name, dtype, name: `${entry.id} (${profile})`, kind: "backend", path, threads, times: [] }, step: () => optimizer.stepAsync() });
+          }
         }
       }
     }
