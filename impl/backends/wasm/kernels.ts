@@ -251,28 +251,28 @@ class VectorCode {
     c.get(raw).i32(16).simd(SIMD.i32x4Shl).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
   }
 
-  /** float32 lanes already rounded to a 16-bit format (on the stack) to their bits, as i32x4. */
+  /**
+   * float32 lanes already rounded to a 16-bit format (on the stack) to their bits, as i32x4. A NaN becomes what
+   * tensor/half.ts stores: bfloat16's bits quieted, float16's quiet NaN 0x7e00 of its sign. Every number a kernel stores
+   * is a rounded arithmetic result, and WebAssembly's arithmetic NaNs are quiet (their payload's top bit, float32's bit
+   * 22, set), which the rounding keeps: the encoding relies on it.
+   */
   encode16(format: "float16" | "bfloat16"): void {
     const { c } = this;
-    const [raw, magnitude] = [this.tempOf("encode x"), this.tempOf("encode magnitude")];
-    c.tee(raw);
-    if (format === "bfloat16") {
-      // NaN: quieted, as tensor/half.ts stores it
-      c.get(raw).simd(SIMD.f32x4Ne).get(this.i32Splat(0x40)).simd(SIMD.and).get(raw).i32(16).simd(SIMD.i32x4ShrU).simd(SIMD.or);
-      return;
-    }
+    // bfloat16: the top 16 bits, already quiet for a NaN
+    if (format === "bfloat16") return void c.i32(16).simd(SIMD.i32x4ShrU);
     // float16, with no float32 subnormal either. Two candidates for |x|, whose smaller (unsigned) is its bits:
     // - the bits of 0.5 + |x| less 0.5's: below 2^-14 (where 0.5 + |x| is exact) the subnormal's integer mantissa,
     //   |x|·2^24; above, at least 2^10, and more than the other candidate;
     // - ((|x|'s bits - 2^-14's) >> 13) + 0x400, unsigned: from 2^-14 the exponent rebiased by 15 - 127 and the
     //   significand's top 10 bits; below, the subtraction wraps, and the shift keeps it above 2^18.
-    // Infinity and NaN get 0x23c00 and more: capped at 0x7c00, NaN's at its quiet 0x7e00 (as tensor/half.ts stores it);
-    // then the sign.
-    c.get(this.i32Splat(0x7fffffff)).simd(SIMD.and).tee(magnitude).get(this.f32Splat(0.5)).simd(SIMD.f32x4Add).get(this.i32Splat(0x3f000000)).simd(SIMD.i32x4Sub);
+    // Infinity gets 0x23c00, a quiet NaN 0x23e00 and more (bit 9 set, from the quiet bit): capped at 0x7c00 | bit 9,
+    // above every finite number's bits, that is 0x7c00 and 0x7e00; then the sign.
+    const [raw, magnitude, bits] = [this.tempOf("encode x"), this.tempOf("encode magnitude"), this.tempOf("encode bits")];
+    c.tee(raw).get(this.i32Splat(0x7fffffff)).simd(SIMD.and).tee(magnitude).get(this.f32Splat(0.5)).simd(SIMD.f32x4Add).get(this.i32Splat(0x3f000000)).simd(SIMD.i32x4Sub);
     c.get(magnitude).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4Sub).i32(13).simd(SIMD.i32x4ShrU).get(this.i32Splat(0x400)).simd(SIMD.i32x4Add);
-    c.simd(SIMD.i32x4MinU);
-    // the cap: 0x7c00, or 0x7c00 + 0x200 where x is NaN (the comparison's all-ones, -1, shifted by 9 is -0x200)
-    c.get(this.i32Splat(0x7c00)).get(raw).get(raw).simd(SIMD.f32x4Ne).i32(9).simd(SIMD.i32x4Shl).simd(SIMD.i32x4Sub).simd(SIMD.i32x4MinU);
+    c.simd(SIMD.i32x4MinU).tee(bits);
+    c.get(bits).get(this.i32Splat(0x200)).simd(SIMD.and).get(this.i32Splat(0x7c00)).simd(SIMD.or).simd(SIMD.i32x4MinU);
     c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(this.i32Splat(0x8000)).simd(SIMD.and).simd(SIMD.or);
   }
 
