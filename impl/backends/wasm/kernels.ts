@@ -101,6 +101,9 @@ type Expr = () => void;
 
 const V128_ZERO = new Array<number>(16).fill(0);
 const SHUFFLE_HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** The 16-bit lanes of two vectors a and b, alternated: a0 b0 a1 b1 ... (low: lanes 0-3; high: lanes 4-7). */
+const SHUFFLE_INTERLEAVE_LOW_16 = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const SHUFFLE_INTERLEAVE_HIGH_16 = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
 const SHUFFLE_JOIN_LOWS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 /** The low 32-bit words of two f64x2 vectors' four lanes, in lane order. */
 const SHUFFLE_LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
@@ -183,7 +186,7 @@ class VectorCode {
   private i64One(): number {
     return this.i64Splat(1);
   }
-  private zero(): number {
+  zero(): number {
     return this.constant("zero", () => this.c.simd(SIMD.const, ...V128_ZERO));
   }
 
@@ -232,23 +235,24 @@ class VectorCode {
     c.get(t).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
   };
 
-  /** 16-bit bits (i32x4, on the stack) to float32 lanes. */
+  /** 16-bit bits in the top half of each 32-bit lane (bits << 16, i32x4, on the stack) to float32 lanes. */
   decode16(format: "float16" | "bfloat16"): void {
     const { c } = this;
-    if (format === "bfloat16") return void c.i32(16).simd(SIMD.i32x4Shl);
+    // bfloat16: already the float32 number
+    if (format === "bfloat16") return;
     // float16, with no float32 subnormal on the way (each costs a slow microcode assist, and NAdam's exp_avg_sq is often a
     // float16 subnormal). With e the 15 bits past the sign, shifted to float32's fields (e << 13), two candidates:
     // - (e << 13) + (112 << 23): the exponent rebiased by 127 - 15, the value of a normal number; for a subnormal (or zero)
     //   it is 2^-14·(1 + f/1024)/2 = 2^-15 + f·2^-25, above the value f·2^-24;
     // - ((e << 13) + (113 << 23)) - 2^-14, in float32: a subnormal's f·2^-24, exactly; for a normal number of value t,
     //   2t - 2^-14 ≥ t (rounded, still ≥ t, as t is a float32 number).
-    // The smaller is the value. Then infinities and NaN to exponent 255, and the sign.
+    // The smaller is the value. Then infinities and NaN to exponent 255, and the sign (already at bit 31).
     const [raw, shifted] = [this.tempOf("decode bits"), this.tempOf("decode shifted")];
-    c.tee(raw).get(this.i32Splat(0x7fff)).simd(SIMD.and).i32(13).simd(SIMD.i32x4Shl).tee(shifted).get(this.i32Splat(112 << 23)).simd(SIMD.i32x4Add);
+    c.tee(raw).i32(3).simd(SIMD.i32x4ShrU).get(this.i32Splat(0x7fff << 13)).simd(SIMD.and).tee(shifted).get(this.i32Splat(112 << 23)).simd(SIMD.i32x4Add);
     c.get(shifted).get(this.i32Splat(113 << 23)).simd(SIMD.i32x4Add).get(this.f32Splat(2 ** -14)).simd(SIMD.f32x4Sub);
     c.simd(SIMD.f32x4Pmin);
     c.get(shifted).get(this.i32Splat(0x7bff << 13)).simd(SIMD.i32x4GtS).get(this.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.or);
-    c.get(raw).i32(16).simd(SIMD.i32x4Shl).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
+    c.get(raw).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
   }
 
   /**
@@ -293,10 +297,12 @@ class VectorCode {
     const { c } = this;
     const loaded = this.tempOf("loaded");
     address();
-    c.simd(SIMD.load, ...Code.memarg(1)).tee(loaded).simd(SIMD.i32x4ExtendLowI16x8U);
+    // each number into the top half of a 32-bit lane (interleaved with zeros: one instruction)
+    c.simd(SIMD.load, ...Code.memarg(1)).set(loaded);
+    c.get(this.zero()).get(loaded).simd(SIMD.shuffle, ...SHUFFLE_INTERLEAVE_LOW_16);
     this.decode16(format);
     c.set(low);
-    c.get(loaded).simd(SIMD.i32x4ExtendHighI16x8U);
+    c.get(this.zero()).get(loaded).simd(SIMD.shuffle, ...SHUFFLE_INTERLEAVE_HIGH_16);
     this.decode16(format);
     c.set(high);
   }
@@ -606,7 +612,7 @@ function stepFunction(variant: KernelVariant): Code {
   }
   if (storage !== undefined) {
     for (const local of inputs) {
-      c.get(local);
+      c.get(local).i32(16).simd(SIMD.i32x4Shl);
       vc.decode16(storage);
       c.set(local);
     }
