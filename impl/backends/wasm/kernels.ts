@@ -326,8 +326,20 @@ class VectorCode {
       y();
       z();
       this.c.simd(this.ops.madd);
-    } else if (this.lane === "float32") this.fma32(x, y, z);
+    } else if (this.lane === "float32") this.fma32(x, y, z, false);
     else this.fma64(x, y, z);
+  };
+
+  /**
+   * `fma` for float32 lanes where x·y has at most 16 significant bits and z at most 8 (bfloat16 numbers: x·y is then exact
+   * in float64, from 2^-266). Where the float64 sum x·y + z is inexact, the operands lie so far apart that its low bits
+   * (past the 16 of the larger) are the smaller's, or the ones of a borrow from the larger: never a float32 midpoint's
+   * 1 then 28 zeros; exact, it is the sum itself. So one demotion rounds it correctly, except below float32's normal
+   * range: fast mode flags only those lanes, not the midpoints (which such short sums often are, exactly).
+   */
+  fmaShort = (x: Expr, y: Expr, z: Expr): Expr => () => {
+    if (this.strategy === "emulated" && this.lane === "float32") this.fma32(x, y, z, true);
+    else this.fma(x, y, z)();
   };
 
   /**
@@ -392,7 +404,7 @@ class VectorCode {
    * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
    * Melquiond 2008).
    */
-  private fma32(x: Expr, y: Expr, z: Expr): void {
+  private fma32(x: Expr, y: Expr, z: Expr, short: boolean): void {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
@@ -430,8 +442,11 @@ class VectorCode {
     // float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
     const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
     c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
-    c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
-    c.simd(SIMD.or).get(risk).simd(SIMD.or).set(risk);
+    if (!short) {
+      c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
+      c.simd(SIMD.or);
+    }
+    c.get(risk).simd(SIMD.or).set(risk);
     c.get(res);
   }
 
@@ -536,7 +551,11 @@ function stepFunction(variant: KernelVariant): Code {
     if (variant.maximize) assignTo(g, neg(at(g)));
     if (variant.weightDecay === "decoupled") assignTo(p, out(mul(at(p), S.decay)));
     // add(alpha): the vectorized loop's float32 fma; elsewhere the product is a tensor of the dtype first
-    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? fma(at(p), S.alpha, at(g)) : add(at(g), out(mul(S.alpha, at(p))))));
+    // (float16 param times float16 alpha: 11-bit significands, a product of at most 22 bits from 2^-48 to 2^32, exact in
+    // float32, so that the fma is that product added: no emulation. bfloat16's products can fall below float32's range,
+    // but are short: fmaShort.)
+    const alphaTerm = (): Expr => (storage === "float16" ? add(mul(at(p), S.alpha), at(g)) : storage === "bfloat16" ? vc.fmaShort(at(p), S.alpha, at(g)) : fma(at(p), S.alpha, at(g)));
+    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), out(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)
     assignTo(d, sub(at(g), at(m)));
     if (variant.smallWeight) assignTo(m, out(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
