@@ -371,6 +371,40 @@ describe("the kernels' 16-bit conversions against tensor/half.ts", () => {
   }
 });
 
+describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfloat16: fmaShort)", () => {
+  test("params and grads of near and far exponents, whose sums are often float32 midpoints, step as on the typed-array backend", () => {
+    const rng = new RandomFloats(77);
+    for (const dtype of ["float16", "bfloat16"] as const) {
+      // bfloat16 spans float32's exponents (subnormals included); float16 its own
+      const [lo, hi] = dtype === "bfloat16" ? [-133, 127] : [-24, 15];
+      const random = (near: number | undefined): number => {
+        const e = near === undefined ? rng.int(lo, hi) : Math.min(hi, Math.max(lo, near + rng.int(-12, 12)));
+        return (rng.uint32() & 1 ? -1 : 1) * (1 + rng.unit()) * 2 ** e;
+      };
+      const n = 4099; // a tail past the 8-number iterations, and past PyTorch's vectorized loop
+      const exponents = Array.from({ length: n }, () => rng.int(lo, hi));
+      const params = exponents.map((e, i) => (i % 3 === 0 ? random(undefined) : random(e)));
+      for (const weight_decay of [0.02, 3, 1e-30]) {
+        const hyper = { ...HYPER, weight_decay, maximize: weight_decay === 3 };
+        const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+        const [pw, pt] = [Tensor.from(params, dtype), Tensor.from(params, dtype)];
+        const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+        for (let k = 0; k < 3; k++) {
+          // grads near alpha·param (the sum then short), or anywhere
+          const alpha = weight_decay;
+          const grad = Tensor.from(params.map((x, i) => (i % 2 === 0 ? -alpha * x * (1 + rng.int(-8, 8) * 2 ** -10) : random(exponents[i]! + rng.int(-40, 40)))), dtype);
+          for (const path of ["forloop", "foreach"] as const) {
+            wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+            typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+          }
+        }
+        const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+      }
+    }
+  });
+});
+
 describe("float16 decoding and encoding", () => {
   test("every float16 bit pattern, as a param and as a grad, steps as on the typed-array backend", () => {
     const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
