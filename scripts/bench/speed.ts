@@ -49,7 +49,7 @@ const PARALLEL_ABOVE = 2 ** 20;
  * configurations left cold, not a training loop's steady state.
  */
 const ALL_SHAPES = [
-  { id: "4Mx1", name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16"] as DType[], steps: 1 },
+  { id: "4Mx1", name: "4M x 1", count: 1, numel: 4 * M, dtypes: ["float32", "float64", "float16", "bfloat16"] as DType[], steps: 1 },
   { id: "1024x4096", name: "1,024 x 4,096", count: 1024, numel: 4096, dtypes: ["float32"] as DType[], steps: 1 },
   { id: "16Mx1", name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[], steps: 1 },
   { id: "100x10", name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[], steps: 50 },

@@ -101,6 +101,9 @@ type Expr = () => void;
 
 const V128_ZERO = new Array<number>(16).fill(0);
 const SHUFFLE_HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** The 16-bit lanes of two vectors a and b, alternated: a0 b0 a1 b1 ... (low: lanes 0-3; high: lanes 4-7). */
+const SHUFFLE_INTERLEAVE_LOW_16 = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const SHUFFLE_INTERLEAVE_HIGH_16 = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
 const SHUFFLE_JOIN_LOWS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 /** The low 32-bit words of two f64x2 vectors' four lanes, in lane order. */
 const SHUFFLE_LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
@@ -183,7 +186,7 @@ class VectorCode {
   private i64One(): number {
     return this.i64Splat(1);
   }
-  private zero(): number {
+  zero(): number {
     return this.constant("zero", () => this.c.simd(SIMD.const, ...V128_ZERO));
   }
 
@@ -202,31 +205,119 @@ class VectorCode {
 
   /**
    * Round float32 lanes to a 16-bit format, keeping them float32 (ties to even).
-   * bfloat16: on the bits. float16: |x| + c - c with c = 1.5·2^(max(e, -14) + 13),
-   * whose last place is float16's quantum at x's exponent e; ±65520 and beyond
-   * become infinities; the sign is put back last (so -0 and tiny negatives stay negative).
+   * bfloat16: on the bits. float16: |x| + k - k with k = 1.5·2^(e' + 13), e' =
+   * x's exponent e clamped to [-14, 16], so that k's last place is float16's
+   * quantum at e (and k is finite: below -14 the quantum is fixed, above 15 the
+   * result overflows anyway). k comes from x's exponent bits, beside |x|, so
+   * that the chain through a rounding is short: the kernel's roundings follow
+   * one another, and their latency is what it waits on. ±65520 and beyond become
+   * infinities, by an integer max with ∞'s bits (the rounded |x| is ≥ 0, so its
+   * bits order as the numbers, and a NaN's are above ∞'s); the sign is put back
+   * last (so -0 and tiny negatives stay negative).
    */
   round16 = (format: "float16" | "bfloat16", x: Expr): Expr => () => {
     const { c } = this;
-    const t = (this.round16Temp ??= c.local(V128));
+    const t = this.tempOf("round16 x");
     x();
     if (format === "bfloat16") {
       c.tee(t).get(t).i32(16).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
       c.get(this.i32Splat(0x7fff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffff0000 | 0)).simd(SIMD.and);
       return;
     }
-    const [a, k] = (this.round16Locals ??= [c.local(V128), c.local(V128)]);
-    c.tee(t).simd(SIMD.f32x4Abs).tee(a);
-    // c = 1.5·2^(max(e, -14) + 13) from a's exponent bits
-    c.get(this.i32Splat(0x7f800000)).simd(SIMD.and).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4MaxS);
-    c.get(this.i32Splat(13 << 23)).simd(SIMD.i32x4Add).get(this.i32Splat(0x00400000)).simd(SIMD.or).set(k);
-    c.get(this.f32Splat(Infinity));
-    c.get(a).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
-    c.get(a).get(this.f32Splat(65520)).simd(SIMD.f32x4Ge).simd(SIMD.bitselect);
+    const [magnitude, k] = [this.tempOf("round16 |x|"), this.tempOf("round16 k")];
+    // k's bits: the exponent field clamped to [-14, 16], plus 13 and the significand 1.5 (0x06c00000 = (13 << 23) + 0x00400000)
+    c.tee(t).get(this.i32Splat(0x7f800000)).simd(SIMD.and).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4MaxS);
+    c.get(this.i32Splat(0x47800000)).simd(SIMD.i32x4MinS);
+    c.get(this.i32Splat(0x06c00000)).simd(SIMD.i32x4Add).set(k);
+    c.get(t).get(this.i32Splat(0x7fffffff)).simd(SIMD.and).tee(magnitude).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
+    // |x| ≥ 65520 (0x477ff000): ∞'s bits, which the max then keeps
+    c.get(magnitude).get(this.i32Splat(0x477fefff)).simd(SIMD.i32x4GtS).get(this.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.i32x4MaxS);
     c.get(t).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
   };
-  private round16Temp: number | undefined;
-  private round16Locals: [number, number] | undefined;
+
+  /** 16-bit bits in the top half of each 32-bit lane (bits << 16, i32x4, on the stack) to float32 lanes. */
+  decode16(format: "float16" | "bfloat16"): void {
+    const { c } = this;
+    // bfloat16: already the float32 number
+    if (format === "bfloat16") return;
+    // float16, with no float32 subnormal on the way (each costs a slow microcode assist, and NAdam's exp_avg_sq is often a
+    // float16 subnormal). With e the 15 bits past the sign, shifted to float32's fields (e << 13), two candidates:
+    // - (e << 13) + (112 << 23): the exponent rebiased by 127 - 15, the value of a normal number; for a subnormal (or zero)
+    //   it is 2^-14·(1 + f/1024)/2 = 2^-15 + f·2^-25, above the value f·2^-24;
+    // - ((e << 13) + (113 << 23)) - 2^-14, in float32: a subnormal's f·2^-24, exactly; for a normal number of value t,
+    //   2t - 2^-14 ≥ t (rounded, still ≥ t, as t is a float32 number).
+    // The smaller is the value. Then infinities and NaN to exponent 255, and the sign (already at bit 31).
+    const [raw, shifted] = [this.tempOf("decode bits"), this.tempOf("decode shifted")];
+    c.tee(raw).i32(3).simd(SIMD.i32x4ShrU).get(this.i32Splat(0x7fff << 13)).simd(SIMD.and).tee(shifted).get(this.i32Splat(112 << 23)).simd(SIMD.i32x4Add);
+    c.get(shifted).get(this.i32Splat(113 << 23)).simd(SIMD.i32x4Add).get(this.f32Splat(2 ** -14)).simd(SIMD.f32x4Sub);
+    c.simd(SIMD.f32x4Pmin);
+    c.get(shifted).get(this.i32Splat(0x7bff << 13)).simd(SIMD.i32x4GtS).get(this.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.or);
+    c.get(raw).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
+  }
+
+  /**
+   * float32 lanes already rounded to a 16-bit format (on the stack) to their bits, as i32x4. A NaN becomes what
+   * tensor/half.ts stores: bfloat16's bits quieted, float16's quiet NaN 0x7e00 of its sign. Every number a kernel stores
+   * is a rounded arithmetic result, and WebAssembly's arithmetic NaNs are quiet (their payload's top bit, float32's bit
+   * 22, set), which the rounding keeps: the encoding relies on it.
+   */
+  encode16(format: "float16" | "bfloat16"): void {
+    const { c } = this;
+    // bfloat16: the top 16 bits, already quiet for a NaN
+    if (format === "bfloat16") return void c.i32(16).simd(SIMD.i32x4ShrU);
+    // float16, with no float32 subnormal either. Two candidates for |x|, whose smaller (unsigned) is its bits:
+    // - the bits of 0.5 + |x| less 0.5's: below 2^-14 (where 0.5 + |x| is exact) the subnormal's integer mantissa,
+    //   |x|·2^24; above, at least 2^10, and more than the other candidate;
+    // - ((|x|'s bits - 2^-14's) >> 13) + 0x400, unsigned: from 2^-14 the exponent rebiased by 15 - 127 and the
+    //   significand's top 10 bits; below, the subtraction wraps, and the shift keeps it above 2^18.
+    // Infinity gets 0x23c00, a quiet NaN 0x23e00 and more (bit 9 set, from the quiet bit): capped at 0x7c00 | bit 9,
+    // above every finite number's bits, that is 0x7c00 and 0x7e00; then the sign.
+    const [raw, magnitude, bits] = [this.tempOf("encode x"), this.tempOf("encode magnitude"), this.tempOf("encode bits")];
+    c.tee(raw).get(this.i32Splat(0x7fffffff)).simd(SIMD.and).tee(magnitude).get(this.f32Splat(0.5)).simd(SIMD.f32x4Add).get(this.i32Splat(0x3f000000)).simd(SIMD.i32x4Sub);
+    c.get(magnitude).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4Sub).i32(13).simd(SIMD.i32x4ShrU).get(this.i32Splat(0x400)).simd(SIMD.i32x4Add);
+    c.simd(SIMD.i32x4MinU).tee(bits);
+    c.get(bits).get(this.i32Splat(0x200)).simd(SIMD.and).get(this.i32Splat(0x7c00)).simd(SIMD.or).simd(SIMD.i32x4MinU);
+    c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(this.i32Splat(0x8000)).simd(SIMD.and).simd(SIMD.or);
+  }
+
+  /**
+   * round16 for float16 where the result is known to be 0, ±∞, NaN or in float16's normal range (the square root of a
+   * float16 number: from 2^-12): on the bits, ties to even, as bfloat16's rounding.
+   */
+  round16Normal = (x: Expr): Expr => () => {
+    const { c } = this;
+    const t = this.tempOf("round16 x");
+    x();
+    c.tee(t).get(t).i32(13).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
+    c.get(this.i32Splat(0xfff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffffe000 | 0)).simd(SIMD.and);
+  };
+
+  /** 8 numbers of a 16-bit format at the address `address` pushes, decoded to float32 lanes: the low 4 into `low`, the high 4 into `high`. */
+  loadDecoded8(format: "float16" | "bfloat16", address: () => void, low: number, high: number): void {
+    const { c } = this;
+    const loaded = this.tempOf("loaded");
+    address();
+    // each number into the top half of a 32-bit lane (interleaved with zeros: one instruction)
+    c.simd(SIMD.load, ...Code.memarg(1)).set(loaded);
+    c.get(this.zero()).get(loaded).simd(SIMD.shuffle, ...SHUFFLE_INTERLEAVE_LOW_16);
+    this.decode16(format);
+    c.set(low);
+    c.get(this.zero()).get(loaded).simd(SIMD.shuffle, ...SHUFFLE_INTERLEAVE_HIGH_16);
+    this.decode16(format);
+    c.set(high);
+  }
+
+  /** float32 lanes `low` then `high`, already rounded to a 16-bit format, stored as 8 numbers of it at the address `address` pushes. */
+  storeEncoded8(format: "float16" | "bfloat16", address: () => void, low: number, high: number): void {
+    const { c } = this;
+    address();
+    c.get(low);
+    this.encode16(format);
+    c.get(high);
+    this.encode16(format);
+    // each encoding is below 2^16: the narrowing keeps it
+    c.simd(SIMD.i16x8NarrowI32x4U).simd(SIMD.store, ...Code.memarg(1));
+  }
 
   /** x·y + z rounded once to the lane type. */
   fma = (x: Expr, y: Expr, z: Expr): Expr => () => {
@@ -235,8 +326,20 @@ class VectorCode {
       y();
       z();
       this.c.simd(this.ops.madd);
-    } else if (this.lane === "float32") this.fma32(x, y, z);
+    } else if (this.lane === "float32") this.fma32(x, y, z, false);
     else this.fma64(x, y, z);
+  };
+
+  /**
+   * `fma` for float32 lanes where x·y has at most 16 significant bits and z at most 8 (bfloat16 numbers: x·y is then exact
+   * in float64, from 2^-266). Where the float64 sum x·y + z is inexact, the operands lie so far apart that its low bits
+   * (past the 16 of the larger) are the smaller's, or the ones of a borrow from the larger: never a float32 midpoint's
+   * 1 then 28 zeros; exact, it is the sum itself. So one demotion rounds it correctly, except below float32's normal
+   * range: fast mode flags only those lanes, not the midpoints (which such short sums often are, exactly).
+   */
+  fmaShort = (x: Expr, y: Expr, z: Expr): Expr => () => {
+    if (this.strategy === "emulated" && this.lane === "float32") this.fma32(x, y, z, true);
+    else this.fma(x, y, z)();
   };
 
   /**
@@ -301,7 +404,7 @@ class VectorCode {
    * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
    * Melquiond 2008).
    */
-  private fma32(x: Expr, y: Expr, z: Expr): void {
+  private fma32(x: Expr, y: Expr, z: Expr, short: boolean): void {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
@@ -339,8 +442,11 @@ class VectorCode {
     // float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
     const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
     c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
-    c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
-    c.simd(SIMD.or).get(risk).simd(SIMD.or).set(risk);
+    if (!short) {
+      c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
+      c.simd(SIMD.or);
+    }
+    c.get(risk).simd(SIMD.or).set(risk);
     c.get(res);
   }
 
@@ -423,24 +529,33 @@ function stepFunction(variant: KernelVariant): Code {
   const { ops } = vc;
   const i = c.local(I32);
   const vectorEnd = c.local(I32);
-  const [p, g, m, v, d] = [c.local(V128), c.local(V128), c.local(V128), c.local(V128), c.local(V128)];
+  const { storage } = variant;
+  // 16-bit tensors: two vectors of float32 lanes an iteration, from one 128-bit load of 8 numbers per array, their
+  // updates interleaved statement by statement: each element's update is one long chain of roundings, and two
+  // independent chains side by side keep the processor busy while each waits on the other's latency.
+  const groups = storage === undefined ? 1 : 2;
+  const locals = Array.from({ length: groups }, () => ({ p: c.local(V128), g: c.local(V128), m: c.local(V128), v: c.local(V128), d: c.local(V128) }));
   const scalarLocals = KERNEL_SCALARS.map(() => c.local(V128));
   const S = Object.fromEntries(KERNEL_SCALARS.map((name, k) => [name, vc.at(scalarLocals[k]!)])) as Record<KernelScalar, Expr>;
   KERNEL_SCALARS.forEach((name, k) => vc.wide.set(S[name], { key: name, emit: () => void c.get(5 + k).simd(SIMD.f64x2Splat) })); // exact: the arguments arrive rounded to float32
-  const { at, assign, add, sub, mul, div, sqrt, neg, fma } = vc;
-  const assignTo = (local: number, e: Expr): void => assign.call(vc, local, e);
+  const { at, add, sub, mul, div, sqrt, neg, fma } = vc;
 
   // `out`: a kernel's float32 result rounded to a 16-bit tensor's dtype (nothing for float32 / float64 tensors).
-  const { storage } = variant;
   const out = (e: Expr): Expr => (storage === undefined ? e : vc.round16(storage, e));
   const fusedHere = variant.fused && variant.scalarLoop !== true;
 
-  // One element's update: the typed-array kernel's sequence, op for op.
-  const body = (): void => {
+  // One vector's update, as statements (each sets one local): the typed-array kernel's sequence, op for op.
+  const body = ({ p, g, m, v, d }: (typeof locals)[number]): (() => void)[] => {
+    const statements: (() => void)[] = [];
+    const assignTo = (local: number, e: Expr): void => void statements.push(() => vc.assign(local, e));
     if (variant.maximize) assignTo(g, neg(at(g)));
     if (variant.weightDecay === "decoupled") assignTo(p, out(mul(at(p), S.decay)));
     // add(alpha): the vectorized loop's float32 fma; elsewhere the product is a tensor of the dtype first
-    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? fma(at(p), S.alpha, at(g)) : add(at(g), out(mul(S.alpha, at(p))))));
+    // (float16 param times float16 alpha: 11-bit significands, a product of at most 22 bits from 2^-48 to 2^32, exact in
+    // float32, so that the fma is that product added: no emulation. bfloat16's products can fall below float32's range,
+    // but are short: fmaShort.)
+    const alphaTerm = (): Expr => (storage === "float16" ? add(mul(at(p), S.alpha), at(g)) : storage === "bfloat16" ? vc.fmaShort(at(p), S.alpha, at(g)) : fma(at(p), S.alpha, at(g)));
+    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), out(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)
     assignTo(d, sub(at(g), at(m)));
     if (variant.smallWeight) assignTo(m, out(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
@@ -450,113 +565,95 @@ function stepFunction(variant: KernelVariant): Code {
     assignTo(d, mul(S.oneMinusBeta2, at(g)));
     assignTo(v, out(variant.fused ? fma(at(d), at(g), at(v)) : add(at(v), mul(at(d), at(g)))));
     // denominator
-    assignTo(d, out(variant.foreach ? div(out(sqrt(at(v))), S.bcSqrt) : sqrt(out(div(at(v), S.bc2)))));
+    // (a float16 number's square root is 0, ±∞, NaN or in float16's normal range: a cheaper rounding)
+    const outSqrt = (e: Expr): Expr => (storage === "float16" ? vc.round16Normal(e) : out(e));
+    assignTo(d, variant.foreach ? out(div(outSqrt(sqrt(at(v))), S.bcSqrt)) : outSqrt(sqrt(out(div(at(v), S.bc2)))));
     assignTo(d, out(add(at(d), S.eps)));
     // two addcdiv_; the differentiable branch's scaled terms are new tensors of the dtype first
     const term = (x: number, scale: Expr): Expr => (variant.differentiable === true ? out(mul(at(x), scale)) : mul(scale, at(x)));
     assignTo(p, out(add(at(p), div(term(g, S.step1), at(d)))));
     assignTo(p, out(add(at(p), div(term(m, S.step2), at(d)))));
+    return statements;
+  };
+  /** Every group's update, statement k of each group before statement k + 1 of any. */
+  const interleaved = (): void => {
+    const lists = locals.map(body);
+    for (let k = 0; k < lists[0]!.length; k++) for (const list of lists) list[k]!();
   };
 
-  const element = (): void => (variant.fused ? vc.guarded(body, [p, g, m, v]) : body());
-  const arrays = [[P, p], [G, g], [M, m], [V, v]] as const;
-  const written = [[P, p], [M, m], [V, v]] as const;
+  const inputs = locals.flatMap(({ p, g, m, v }) => [p, g, m, v]);
+  const element = (): void => (variant.fused ? vc.guarded(interleaved, inputs) : interleaved());
+  const arrays = [P, G, M, V] as const;
+  const written = [P, M, V] as const;
+  const localOf = (group: number, array: number): number => {
+    const { p, g, m, v } = locals[group]!;
+    return [p, g, m, v][array]!;
+  };
   const size = storage === undefined ? ops.size : 2;
   const align = storage === undefined ? ops.alignLog2 : 1;
-  const raw = c.local(V128);
+  /** Numbers an iteration of the main loop steps. */
+  const step = ops.lanes * groups;
   const address = (ptr: number): void => void c.get(ptr).get(i).op(OP.i32Add);
-  /** 16-bit bits (i32x4, on the stack) to float32 lanes. */
-  const decode = (): void => {
-    if (storage === "bfloat16") return void c.i32(16).simd(SIMD.i32x4Shl);
-    // float16, with no float32 subnormal on the way (each costs a slow microcode assist, and NAdam's exp_avg_sq is often a
-    // float16 subnormal): a subnormal's (or zero's) integer mantissa times 2^-24, else (bits & 0x7fff) << 13 with the
-    // exponent rebiased by 127 - 15; infinities and NaN to exponent 255; the sign
-    const em = vc.tempOf("decode em");
-    c.tee(raw).get(vc.i32Splat(0x7fff)).simd(SIMD.and).tee(em).simd(SIMD.f32x4ConvertI32x4S).get(vc.f32Splat(2 ** -24)).simd(SIMD.f32x4Mul);
-    c.get(em).i32(13).simd(SIMD.i32x4Shl).get(vc.i32Splat(112 << 23)).simd(SIMD.i32x4Add);
-    c.get(em).get(vc.i32Splat(0x0400)).simd(SIMD.i32x4LtS).simd(SIMD.bitselect);
-    c.get(em).get(vc.i32Splat(0x7bff)).simd(SIMD.i32x4GtS).get(vc.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.or);
-    c.get(raw).get(vc.i32Splat(0x8000)).simd(SIMD.and).i32(16).simd(SIMD.i32x4Shl).simd(SIMD.or);
+  const loadVectors = (array: number): void => {
+    if (storage !== undefined) return vc.loadDecoded8(storage, () => address(array), localOf(0, array), localOf(1, array));
+    address(array);
+    c.simd(SIMD.load, ...Code.memarg(align)).set(localOf(0, array));
   };
-  /** float32 lanes already rounded to the 16-bit format (on the stack) to their bits, as i32x4. */
-  const encode = (): void => {
-    // NaN: a quiet NaN of the same sign, as tensor/half.ts stores it
-    const nan = vc.tempOf("encode nan");
-    c.tee(raw).get(raw).simd(SIMD.f32x4Ne).set(nan);
-    if (storage === "bfloat16") {
-      c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(nan).get(vc.i32Splat(0x40)).simd(SIMD.and).simd(SIMD.or);
-      return;
-    }
-    // float16, again with no float32 subnormal: below 2^-14, |x|·2^24 is the subnormal's integer mantissa; above, |x|'s bits with
-    // the exponent rebiased by 15 - 127, >> 13 (infinity: capped at 0x7c00); NaN apart; then the sign
-    const magnitude = vc.tempOf("encode magnitude");
-    c.get(vc.i32Splat(0x7e00));
-    c.get(raw).simd(SIMD.f32x4Abs).tee(magnitude).get(vc.f32Splat(2 ** 24)).simd(SIMD.f32x4Mul).simd(SIMD.i32x4TruncSatF32x4S);
-    c.get(magnitude).get(vc.i32Splat(112 << 23)).simd(SIMD.i32x4Sub).i32(13).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x7c00)).simd(SIMD.i32x4MinU);
-    c.get(magnitude).get(vc.f32Splat(2 ** -14)).simd(SIMD.f32x4Lt).simd(SIMD.bitselect);
-    c.get(nan).simd(SIMD.bitselect);
-    c.get(raw).i32(16).simd(SIMD.i32x4ShrU).get(vc.i32Splat(0x8000)).simd(SIMD.and).simd(SIMD.or);
+  const storeVectors = (array: number): void => {
+    if (storage !== undefined) return vc.storeEncoded8(storage, () => address(array), localOf(0, array), localOf(1, array));
+    address(array);
+    c.get(localOf(0, array)).simd(SIMD.store, ...Code.memarg(align));
   };
-  const loadVector = (ptr: number, local: number): void => {
-    address(ptr);
-    if (storage === undefined) return void c.simd(SIMD.load, ...Code.memarg(align)).set(local);
-    c.simd(SIMD.load16x4U, ...Code.memarg(align));
-    decode();
-    c.set(local);
-  };
-  const storeVector = (ptr: number, local: number): void => {
-    address(ptr);
-    if (storage === undefined) return void c.get(local).simd(SIMD.store, ...Code.memarg(align));
-    c.get(local);
-    encode();
-    c.tee(raw).get(raw).simd(SIMD.i16x8NarrowI32x4U).simd(SIMD.store64Lane, ...Code.memarg(align), 0);
-  };
-  // main loop over whole vectors
+  // main loop over whole iterations
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
-  for (const [ptr, local] of arrays) loadVector(ptr, local);
+  for (const array of arrays) loadVectors(array);
   element();
-  for (const [ptr, local] of written) storeVector(ptr, local);
-  c.get(i).i32(ops.lanes * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
-  // the last n mod lanes numbers: loaded lane by lane into zeroed vectors (zeros keep the padding lanes off the slow path)
-  const remaining = (): void => void c.get(N).i32(ops.lanes - 1).op(OP.i32And);
+  for (const array of written) storeVectors(array);
+  c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
+  // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path)
+  const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
   const laneLoad = storage === undefined ? ops.load : OP.i32Load16U;
   const laneReplace = storage === undefined ? ops.replace : SIMD.i32x4ReplaceLane;
   remaining();
   c.op(OP.if, OP.void);
-  for (const [, local] of arrays) c.simd(SIMD.const, ...V128_ZERO).set(local);
-  for (let lane = 0; lane < ops.lanes - 1; lane++) {
+  for (const local of inputs) c.simd(SIMD.const, ...V128_ZERO).set(local);
+  for (let lane = 0; lane < step - 1; lane++) {
     remaining();
     c.i32(lane).op(0x4b /* i32.gt_u */, OP.if, OP.void);
-    for (const [ptr, local] of arrays) {
+    for (const array of arrays) {
+      const local = localOf(Math.floor(lane / ops.lanes), array);
       c.get(local);
-      address(ptr);
-      c.op(laneLoad, ...Code.memarg(align, lane * size)).simd(laneReplace, lane).set(local);
+      address(array);
+      c.op(laneLoad, ...Code.memarg(align, lane * size)).simd(laneReplace, lane % ops.lanes).set(local);
     }
     c.op(OP.end);
   }
   if (storage !== undefined) {
-    for (const [, local] of arrays) {
-      c.get(local);
-      decode();
+    for (const local of inputs) {
+      c.get(local).i32(16).simd(SIMD.i32x4Shl);
+      vc.decode16(storage);
       c.set(local);
     }
   }
   element();
   const encoded = vc.tempOf("encoded");
-  for (const [ptr, local] of written) {
-    if (storage !== undefined) {
-      c.get(local);
-      encode();
-      c.set(encoded);
-    }
-    for (let lane = 0; lane < ops.lanes - 1; lane++) {
-      remaining();
-      c.i32(lane).op(0x4b, OP.if, OP.void);
-      address(ptr);
-      if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
-      else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane).op(OP.i32Store16, ...Code.memarg(align, lane * size));
-      c.op(OP.end);
+  for (const array of written) {
+    for (let group = 0; group < groups; group++) {
+      const local = localOf(group, array);
+      if (storage !== undefined) {
+        c.get(local);
+        vc.encode16(storage);
+        c.set(encoded);
+      }
+      for (let lane = group * ops.lanes; lane < Math.min((group + 1) * ops.lanes, step - 1); lane++) {
+        remaining();
+        c.i32(lane).op(0x4b, OP.if, OP.void);
+        address(array);
+        if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
+        else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
+        c.op(OP.end);
+      }
     }
   }
   c.op(OP.end);
@@ -568,7 +665,7 @@ function stepFunction(variant: KernelVariant): Code {
     if (variant.lane === "float32") c.op(OP.f32DemoteF64);
     c.simd(ops.splat).set(scalarLocals[k]!);
   });
-  c.get(N).i32(-ops.lanes).op(OP.i32And).i32(size).op(OP.i32Mul).set(vectorEnd);
+  c.get(N).i32(-step).op(OP.i32And).i32(size).op(OP.i32Mul).set(vectorEnd);
   c.bytes.push(...vc.prologueCode(), ...loop);
   return c;
 }
@@ -612,6 +709,58 @@ function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   return c;
 }
 
+/**
+ * The 16-bit conversions the step kernels use, over arrays (for tests): round16(x, out, n) rounds n float32 numbers
+ * (n a multiple of 4) to the format, keeping them float32; decode16(bits, out, n) and encode16(x, bits, n) convert n
+ * numbers (n a multiple of 8) between the format's bits and float32, 8 at a time as the kernels load and store them;
+ * sqrtRound16(x, out, n): the square roots of n float32 numbers, rounded to the format as the kernels round them.
+ */
+function conversionFunctions(format: "float16" | "bfloat16"): ModuleSpec["functions"] {
+  const loop = (width: number, body: (c: Code, vc: VectorCode, at: (ptr: number, scale: number, offset?: number) => () => void) => void): Code => {
+    const c = new Code([I32, I32, I32]);
+    const vc = new VectorCode(c, "float32", "emulated");
+    const i = c.local(I32);
+    // i counts numbers; an array's address is ptr + i·scale (+ offset bytes)
+    const at = (ptr: number, scale: number, offset = 0) => () => void c.get(ptr).get(i).i32(scale).op(OP.i32Mul).op(OP.i32Add).i32(offset).op(OP.i32Add);
+    c.op(OP.block, OP.void, OP.loop, OP.void);
+    c.get(i).get(2).op(OP.i32GeU).op(OP.brIf, 1);
+    body(c, vc, at);
+    c.get(i).i32(width).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
+    const code = c.bytes.splice(0);
+    c.bytes.push(...vc.prologueCode(), ...code);
+    return c;
+  };
+  const round16 = loop(4, (c, vc, at) => {
+    at(1, 4)();
+    vc.round16(format, () => void (at(0, 4)(), c.simd(SIMD.load, ...Code.memarg(2))))();
+    c.simd(SIMD.store, ...Code.memarg(2));
+  });
+  const decode16 = loop(8, (c, vc, at) => {
+    const [low, high] = [vc.tempOf("low"), vc.tempOf("high")];
+    vc.loadDecoded8(format, at(0, 2), low, high);
+    at(1, 4)();
+    c.get(low).simd(SIMD.store, ...Code.memarg(2));
+    at(1, 4, 16)();
+    c.get(high).simd(SIMD.store, ...Code.memarg(2));
+  });
+  const encode16 = loop(8, (c, vc, at) => {
+    const [low, high] = [vc.tempOf("low"), vc.tempOf("high")];
+    at(0, 4)();
+    c.simd(SIMD.load, ...Code.memarg(2)).set(low);
+    at(0, 4, 16)();
+    c.simd(SIMD.load, ...Code.memarg(2)).set(high);
+    vc.storeEncoded8(format, at(1, 2), low, high);
+  });
+  // float16 only: the square root rounded as the kernels round it (round16Normal)
+  const sqrtRound16 = loop(4, (c, vc, at) => {
+    at(1, 4)();
+    const x = (): void => void (at(0, 4)(), c.simd(SIMD.load, ...Code.memarg(2)));
+    (format === "float16" ? vc.round16Normal(vc.sqrt(x)) : vc.round16(format, vc.sqrt(x)))();
+    c.simd(SIMD.store, ...Code.memarg(2));
+  });
+  return [{ name: "round16", code: round16 }, { name: "decode16", code: decode16 }, { name: "encode16", code: encode16 }, { name: "sqrtRound16", code: sqrtRound16 }];
+}
+
 /** Limits of the imported memory (pages of 64 KiB): a shared memory declares its maximum. */
 export interface MemoryLimits {
   readonly maximum: number;
@@ -630,4 +779,9 @@ export function stepModuleBytes(variant: KernelVariant, limits: MemoryLimits): U
 /** The bytes of a module exporting `fma` over arrays (tests and the relaxed-madd probe). */
 export function fmaModuleBytes(lane: Lane, strategy: FmaStrategy, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
   return encodeModule(moduleSpec(limits, [{ name: "fma", code: fmaFunction(lane, strategy) }]));
+}
+
+/** The bytes of a module exporting a 16-bit format's conversions over arrays (tests). */
+export function conversionModuleBytes(format: "float16" | "bfloat16", limits: MemoryLimits): Uint8Array<ArrayBuffer> {
+  return encodeModule(moduleSpec(limits, conversionFunctions(format)));
 }

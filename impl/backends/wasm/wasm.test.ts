@@ -8,8 +8,9 @@ import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { typedArrayBackend } from "../typed-array/index.ts";
 import { wasmBackend } from "./backend.ts";
 import { WasmHeap, wasmHeap } from "./heap.ts";
-import { arrayFma, probeRelaxedMadd, probeTriples, relaxedMaddVerdict } from "./probe.ts";
-import type { Lane } from "./kernels.ts";
+import { arrayFma, instantiate, limitsOf, probeRelaxedMadd, probeTriples, relaxedMaddVerdict } from "./probe.ts";
+import { conversionModuleBytes, type Lane } from "./kernels.ts";
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 
 /** The emulated SIMD fma over triples, through the heap, against the exact one. */
 function checkFma(lane: Lane, triples: readonly (readonly [number, number, number])[]): void {
@@ -251,6 +252,154 @@ describe("float16 and bfloat16 in float32 lanes", () => {
           for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
           expect(bits(pw).filter((x) => x === -1).length).toBeGreaterThan(0); // the NaN case was reached
         }
+      }
+    }
+  });
+});
+
+/** The kernels' 16-bit conversions over arrays in the heap, and the host's (tensor/half.ts) to check them against. */
+function conversions(format: "float16" | "bfloat16") {
+  const heap = wasmHeap();
+  const exports = instantiate(conversionModuleBytes(format, limitsOf(heap)), heap) as Record<"round16" | "decode16" | "encode16" | "sqrtRound16", (from: number, to: number, n: number) => void>;
+  const toBits = format === "float16" ? floatToHalf : floatToBfloat16;
+  const fromBits = format === "float16" ? halfToFloat : bfloat16ToFloat;
+  /** n float32 numbers' bits, in the heap. */
+  const bitsView = (n: number): Uint32Array => {
+    const view = heap.view(Float32Array, n);
+    return new Uint32Array(view.buffer, view.byteOffset, n);
+  };
+  /** float32 bit patterns through the kernel's round16 (or its square root then rounding), as float32 bit patterns. */
+  const rounding = (name: "round16" | "sqrtRound16") => (inputs: Uint32Array): Uint32Array => {
+    const n = Math.ceil(inputs.length / 8) * 8;
+    const [x, out] = [bitsView(n), bitsView(n)];
+    x.set(inputs);
+    exports[name](x.byteOffset, out.byteOffset, n);
+    return out.slice(0, inputs.length);
+  };
+  const [round16, sqrtRound16] = [rounding("round16"), rounding("sqrtRound16")];
+  const decode16 = (bits: Uint16Array): Uint32Array => {
+    const [b, out] = [heap.view(Uint16Array, bits.length), bitsView(bits.length)];
+    b.set(bits);
+    exports.decode16(b.byteOffset, out.byteOffset, bits.length);
+    return out.slice();
+  };
+  const encode16 = (inputs: Uint32Array): Uint16Array => {
+    const [x, out] = [bitsView(inputs.length), heap.view(Uint16Array, inputs.length)];
+    x.set(inputs);
+    exports.encode16(x.byteOffset, out.byteOffset, inputs.length);
+    return out.slice();
+  };
+  return { round16, sqrtRound16, decode16, encode16, toBits, fromBits };
+}
+
+const f32Bits = (x: number): number => new Uint32Array(Float32Array.of(x).buffer)[0]!;
+const isNaN32 = (bits: number): boolean => (bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0;
+const hex = (bits: number): string => `0x${(bits >>> 0).toString(16)}`;
+
+describe("the kernels' 16-bit conversions against tensor/half.ts", () => {
+  for (const format of ["float16", "bfloat16"] as const) {
+    test(`${format}: every bit pattern decodes to its float32 value, and encodes back`, () => {
+      const { decode16, encode16, fromBits } = conversions(format);
+      const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
+      const decoded = decode16(patterns);
+      for (let b = 0; b < 65536; b++) {
+        const got = decoded[b]!;
+        const want = f32Bits(fromBits(b));
+        // a NaN: a NaN of the same sign (its payload is the engine's)
+        const ok = Number.isNaN(fromBits(b)) ? isNaN32(got) && got >>> 31 === b >>> 15 : got === want;
+        if (!ok) throw new Error(`${format} ${hex(b)} decoded to ${hex(got)}, want ${hex(want)}`);
+      }
+      // every value back to its bits; a NaN as tensor/half.ts stores it: float16's quiet NaN of its sign, bfloat16's bits
+      // quieted. (The kernels encode rounded arithmetic results, whose NaNs are quiet: the NaNs here are quieted too.)
+      const encoded = encode16(decoded.map((bits) => (isNaN32(bits) ? bits | 0x00400000 : bits)));
+      for (let b = 0; b < 65536; b++) {
+        const want = !Number.isNaN(fromBits(b)) ? b : format === "float16" ? (b & 0x8000) | 0x7e00 : (decoded[b]! >>> 16) | 0x40;
+        if (encoded[b] !== want) throw new Error(`${format} ${hex(b)} encoded to ${hex(encoded[b]!)}, want ${hex(want)}`);
+      }
+    });
+
+    test(`${format}: round16 equals the host's rounding on every value's neighbours and ties, and on random float32 numbers`, () => {
+      const { round16, toBits, fromBits } = conversions(format);
+      const inputs: number[] = [];
+      // around each finite non-negative value of the format: itself, the float32 numbers next to it, the tie with the
+      // next value and the float32 numbers next to that tie; both signs
+      for (let b = 0; b < 0x8000; b++) {
+        const x = fromBits(b);
+        if (!Number.isFinite(x)) continue;
+        const next = fromBits(b + 1);
+        const tie = Number.isFinite(next) ? Math.fround((x + next) / 2) : format === "float16" ? 65520 : NaN;
+        for (const v of [x, tie]) {
+          if (Number.isNaN(v)) continue;
+          const bits = f32Bits(v);
+          for (const near of [bits - 1, bits, bits + 1]) if (near >= 0) inputs.push(near, (near | 0x80000000) >>> 0);
+        }
+      }
+      // the edges: zeros, infinities, float32's extremes, float16's overflow boundary, the exponents near float32's top
+      for (const x of [0, Infinity, 3.4028234663852886e38, 2 ** -149, 2 ** -126, 65504, 65519.99609375, 65520, 65536, 2 ** 114, 2 ** 115, 1.5 * 2 ** 115, 2 ** 116, 2 ** 127]) {
+        inputs.push(f32Bits(x), (f32Bits(x) | 0x80000000) >>> 0);
+      }
+      // random float32 bit patterns: every exponent, subnormals, infinities and NaNs included
+      const rng = new RandomFloats(16);
+      for (let k = 0; k < 1_000_000; k++) inputs.push(rng.uint32());
+      const x = Uint32Array.from(inputs);
+      const rounded = round16(x);
+      const f32 = new Float32Array(x.buffer);
+      for (let k = 0; k < x.length; k++) {
+        const got = rounded[k]!;
+        if (isNaN32(x[k]!)) {
+          // bfloat16's rounding on the bits assumes what the kernels' arithmetic gives: a NaN's low 16 bits zero
+          if (format === "bfloat16" && (x[k]! & 0xffff) !== 0) continue;
+          if (!isNaN32(got)) throw new Error(`${format} round16(${hex(x[k]!)}) = ${hex(got)}, want a NaN`);
+          continue;
+        }
+        const want = f32Bits(fromBits(toBits(f32[k]!)));
+        if (got !== want) throw new Error(`${format} round16(${hex(x[k]!)} = ${f32[k]}) = ${hex(got)}, want ${hex(want)}`);
+      }
+    });
+
+    test(`${format}: the square root of every value of the format, rounded as the kernels round it, equals the host's rounding`, () => {
+      const { sqrtRound16, toBits, fromBits } = conversions(format);
+      const values = Uint32Array.from({ length: 65536 }, (_, b) => f32Bits(fromBits(b)));
+      const rounded = sqrtRound16(values);
+      for (let b = 0; b < 65536; b++) {
+        const root = Math.fround(Math.sqrt(fromBits(b)));
+        const got = rounded[b]!;
+        const ok = Number.isNaN(root) ? isNaN32(got) : got === f32Bits(fromBits(toBits(root)));
+        if (!ok) throw new Error(`${format} sqrt(${hex(b)}) rounded to ${hex(got)}, want ${hex(f32Bits(fromBits(toBits(root))))}`);
+      }
+    });
+  }
+});
+
+describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfloat16: fmaShort)", () => {
+  test("params and grads of near and far exponents, whose sums are often float32 midpoints, step as on the typed-array backend", () => {
+    const rng = new RandomFloats(77);
+    for (const dtype of ["float16", "bfloat16"] as const) {
+      // bfloat16 spans float32's exponents (subnormals included); float16 its own
+      const [lo, hi] = dtype === "bfloat16" ? [-133, 127] : [-24, 15];
+      const random = (near: number | undefined): number => {
+        const e = near === undefined ? rng.int(lo, hi) : Math.min(hi, Math.max(lo, near + rng.int(-12, 12)));
+        return (rng.uint32() & 1 ? -1 : 1) * (1 + rng.unit()) * 2 ** e;
+      };
+      const n = 4099; // a tail past the 8-number iterations, and past PyTorch's vectorized loop
+      const exponents = Array.from({ length: n }, () => rng.int(lo, hi));
+      const params = exponents.map((e, i) => (i % 3 === 0 ? random(undefined) : random(e)));
+      for (const weight_decay of [0.02, 3, 1e-30]) {
+        const hyper = { ...HYPER, weight_decay, maximize: weight_decay === 3 };
+        const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+        const [pw, pt] = [Tensor.from(params, dtype), Tensor.from(params, dtype)];
+        const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+        for (let k = 0; k < 3; k++) {
+          // grads near alpha·param (the sum then short), or anywhere
+          const alpha = weight_decay;
+          const grad = Tensor.from(params.map((x, i) => (i % 2 === 0 ? -alpha * x * (1 + rng.int(-8, 8) * 2 ** -10) : random(exponents[i]! + rng.int(-40, 40)))), dtype);
+          for (const path of ["forloop", "foreach"] as const) {
+            wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+            typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+          }
+        }
+        const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
       }
     }
   });
