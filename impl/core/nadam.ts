@@ -54,6 +54,15 @@ function isEmpty(entry: object): boolean {
   return true;
 }
 
+/**
+ * Object.is, spelled out: a number read from an object's field and handed to
+ * Object.is is boxed first (an allocation per call), where === compares it in place.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return a !== 0 || 1 / (a as number) === 1 / (b as number);
+  return a !== a && b !== b;
+}
+
 /** Where a param is, for an error's message. */
 function where(g: number, i: number): string {
   return `param_groups[${g}].params[${i}]`;
@@ -89,10 +98,10 @@ class GroupPlan {
   }
 
   madeFrom(group: ParamGroup): boolean {
-    if (this.hyper.lr_is_tensor || !Object.is(group.lr, this.lr) || group.betas !== this.betas) return false;
+    if (this.hyper.lr_is_tensor || !sameValue(group.lr, this.lr) || group.betas !== this.betas) return false;
     const betas = group.betas as unknown as ArrayLike<unknown>;
-    if (!Object.is(betas.length, this.betasLength) || !Object.is(betas[0], this.beta1) || !Object.is(betas[1], this.beta2)) return false;
-    for (let k = 0; k < PLAN_KEYS.length; k++) if (!Object.is(group[PLAN_KEYS[k]!], this.values[k])) return false;
+    if (!sameValue(betas.length, this.betasLength) || !sameValue(betas[0], this.beta1) || !sameValue(betas[1], this.beta2)) return false;
+    for (let k = 0; k < PLAN_KEYS.length; k++) if (!sameValue(group[PLAN_KEYS[k]!], this.values[k])) return false;
     return true;
   }
 }
@@ -367,8 +376,8 @@ export class NAdam {
 
   /** The work of the last step, reused while nothing in it changes. */
   private work: GroupStep<unknown>[] = [];
-  /** The state entry of each param with a grad, in step order, as checkState found it; groupStep's place in them. */
-  private readonly entries: (ParamState | undefined)[] = [];
+  /** The complete state entry of each param with a grad (undefined where it had none), in step order, as checkState found it; groupStep's place in them. */
+  private readonly entries: (NadamState<unknown> | undefined)[] = [];
   private nextEntry = 0;
   /** Per group: its checked plan, and the values it was made from (a plan is a function of them alone). */
   private readonly plans = new WeakMap<ParamGroup, GroupPlan>();
@@ -439,18 +448,22 @@ export class NAdam {
     throw new RuntimeError(`${where(g, i)}: the ${this.backend.name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
   }
 
-  /** A state entry that exists must be complete: PyTorch only initialises empty ones. Returns the entry. */
-  private checkState(p: Tensor): ParamState | undefined {
+  /**
+   * A state entry that exists must be complete: PyTorch only initialises empty
+   * ones. Returns the entry when complete; undefined when there is none or it is
+   * empty (stateFor makes it then).
+   */
+  private checkState(p: Tensor): NadamState<unknown> | undefined {
     const entry = this.state.get(p);
     if (entry === undefined) return entry;
-    // (the usual case first, without a loop over the keys: a complete entry passes whether or not it is empty)
+    // (the usual case first, without a loop over the keys)
     const backend = this.backend;
-    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return entry;
-    if (isEmpty(entry)) return entry;
+    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return entry as unknown as NadamState<unknown>;
+    if (isEmpty(entry)) return undefined;
     for (const key of STATE_KEYS) {
       if (!this.backend.isTensor(entry[key])) throw new KeyError(`'${key}'`);
     }
-    return entry;
+    return entry as unknown as NadamState<unknown>;
   }
 
   /** _init_group's lazy state: created by the backend on the first step with a grad. */
@@ -477,9 +490,8 @@ export class NAdam {
     for (let i = 0; i < params.length; i++) {
       const p = params[i]!;
       if (p.grad === null) continue;
-      // the entry checkState found, when not empty: only stateFor changes entries, and only empty ones (or none)
-      const found = this.entries[this.nextEntry++];
-      const state = found !== undefined && !isEmpty(found) ? (found as unknown as NadamState<unknown>) : this.stateFor(p);
+      // the complete entry checkState found: only stateFor changes entries, and only empty ones (or none)
+      const state = this.entries[this.nextEntry++] ?? this.stateFor(p);
       if (same) same = count < last!.params.length && last!.params[count] === p && last!.grads[count] === p.grad && last!.states[count] === state;
       count++;
     }

@@ -15,7 +15,7 @@
  */
 import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
-import { groupStepScalars, stepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars, newStepScalars, stepScalarsInto, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
@@ -53,7 +53,6 @@ function storageOf(real: RealDType): "float16" | "bfloat16" | undefined {
   return real === "float16" || real === "bfloat16" ? real : undefined;
 }
 
-const unrounded = (x: number): number => x;
 /** Each kernel scalar's index in the arguments. */
 const K = Object.fromEntries(KERNEL_SCALARS.map((name, k) => [name, k])) as Readonly<Record<(typeof KERNEL_SCALARS)[number], number>>;
 
@@ -69,7 +68,9 @@ function toDtype(x: number, real: RealDType): number {
  * kernel receives them: Python floats converted to the opmath (= lane) type.
  */
 function kernelArguments(h: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath, into: Float64Array): void {
-  const r = real === "float64" ? unrounded : Math.fround;
+  const lane64 = real === "float64";
+  // (a branch, not a function chosen per call: a call through a variable returns each number boxed)
+  const r = (x: number): number => (lane64 ? x : Math.fround(x));
   // 16-bit quirks (spec/nadam/element-ops.ts): add's alpha and scalar, and _foreach_mul_'s scalar, become 0-d tensors of the dtype
   const foreach = path === "foreach";
   const beta2 = h.betas[1];
@@ -144,12 +145,15 @@ interface Batch {
   readonly real: RealDType;
   /** (p, g, m, v, n) per param (STEPS_ENTRY_BYTES), in the memory; g is written at each step. */
   readonly list: Int32Array;
-  /** Per param, the block a host grad is copied into. */
+  /** Per param, the block a host grad is copied into, and its bits. */
   readonly gradSlots: readonly Storage[];
+  readonly gradSlotBits: readonly Bits[];
   /** Where each chunk of params starts, and then the params' count: a chunk's host grads are staged together. */
   readonly chunks: readonly number[];
   /** Per param, the grad its list entry holds (the last step's), checked and placed. */
   readonly placedGrads: (Tensor | undefined)[];
+  /** Per param, its placed grad's bits when they are a host storage's (copied into its slot's at each step), else undefined. */
+  readonly hostGrads: (Bits | undefined)[];
   /** Per param, its step and mu_product tensors' storages (each kind of one dtype in a usable batch). */
   readonly stepData: readonly Storage[];
   readonly muProductData: readonly Storage[];
@@ -157,9 +161,9 @@ interface Batch {
   work?: GroupStep<Tensor>;
   /** The buffers of every param and state storage: a host grad in one of them could alias them. */
   readonly buffers: ReadonlySet<ArrayBufferLike>;
-  /** Host storages copied into their blocks before the kernels, pairwise; and the blocks copied back after (params and moments). */
-  readonly copyIn: readonly (readonly [host: Storage, block: Storage])[];
-  readonly copyOut: readonly (readonly [host: Storage, block: Storage])[];
+  /** Host storages' bits, copied into their blocks' (the same index) before the kernels and back after (params and moments). */
+  readonly stagedHosts: readonly Bits[];
+  readonly stagedBlocks: readonly Bits[];
   /** The kernel, and the hyper-parameters and path it was found for. */
   kernel?: CompiledKernel;
   kernelFor?: readonly [NadamHyperParameters, CodePath];
@@ -167,6 +171,31 @@ interface Batch {
 
 /** The numbers of host grads a batch stages at once (or its largest grad's). */
 const GRAD_CHUNK = 1 << 16;
+
+/** Object.is for numbers, without boxing them for the call. */
+function sameNumber(a: number, b: number): boolean {
+  return a === b ? a !== 0 || 1 / a === 1 / b : a !== a && b !== b;
+}
+
+/**
+ * A storage's bytes as integers: what staging copies, so that a copy by a loop
+ * keeps every bit (a float element read and written back could have its NaN
+ * quieted). Float32 and float64 storages as 32-bit words; 16-bit ones as they are.
+ */
+type Bits = Int32Array | Uint16Array;
+function bitsOf(data: Storage): Bits {
+  return data instanceof Uint16Array ? data : new Int32Array(data.buffer, data.byteOffset, data.byteLength >> 2);
+}
+
+/** Up to this many words, a loop copies faster than TypedArray.prototype.set, whose call costs more than a short copy. */
+const SHORT_COPY = 64;
+
+/** into.set(from), for the bits of two storages of one kind and length. */
+function copyBits(into: Bits, from: Bits): void {
+  const n = from.length;
+  if (n > SHORT_COPY) into.set(from as never);
+  else for (let i = 0; i < n; i++) into[i] = from[i]!;
+}
 
 /** Whether no two storages share a byte (in the same buffer). */
 function apart(storages: readonly Storage[]): boolean {
@@ -259,13 +288,13 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     const usable = params.every((p) => DTYPE[p.dtype].real === real && (pool === undefined || p.data.length < parallelAbove)) &&
       states.every((state) => state.step.dtype === states[0]!.step.dtype && state.mu_product.dtype === states[0]!.mu_product.dtype) && apart(involved);
     const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * params.length);
-    const copyIn: [Storage, Storage][] = [];
-    const copyOut: [Storage, Storage][] = [];
+    const stagedHosts: Bits[] = [];
+    const stagedBlocks: Bits[] = [];
     const offsetOf = (data: Storage): number => {
       if (heap.owns(data)) return data.byteOffset;
       const block = stagingOf(data);
-      copyIn.push([data, block]);
-      copyOut.push([data, block]);
+      stagedHosts.push(bitsOf(data));
+      stagedBlocks.push(bitsOf(block));
       return block.byteOffset;
     };
     if (usable) {
@@ -291,10 +320,12 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     });
     chunks.push(params.length);
     let gradSlots: Storage[] = [];
+    let gradSlotBits: Bits[] = [];
     const slots = (): Storage[] => {
       if (gradSlots.length === 0 && usable) {
         const block = heap.view(storage, Math.max(1, chunks.length > 2 ? capacity : at));
         gradSlots = params.map((p, i) => block.subarray(slotAt[i], slotAt[i]! + p.data.length));
+        gradSlotBits = gradSlots.map(bitsOf);
       }
       return gradSlots;
     };
@@ -308,15 +339,22 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       get gradSlots() {
         return slots();
       },
+      get gradSlotBits() {
+        slots();
+        return gradSlotBits;
+      },
       placedGrads: params.map(() => undefined),
+      hostGrads: params.map(() => undefined),
       stepData: states.map((state) => state.step.data),
       muProductData: states.map((state) => state.mu_product.data),
       buffers: new Set(involved.map((data) => data.buffer)),
-      copyIn,
-      copyOut,
+      stagedHosts,
+      stagedBlocks,
     };
   };
 
+  /** The scalars of a batch's step (overwritten, not allocated, each step). */
+  const batchScalars = newStepScalars();
   /** The scalar state every param of a batch shares (mutated, not allocated, each step). */
   const shared: { step: number; step_dtype: DType; mu_product: number; mu_product_dtype: DType } = { step: 0, step_dtype: "float32", mu_product: 0, mu_product_dtype: "float32" };
 
@@ -343,16 +381,22 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         batches.delete(params[0]!); // laid out again at the next step
         return false;
       }
-      if (stepData[i]![0] !== step || !Object.is(muProductData[i]![0], muProduct)) return false;
+      if (stepData[i]![0] !== step || !sameNumber(muProductData[i]![0]!, muProduct)) return false;
       // (the grad of the last step passed the rest then: a Tensor's dtype and storage do not change)
       const grad = grads[i]!;
       if (grad === placedGrads[i]) continue;
       const param = params[i]!;
       if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
       const data = grad.data;
-      if (heap.owns(data)) list[entry * i + 1] = data.byteOffset;
-      else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
-      else list[entry * i + 1] = batch.gradSlots[i]!.byteOffset;
+      if (heap.owns(data)) {
+        list[entry * i + 1] = data.byteOffset;
+        batch.hostGrads[i] = undefined;
+      } else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
+      else {
+        const slot = batch.gradSlots[i]!;
+        list[entry * i + 1] = slot.byteOffset;
+        batch.hostGrads[i] = bitsOf(data);
+      }
       placedGrads[i] = grad;
     }
     // nothing changes before this point
@@ -361,7 +405,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     shared.step_dtype = first.step.dtype;
     shared.mu_product = first.mu_product.get(0);
     shared.mu_product_dtype = first.mu_product.dtype;
-    const s = stepScalars(hyper, path, shared);
+    const s = stepScalarsInto(batchScalars, hyper, path, shared);
     // stored through the first param's tensors, copied as stored to the others (of the same dtypes)
     first.step.set(0, s.step);
     first.mu_product.set(0, s.muProduct);
@@ -371,24 +415,28 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       stepData[i]![0] = stepStored;
       muProductData[i]![0] = muProductStored;
     }
-    const a = argumentsFor(real, s, hyper, path);
+    // (the arguments written anew: `s` is the same object every step, so argumentsFor's cache must not take it for the last step's)
+    const a = args[real].values;
+    kernelArguments(hyper, s, real, path, a);
+    args[real].of = undefined;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
-    const { copyIn, copyOut, chunks } = batch;
-    for (let k = 0; k < copyIn.length; k++) copyIn[k]![1].set(copyIn[k]![0] as never);
+    const { stagedHosts, stagedBlocks, chunks, hostGrads } = batch;
+    for (let k = 0; k < stagedHosts.length; k++) copyBits(stagedBlocks[k]!, stagedHosts[k]!);
+    let gradSlotBits: readonly Bits[] | undefined;
     for (let c = 0; c + 1 < chunks.length; c++) {
       const from = chunks[c]!;
       const to = chunks[c + 1]!;
       for (let i = from; i < to; i++) {
-        const data = placedGrads[i]!.data;
-        if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
+        const bits = hostGrads[i];
+        if (bits !== undefined) copyBits((gradSlotBits ??= batch.gradSlotBits)[i]!, bits);
       }
       batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
     }
-    for (let k = 0; k < copyOut.length; k++) copyOut[k]![0].set(copyOut[k]![1] as never);
+    for (let k = 0; k < stagedHosts.length; k++) copyBits(stagedHosts[k]!, stagedBlocks[k]!);
     return true;
   };
   const copyBack = (data: Storage): void => {
