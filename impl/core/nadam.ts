@@ -86,6 +86,14 @@ class GroupPlan {
   private readonly values: unknown[];
   /** The group's last unit of work (NAdam.groupStep). */
   work: GroupStep<unknown> | undefined;
+  /** Whether this step's params with grads, their grads and complete state entries are `work`'s, as prepareStep found them. */
+  unchanged = false;
+  /**
+   * Per state entry of `work`, its step, mu_product, exp_avg and exp_avg_sq as
+   * last found complete: the same four values are tensors still, so an entry
+   * that holds them needs no isTensor call.
+   */
+  stateTensors: unknown[] = [];
 
   constructor(group: ParamGroup, readonly path: CodePath, readonly hyper: NadamHyperParameters) {
     this.lr = group.lr;
@@ -328,25 +336,26 @@ export class NAdam {
   private prepareStep(): readonly GroupStep<unknown>[] {
     const groups = this.paramGroups;
     let checkedEntries = 0;
-    for (let g = 0; g < groups.length; g++) this.planOf(groups[g]!, g);
+    const plans = this.groupPlans;
+    for (let g = 0; g < groups.length; g++) plans[g] = this.planOf(groups[g]!, g);
+    plans.length = groups.length;
     for (let g = 0; g < groups.length; g++) {
-      const group = groups[g]!;
-      const plan = this.plans.get(group)!;
+      const plan = plans[g]!;
       const { supports } = this.backend;
       // (checkSupported names the first param it fails on; what depends on the group alone is asked once here)
       const groupSupported = supports.paths.includes(plan.path) && (!plan.hyper.lr_is_tensor || supports.features.includes("tensor-lr")) &&
         (!plan.hyper.differentiable || supports.features.includes("differentiable"));
       let supportedDtype: string | undefined;
-      const params = group.params;
+      const params = groups[g]!.params;
       // a param and grad at the same place in the last work under this plan passed checkGrad and checkSupported then, and
       // neither can fail now: a Tensor's dtype and shape are readonly (the shape frozen), and the plan is the same
       const last = plan.work;
+      let unchanged = last !== undefined;
       let count = 0;
       for (let i = 0; i < params.length; i++) {
         const p = params[i]!;
         if (p.grad === null) continue;
         const checked = last !== undefined && count < last.params.length && last.params[count] === p && last.grads[count] === p.grad;
-        count++;
         if (!checked) {
           this.checkGrad(p, g, i);
           if (!groupSupported || p.dtype !== supportedDtype) {
@@ -354,15 +363,34 @@ export class NAdam {
             supportedDtype = p.dtype;
           }
         }
-        this.entries[checkedEntries++] = this.checkState(p);
+        // the usual case: the last step's entry, holding the tensors it held then
+        const found = checked ? this.state.get(p) : undefined;
+        const known = plan.stateTensors;
+        let entry: NadamState<unknown> | undefined;
+        if (found !== undefined && (found as unknown) === last!.states[count] && found.step === known[4 * count] && found.mu_product === known[4 * count + 1] &&
+          found.exp_avg === known[4 * count + 2] && found.exp_avg_sq === known[4 * count + 3]) {
+          entry = found as unknown as NadamState<unknown>;
+        } else {
+          entry = this.checkState(p);
+          if (entry !== undefined && checked && last!.states[count] === entry) {
+            known[4 * count] = entry.step;
+            known[4 * count + 1] = entry.mu_product;
+            known[4 * count + 2] = entry.exp_avg;
+            known[4 * count + 3] = entry.exp_avg_sq;
+          }
+        }
+        this.entries[checkedEntries++] = entry;
+        unchanged &&= checked && entry !== undefined && last!.states[count] === entry;
+        count++;
       }
+      plan.unchanged = unchanged && count === last!.params.length;
     }
     this.entries.length = checkedEntries;
     this.nextEntry = 0;
     let work = this.work;
     let count = 0;
     for (let g = 0; g < groups.length; g++) {
-      const step = this.groupStep(groups[g]!);
+      const step = this.groupStep(groups[g]!, plans[g]!);
       if (step === undefined) continue;
       if (work[count] !== step) {
         if (work === this.work) work = work.slice(0, count);
@@ -379,6 +407,8 @@ export class NAdam {
   /** The complete state entry of each param with a grad (undefined where it had none), in step order, as checkState found it; groupStep's place in them. */
   private readonly entries: (NadamState<unknown> | undefined)[] = [];
   private nextEntry = 0;
+  /** This step's plan of each group, in order. */
+  private readonly groupPlans: GroupPlan[] = [];
   /** Per group: its checked plan, and the values it was made from (a plan is a function of them alone). */
   private readonly plans = new WeakMap<ParamGroup, GroupPlan>();
 
@@ -481,9 +511,13 @@ export class NAdam {
    * last one when the params with grads, their grads and state entries and the
    * plan are the same ones, else a new one (a backend may keep what it was given).
    */
-  private groupStep(group: ParamGroup): GroupStep<unknown> | undefined {
-    const plan = this.plans.get(group)!;
+  private groupStep(group: ParamGroup, plan: GroupPlan): GroupStep<unknown> | undefined {
     const last = plan.work;
+    if (plan.unchanged) {
+      // (every entry complete: no stateFor to run, nothing to compare again)
+      this.nextEntry += last!.params.length;
+      return last;
+    }
     let same = last !== undefined;
     let count = 0;
     const params = group.params;
@@ -498,7 +532,9 @@ export class NAdam {
     if (count === 0) return undefined;
     if (same && count === last!.params.length) return last;
     const withGrad = params.filter((p) => p.grad !== null);
-    plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states: withGrad.map((p) => this.stateFor(p)), hyper: plan.hyper, path: plan.path };
+    const states = withGrad.map((p) => this.stateFor(p));
+    plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.path };
+    plan.stateTensors = states.flatMap((state) => [state.step, state.mu_product, state.exp_avg, state.exp_avg_sq]);
     return plan.work;
   }
 
