@@ -131,10 +131,13 @@ function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): Compile
 }
 
 /**
- * A group's params laid out for one `steps` call (kernels.ts): each one's
- * offsets in the memory, and the host storages staged before and after. Made
- * when a group's params or state tensors change, not every step; the grads,
- * often new tensors every step, are placed at each step.
+ * A group's params laid out for `steps` calls (kernels.ts): each one's pieces
+ * (of PIECE numbers at most), their offsets in the memory, and the host
+ * storages staged before and after. Made when a group's params or state tensors
+ * change, not every step; the grads, often new tensors every step, are placed
+ * at each step. Pieces run in chunks of PIECE numbers at most, whose host
+ * storages are staged through one window: a large host tensor is staged a
+ * piece at a time, not whole beside itself.
  */
 interface Batch {
   /** The params and their step, mu_product, exp_avg and exp_avg_sq tensors (four per param) it was made for. */
@@ -143,16 +146,20 @@ interface Batch {
   /** Whether they can be stepped in one call (else one by one). */
   readonly usable: boolean;
   readonly real: RealDType;
-  /** (p, g, m, v, n) per param (STEPS_ENTRY_BYTES), in the memory; g is written at each step. */
+  /** (p, g, m, v, n) per piece (STEPS_ENTRY_BYTES), in the memory; g is written when a param's grad changes. */
   readonly list: Int32Array;
-  /** Per param, the block a host grad is copied into, and its bits. */
+  /** Param i's pieces are firstPiece[i] to firstPiece[i + 1] - 1; a piece starts at pieceStart (a number's index in its param). */
+  readonly firstPiece: readonly number[];
+  readonly pieceStart: readonly number[];
+  /** Per piece, the slot a host grad's piece is copied into, and its bits. */
   readonly gradSlots: readonly Storage[];
   readonly gradSlotBits: readonly Bits[];
-  /** Where each chunk of params starts, and then the params' count: a chunk's host grads are staged together. */
+  /** Where each chunk of pieces starts, and then the pieces' count; and where each chunk's staged copies start, then their count. */
   readonly chunks: readonly number[];
-  /** Per param, the grad its list entry holds (the last step's), checked and placed. */
+  readonly chunkCopies: readonly number[];
+  /** Per param, the grad its pieces' list entries hold (the last step's), checked and placed. */
   readonly placedGrads: (Tensor | undefined)[];
-  /** Per param, its placed grad's bits when they are a host storage's (copied into its slot's at each step), else undefined. */
+  /** Per piece, its placed grad's bits when they are a host storage's (copied into its slot at each step), else undefined. */
   readonly hostGrads: (Bits | undefined)[];
   /** Per param, its step and mu_product tensors' storages (each kind of one dtype in a usable batch). */
   readonly stepData: readonly Storage[];
@@ -161,7 +168,7 @@ interface Batch {
   work?: GroupStep<Tensor>;
   /** The buffers of every param and state storage: a host grad in one of them could alias them. */
   readonly buffers: ReadonlySet<ArrayBufferLike>;
-  /** Host storages' bits, copied into their blocks' (the same index) before the kernels and back after (params and moments). */
+  /** Host storages' pieces' bits, copied into their window slots' (the same index) before their chunk's kernels and back after (params and moments). */
   readonly stagedHosts: readonly Bits[];
   readonly stagedBlocks: readonly Bits[];
   /** The kernel, and the hyper-parameters and path it was found for. */
@@ -169,8 +176,8 @@ interface Batch {
   kernelFor?: readonly [NadamHyperParameters, CodePath];
 }
 
-/** The numbers of host grads a batch stages at once (or its largest grad's). */
-const GRAD_CHUNK = 1 << 16;
+/** The numbers of a piece and of a chunk of pieces (a multiple of 32: PyTorch's vector blocks stay whole). */
+const PIECE = 1 << 16;
 
 /** Object.is for numbers, without boxing them for the call. */
 function sameNumber(a: number, b: number): boolean {
@@ -185,6 +192,14 @@ function sameNumber(a: number, b: number): boolean {
 type Bits = Int32Array | Uint16Array;
 function bitsOf(data: Storage): Bits {
   return data instanceof Uint16Array ? data : new Int32Array(data.buffer, data.byteOffset, data.byteLength >> 2);
+}
+
+/** The bits of `length` numbers of a storage from number `start`: the whole storage's view when that is all of it. */
+function bitsOfPiece(data: Storage, start: number, length: number): Bits {
+  const bits = bitsOf(data);
+  if (start === 0 && length === data.length) return bits;
+  const scale = bits.length / data.length;
+  return bits.subarray(start * scale, (start + length) * scale);
 }
 
 /** Up to this many words, a loop copies faster than TypedArray.prototype.set, whose call costs more than a short copy. */
@@ -287,47 +302,76 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     const involved = [...params.map((p) => p.data), ...stateTensors.map((t) => t.data)];
     const usable = params.every((p) => DTYPE[p.dtype].real === real && (pool === undefined || p.data.length < parallelAbove)) &&
       states.every((state) => state.step.dtype === states[0]!.step.dtype && state.mu_product.dtype === states[0]!.mu_product.dtype) && apart(involved);
-    const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * params.length);
+    const storage = params[0]!.data.constructor as StorageConstructor;
+    const bytes = storage.BYTES_PER_ELEMENT;
+    // pieces, and chunks of them of PIECE numbers at most; slotAt: a piece's place in its chunk's slots
+    const firstPiece: number[] = [];
+    const pieceStart: number[] = [];
+    const pieceLength: number[] = [];
+    const pieceParam: number[] = [];
+    const slotAt: number[] = [];
+    const chunks = [0];
+    let at = 0;
+    let region = 1;
+    params.forEach((param, i) => {
+      firstPiece.push(pieceStart.length);
+      for (let start = 0; start < param.data.length; start += PIECE) {
+        const length = Math.min(PIECE, param.data.length - start);
+        if (at + length > PIECE) {
+          chunks.push(pieceStart.length);
+          at = 0;
+        }
+        pieceStart.push(start);
+        pieceLength.push(length);
+        pieceParam.push(i);
+        slotAt.push(at);
+        at += length;
+        region = Math.max(region, at);
+      }
+    });
+    firstPiece.push(pieceStart.length);
+    chunks.push(pieceStart.length);
+    const pieces = pieceStart.length;
+    const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * Math.max(1, pieces));
+    // the window for host params and moments: a region for each of p, m and v that has a host storage, holding one chunk's pieces
+    const hosted = (role: (i: number) => Storage): boolean => usable && params.some((_, i) => !heap.owns(role(i)));
+    const regionOf: number[] = [];
+    let regions = 0;
+    for (const role of [(i: number) => params[i]!.data, (i: number) => states[i]!.exp_avg.data, (i: number) => states[i]!.exp_avg_sq.data]) regionOf.push(hosted(role) ? regions++ : -1);
+    const window = regions > 0 ? heap.view(storage, regions * region) : undefined;
     const stagedHosts: Bits[] = [];
     const stagedBlocks: Bits[] = [];
-    const offsetOf = (data: Storage): number => {
-      if (heap.owns(data)) return data.byteOffset;
-      const block = stagingOf(data);
-      stagedHosts.push(bitsOf(data));
-      stagedBlocks.push(bitsOf(block));
-      return block.byteOffset;
-    };
+    const chunkCopies = [0];
     if (usable) {
-      params.forEach((param, i) => {
+      let chunk = 1;
+      for (let k = 0; k < pieces; k++) {
+        if (k === chunks[chunk]) {
+          chunkCopies.push(stagedHosts.length);
+          chunk++;
+        }
+        const i = pieceParam[k]!;
         const state = states[i]!;
-        list.set([offsetOf(param.data), 0, offsetOf(state.exp_avg.data), offsetOf(state.exp_avg_sq.data), param.data.length], (STEPS_ENTRY_BYTES / 4) * i);
-      });
-    }
-    const storage = params[0]!.data.constructor as StorageConstructor;
-    // The host grads' slots in one block, made on first use (grads in the memory need none); the params in chunks whose grads
-    // fit in it together, so that it holds one chunk's grads at a time, not every grad of a large group.
-    const capacity = params.reduce((most, p) => Math.max(most, p.data.length), GRAD_CHUNK);
-    const chunks = [0];
-    const slotAt: number[] = [];
-    let at = 0;
-    params.forEach((param, i) => {
-      if (at + param.data.length > capacity) {
-        chunks.push(i);
-        at = 0;
+        const offsetOf = (data: Storage, role: number): number => {
+          if (heap.owns(data)) return data.byteOffset + pieceStart[k]! * bytes;
+          const from = regionOf[role]! * region + slotAt[k]!;
+          const slot = window!.subarray(from, from + pieceLength[k]!);
+          stagedHosts.push(bitsOfPiece(data, pieceStart[k]!, pieceLength[k]!));
+          stagedBlocks.push(bitsOf(slot));
+          return slot.byteOffset;
+        };
+        list.set([offsetOf(params[i]!.data, 0), 0, offsetOf(state.exp_avg.data, 1), offsetOf(state.exp_avg_sq.data, 2), pieceLength[k]!], (STEPS_ENTRY_BYTES / 4) * k);
       }
-      slotAt.push(at);
-      at += param.data.length;
-    });
-    chunks.push(params.length);
+    }
+    chunkCopies.push(stagedHosts.length);
+    // the host grads' slots in one block, made on first use (grads in the memory need none)
     let gradSlots: Storage[] = [];
     let gradSlotBits: Bits[] = [];
-    const slots = (): Storage[] => {
+    const slots = (): void => {
       if (gradSlots.length === 0 && usable) {
-        const block = heap.view(storage, Math.max(1, chunks.length > 2 ? capacity : at));
-        gradSlots = params.map((p, i) => block.subarray(slotAt[i], slotAt[i]! + p.data.length));
+        const block = heap.view(storage, region);
+        gradSlots = slotAt.map((slot, k) => block.subarray(slot, slot + pieceLength[k]!));
         gradSlotBits = gradSlots.map(bitsOf);
       }
-      return gradSlots;
     };
     return {
       params: [...params],
@@ -335,16 +379,20 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       usable,
       real,
       list,
+      firstPiece,
+      pieceStart,
       chunks,
+      chunkCopies,
       get gradSlots() {
-        return slots();
+        slots();
+        return gradSlots;
       },
       get gradSlotBits() {
         slots();
         return gradSlotBits;
       },
       placedGrads: params.map(() => undefined),
-      hostGrads: params.map(() => undefined),
+      hostGrads: pieceStart.map(() => undefined),
       stepData: states.map((state) => state.step.data),
       muProductData: states.map((state) => state.mu_product.data),
       buffers: new Set(involved.map((data) => data.buffer)),
@@ -388,14 +436,13 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const param = params[i]!;
       if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
       const data = grad.data;
-      if (heap.owns(data)) {
-        list[entry * i + 1] = data.byteOffset;
-        batch.hostGrads[i] = undefined;
-      } else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
-      else {
-        const slot = batch.gradSlots[i]!;
-        list[entry * i + 1] = slot.byteOffset;
-        batch.hostGrads[i] = bitsOf(data);
+      const owned = heap.owns(data);
+      if (!owned && (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer)) return false;
+      const { firstPiece, pieceStart, hostGrads } = batch;
+      for (let k = firstPiece[i]!; k < firstPiece[i + 1]!; k++) {
+        const slot = owned ? undefined : batch.gradSlots[k]!;
+        list[entry * k + 1] = slot === undefined ? data.byteOffset + pieceStart[k]! * data.BYTES_PER_ELEMENT : slot.byteOffset;
+        hostGrads[k] = slot === undefined ? undefined : bitsOfPiece(data, pieceStart[k]!, slot.length);
       }
       placedGrads[i] = grad;
     }
@@ -424,19 +471,19 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
-    const { stagedHosts, stagedBlocks, chunks, hostGrads } = batch;
-    for (let k = 0; k < stagedHosts.length; k++) copyBits(stagedBlocks[k]!, stagedHosts[k]!);
+    const { stagedHosts, stagedBlocks, chunks, chunkCopies, hostGrads } = batch;
     let gradSlotBits: readonly Bits[] | undefined;
     for (let c = 0; c + 1 < chunks.length; c++) {
       const from = chunks[c]!;
       const to = chunks[c + 1]!;
-      for (let i = from; i < to; i++) {
-        const bits = hostGrads[i];
-        if (bits !== undefined) copyBits((gradSlotBits ??= batch.gradSlotBits)[i]!, bits);
+      for (let k = chunkCopies[c]!; k < chunkCopies[c + 1]!; k++) copyBits(stagedBlocks[k]!, stagedHosts[k]!);
+      for (let k = from; k < to; k++) {
+        const bits = hostGrads[k];
+        if (bits !== undefined) copyBits((gradSlotBits ??= batch.gradSlotBits)[k]!, bits);
       }
-      batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+      if (to > from) batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+      for (let k = chunkCopies[c]!; k < chunkCopies[c + 1]!; k++) copyBits(stagedHosts[k]!, stagedBlocks[k]!);
     }
-    for (let k = 0; k < stagedHosts.length; k++) copyBits(stagedHosts[k]!, stagedBlocks[k]!);
     return true;
   };
   const copyBack = (data: Storage): void => {
