@@ -10,8 +10,12 @@
  * when loaded, as a device would). Params and grads are the user's host
  * Tensors: those made with `tensor()` / `zeros()` are views into the memory
  * and are used in place; any other is staged, copied in before its kernel and
- * (a param) copied back after, through a staging block kept per storage, so a
- * step allocates no typed array once every param has been seen.
+ * (a param) copied back after: a tensor of more than PIECE numbers a piece at
+ * a time through a window (whole where worker threads step it), and a smaller
+ * one through its group's window or a staging block kept per storage. The blocks and the views copied through are
+ * made when a param or grad is first seen, so a step whose tensors were all
+ * seen before allocates no typed array (a new grad tensor costs a view or a
+ * few).
  */
 import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
@@ -175,6 +179,9 @@ interface Batch {
   kernel?: CompiledKernel;
   kernelFor?: readonly [NadamHyperParameters, CodePath];
 }
+
+/** A storage that holds nothing, in place of one let go. */
+const NO_STORAGE: Storage = new Float32Array(0);
 
 /** The numbers of a piece and of a chunk of pieces (a multiple of 32: PyTorch's vector blocks stay whole). */
 const PIECE = 1 << 16;
@@ -486,6 +493,80 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     return true;
   };
+  /**
+   * Whether a param's step goes a piece at a time: larger than a piece, with a
+   * host storage, and no two of its host storages in one buffer (a piece is
+   * read after the pieces before it were written back).
+   */
+  const inPieces = (storages: readonly Storage[]): boolean => {
+    if (storages[0]!.length <= PIECE) return false;
+    let hosted = false;
+    for (let r = 0; r < 4; r++) {
+      const data = storages[r]!;
+      if (heap.owns(data)) continue;
+      if (data.buffer instanceof SharedArrayBuffer) return false;
+      for (let q = 0; q < r; q++) if (!heap.owns(storages[q]!) && storages[q]!.buffer === data.buffer) return false;
+      hosted = true;
+    }
+    return hosted;
+  };
+  /** A param's p, g, m and v storages, and their pieces' offsets in the memory (kept, not allocated per param). */
+  const pieceRoles: Storage[] = [];
+  const pieceOffsets = new Int32Array(4);
+  /** Per kind of storage, the window pieces are staged through: a region of PIECE numbers for each of p, g, m and v. */
+  const pieceWindows = new Map<StorageConstructor, Storage>();
+  /** Views of the pieces of host storages (and of the window's regions, by role and length), made once. */
+  const hostPieces = new WeakMap<Storage, Bits[]>();
+  const windowPieces = new WeakMap<Storage, Map<number, Bits>>();
+  const piecesOf = (data: Storage): Bits[] => {
+    let pieces = hostPieces.get(data);
+    if (pieces === undefined) {
+      pieces = [];
+      for (let start = 0; start < data.length; start += PIECE) pieces.push(bitsOfPiece(data, start, Math.min(PIECE, data.length - start)));
+      hostPieces.set(data, pieces);
+    }
+    return pieces;
+  };
+  const windowPiece = (window: Storage, role: number, length: number): Bits => {
+    let views = windowPieces.get(window);
+    if (views === undefined) windowPieces.set(window, (views = new Map()));
+    const key = role * (PIECE + 1) + length;
+    let view = views.get(key);
+    if (view === undefined) views.set(key, (view = bitsOfPiece(window, role * PIECE, length)));
+    return view;
+  };
+  /**
+   * One param's step a piece at a time: each host storage's piece copied into
+   * the window, the piece stepped (its elements before `body` by `kernel`, the
+   * rest by `tail`), and the param's and moments' pieces copied back. Pieces
+   * start at multiples of PIECE, so each element meets the kernel it meets whole.
+   */
+  const stepPieces = (storages: readonly Storage[], kernel: CompiledKernel, tail: CompiledKernel | undefined, body: number, a: Float64Array): void => {
+    const kind = storages[0]!.constructor as StorageConstructor;
+    let window = pieceWindows.get(kind);
+    if (window === undefined) pieceWindows.set(kind, (window = heap.view(kind, 4 * PIECE)));
+    const bytes = kind.BYTES_PER_ELEMENT;
+    const n = storages[0]!.length;
+    const at = pieceOffsets;
+    for (let piece = 0, start = 0; start < n; piece++, start += PIECE) {
+      const length = Math.min(PIECE, n - start);
+      for (let r = 0; r < 4; r++) {
+        const data = storages[r]!;
+        if (heap.owns(data)) at[r] = data.byteOffset + start * bytes;
+        else {
+          copyBits(windowPiece(window, r, length), piecesOf(data)[piece]!);
+          at[r] = window.byteOffset + r * PIECE * bytes;
+        }
+      }
+      const inBody = Math.max(0, Math.min(length, body - start));
+      if (inBody > 0) kernel.step(at[0]!, at[1]!, at[2]!, at[3]!, inBody, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+      if (inBody < length) {
+        const skip = inBody * bytes;
+        tail!.step(at[0]! + skip, at[1]! + skip, at[2]! + skip, at[3]! + skip, length - inBody, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+      }
+      for (let r = 0; r < 4; r++) if (r !== 1 && !heap.owns(storages[r]!)) copyBits(piecesOf(storages[r]!)[piece]!, windowPiece(window, r, length));
+    }
+  };
   const copyBack = (data: Storage): void => {
     if (!heap.owns(data)) data.set(staging.get(data)! as never);
   };
@@ -571,26 +652,37 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
           variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true };
           groupKernels[real] = kernel = kernelFor(variants[real]!, heap);
         }
+        // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
+        const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
+        const tail = body < n ? kernelFor({ ...variants[real]!, scalarLoop: true }, heap) : undefined;
+        const roles = pieceRoles;
+        roles[0] = param.data;
+        roles[1] = grad.data;
+        roles[2] = state.exp_avg.data;
+        roles[3] = state.exp_avg_sq.data;
+        if (!(pool !== undefined && body >= parallelAbove && !kernel.callsHost) && inPieces(roles)) {
+          stepPieces(roles, kernel, tail, body, a);
+          continue;
+        }
         const p = placed(param.data);
         const g = placedGrad(grad.data, real);
         const m = placed(state.exp_avg.data);
         const v = placed(state.exp_avg_sq.data);
-        // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
-        const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
         if (pool !== undefined && body >= parallelAbove && !kernel.callsHost) {
           // parts of a multiple of 32 elements: PyTorch's vector blocks stay whole, and only the last part has a tail
           pool.run(kernel.key, kernel.module, kernel.step, [p, g, m, v], DTYPE[real].itemSize, body, a, 32);
         } else if (body > 0) {
           kernel.step(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }
-        if (body < n) {
+        if (tail !== undefined) {
           const skip = body * 2;
-          kernelFor({ ...variants[real]!, scalarLoop: true }, heap).step(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+          tail.step(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }
         copyBack(param.data);
         copyBack(state.exp_avg.data);
         copyBack(state.exp_avg_sq.data);
       }
+      pieceRoles.fill(NO_STORAGE); // (no tensor kept alive by the backend)
     },
   };
 }

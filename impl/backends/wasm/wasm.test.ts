@@ -234,6 +234,37 @@ describe("tensors in the WebAssembly memory", () => {
     });
   });
 
+  test("a large host param stepped on its own is staged a piece at a time, float16 under vectorized L2 (its own kernel past the vector body) too", () => {
+    const heap = wasmHeap();
+    const backend = wasmBackend({ profile: "vectorized" });
+    const typed = typedArrayBackend({ profile: "vectorized" });
+    const random = new RandomFloats(11);
+    const numbers = 8 * 65536 + 37; // past the last whole vector block: the scalar loop's elements
+    const params = [Tensor.from(Array.from({ length: numbers }, () => random.unit() - 0.5), "float16")];
+    const mirrors = params.map((p) => p.clone());
+    const states = params.map((p) => backend.initState(p, "float32"));
+    const mirrorStates = mirrors.map((p) => typed.initState(p, "float32"));
+    let bytes = 0;
+    const allocate = heap.allocate;
+    heap.allocate = (size: number) => {
+      bytes += size;
+      return allocate.call(heap, size);
+    };
+    try {
+      for (let k = 0; k < 3; k++) {
+        const grads = params.map((p) => Tensor.from(p.toArray().map((x) => Math.cos(x + k)), "float16"));
+        backend.stepGroup({ params, grads, states, hyper: HYPER, path: "foreach" });
+        typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "foreach" });
+      }
+    } finally {
+      heap.allocate = allocate;
+    }
+    expect(bytes).toBeLessThan(2 * numbers); // staged whole, the param and its grad would take 4 bytes a number
+    expect(params[0]!.data).toEqual(mirrors[0]!.data);
+    expect(states[0]!.exp_avg.data).toEqual(mirrorStates[0]!.exp_avg.data);
+    expect(states[0]!.exp_avg_sq.data).toEqual(mirrorStates[0]!.exp_avg_sq.data);
+  });
+
   test("views taken before the memory grows stay valid", () => {
     const backend = wasmBackend();
     const param = backend.tensor([1, 2, 3], "float64");
