@@ -54,6 +54,15 @@ function isEmpty(entry: object): boolean {
   return true;
 }
 
+/**
+ * Object.is, spelled out: a number read from an object's field and handed to
+ * Object.is is boxed first (an allocation per call), where === compares it in place.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return a !== 0 || 1 / (a as number) === 1 / (b as number);
+  return a !== a && b !== b;
+}
+
 /** Where a param is, for an error's message. */
 function where(g: number, i: number): string {
   return `param_groups[${g}].params[${i}]`;
@@ -77,6 +86,14 @@ class GroupPlan {
   private readonly values: unknown[];
   /** The group's last unit of work (NAdam.groupStep). */
   work: GroupStep<unknown> | undefined;
+  /** Whether this step's params with grads, their grads and complete state entries are `work`'s, as prepareStep found them. */
+  unchanged = false;
+  /**
+   * Per state entry of `work`, its step, mu_product, exp_avg and exp_avg_sq as
+   * last found complete: the same four values are tensors still, so an entry
+   * that holds them needs no isTensor call.
+   */
+  stateTensors: unknown[] = [];
 
   constructor(group: ParamGroup, readonly path: CodePath, readonly hyper: NadamHyperParameters) {
     this.lr = group.lr;
@@ -89,10 +106,10 @@ class GroupPlan {
   }
 
   madeFrom(group: ParamGroup): boolean {
-    if (this.hyper.lr_is_tensor || !Object.is(group.lr, this.lr) || group.betas !== this.betas) return false;
+    if (this.hyper.lr_is_tensor || !sameValue(group.lr, this.lr) || group.betas !== this.betas) return false;
     const betas = group.betas as unknown as ArrayLike<unknown>;
-    if (!Object.is(betas.length, this.betasLength) || !Object.is(betas[0], this.beta1) || !Object.is(betas[1], this.beta2)) return false;
-    for (let k = 0; k < PLAN_KEYS.length; k++) if (!Object.is(group[PLAN_KEYS[k]!], this.values[k])) return false;
+    if (!sameValue(betas.length, this.betasLength) || !sameValue(betas[0], this.beta1) || !sameValue(betas[1], this.beta2)) return false;
+    for (let k = 0; k < PLAN_KEYS.length; k++) if (!sameValue(group[PLAN_KEYS[k]!], this.values[k])) return false;
     return true;
   }
 }
@@ -319,25 +336,26 @@ export class NAdam {
   private prepareStep(): readonly GroupStep<unknown>[] {
     const groups = this.paramGroups;
     let checkedEntries = 0;
-    for (let g = 0; g < groups.length; g++) this.planOf(groups[g]!, g);
+    const plans = this.groupPlans;
+    for (let g = 0; g < groups.length; g++) plans[g] = this.planOf(groups[g]!, g);
+    plans.length = groups.length;
     for (let g = 0; g < groups.length; g++) {
-      const group = groups[g]!;
-      const plan = this.plans.get(group)!;
+      const plan = plans[g]!;
       const { supports } = this.backend;
       // (checkSupported names the first param it fails on; what depends on the group alone is asked once here)
       const groupSupported = supports.paths.includes(plan.path) && (!plan.hyper.lr_is_tensor || supports.features.includes("tensor-lr")) &&
         (!plan.hyper.differentiable || supports.features.includes("differentiable"));
       let supportedDtype: string | undefined;
-      const params = group.params;
+      const params = groups[g]!.params;
       // a param and grad at the same place in the last work under this plan passed checkGrad and checkSupported then, and
       // neither can fail now: a Tensor's dtype and shape are readonly (the shape frozen), and the plan is the same
       const last = plan.work;
+      let unchanged = last !== undefined;
       let count = 0;
       for (let i = 0; i < params.length; i++) {
         const p = params[i]!;
         if (p.grad === null) continue;
         const checked = last !== undefined && count < last.params.length && last.params[count] === p && last.grads[count] === p.grad;
-        count++;
         if (!checked) {
           this.checkGrad(p, g, i);
           if (!groupSupported || p.dtype !== supportedDtype) {
@@ -345,15 +363,34 @@ export class NAdam {
             supportedDtype = p.dtype;
           }
         }
-        this.entries[checkedEntries++] = this.checkState(p);
+        // the usual case: the last step's entry, holding the tensors it held then
+        const found = checked ? this.state.get(p) : undefined;
+        const known = plan.stateTensors;
+        let entry: NadamState<unknown> | undefined;
+        if (found !== undefined && (found as unknown) === last!.states[count] && found.step === known[4 * count] && found.mu_product === known[4 * count + 1] &&
+          found.exp_avg === known[4 * count + 2] && found.exp_avg_sq === known[4 * count + 3]) {
+          entry = found as unknown as NadamState<unknown>;
+        } else {
+          entry = this.checkState(p);
+          if (entry !== undefined && checked && last!.states[count] === entry) {
+            known[4 * count] = entry.step;
+            known[4 * count + 1] = entry.mu_product;
+            known[4 * count + 2] = entry.exp_avg;
+            known[4 * count + 3] = entry.exp_avg_sq;
+          }
+        }
+        this.entries[checkedEntries++] = entry;
+        unchanged &&= checked && entry !== undefined && last!.states[count] === entry;
+        count++;
       }
+      plan.unchanged = unchanged && count === last!.params.length;
     }
     this.entries.length = checkedEntries;
     this.nextEntry = 0;
     let work = this.work;
     let count = 0;
     for (let g = 0; g < groups.length; g++) {
-      const step = this.groupStep(groups[g]!);
+      const step = this.groupStep(groups[g]!, plans[g]!);
       if (step === undefined) continue;
       if (work[count] !== step) {
         if (work === this.work) work = work.slice(0, count);
@@ -367,9 +404,11 @@ export class NAdam {
 
   /** The work of the last step, reused while nothing in it changes. */
   private work: GroupStep<unknown>[] = [];
-  /** The state entry of each param with a grad, in step order, as checkState found it; groupStep's place in them. */
-  private readonly entries: (ParamState | undefined)[] = [];
+  /** The complete state entry of each param with a grad (undefined where it had none), in step order, as checkState found it; groupStep's place in them. */
+  private readonly entries: (NadamState<unknown> | undefined)[] = [];
   private nextEntry = 0;
+  /** This step's plan of each group, in order. */
+  private readonly groupPlans: GroupPlan[] = [];
   /** Per group: its checked plan, and the values it was made from (a plan is a function of them alone). */
   private readonly plans = new WeakMap<ParamGroup, GroupPlan>();
 
@@ -439,18 +478,22 @@ export class NAdam {
     throw new RuntimeError(`${where(g, i)}: the ${this.backend.name} backend has no ${what} (it has ${has.join(", ") || "none"})`);
   }
 
-  /** A state entry that exists must be complete: PyTorch only initialises empty ones. Returns the entry. */
-  private checkState(p: Tensor): ParamState | undefined {
+  /**
+   * A state entry that exists must be complete: PyTorch only initialises empty
+   * ones. Returns the entry when complete; undefined when there is none or it is
+   * empty (stateFor makes it then).
+   */
+  private checkState(p: Tensor): NadamState<unknown> | undefined {
     const entry = this.state.get(p);
     if (entry === undefined) return entry;
-    // (the usual case first, without a loop over the keys: a complete entry passes whether or not it is empty)
+    // (the usual case first, without a loop over the keys)
     const backend = this.backend;
-    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return entry;
-    if (isEmpty(entry)) return entry;
+    if (backend.isTensor(entry.step) && backend.isTensor(entry.mu_product) && backend.isTensor(entry.exp_avg) && backend.isTensor(entry.exp_avg_sq)) return entry as unknown as NadamState<unknown>;
+    if (isEmpty(entry)) return undefined;
     for (const key of STATE_KEYS) {
       if (!this.backend.isTensor(entry[key])) throw new KeyError(`'${key}'`);
     }
-    return entry;
+    return entry as unknown as NadamState<unknown>;
   }
 
   /** _init_group's lazy state: created by the backend on the first step with a grad. */
@@ -468,25 +511,30 @@ export class NAdam {
    * last one when the params with grads, their grads and state entries and the
    * plan are the same ones, else a new one (a backend may keep what it was given).
    */
-  private groupStep(group: ParamGroup): GroupStep<unknown> | undefined {
-    const plan = this.plans.get(group)!;
+  private groupStep(group: ParamGroup, plan: GroupPlan): GroupStep<unknown> | undefined {
     const last = plan.work;
+    if (plan.unchanged) {
+      // (every entry complete: no stateFor to run, nothing to compare again)
+      this.nextEntry += last!.params.length;
+      return last;
+    }
     let same = last !== undefined;
     let count = 0;
     const params = group.params;
     for (let i = 0; i < params.length; i++) {
       const p = params[i]!;
       if (p.grad === null) continue;
-      // the entry checkState found, when not empty: only stateFor changes entries, and only empty ones (or none)
-      const found = this.entries[this.nextEntry++];
-      const state = found !== undefined && !isEmpty(found) ? (found as unknown as NadamState<unknown>) : this.stateFor(p);
+      // the complete entry checkState found: only stateFor changes entries, and only empty ones (or none)
+      const state = this.entries[this.nextEntry++] ?? this.stateFor(p);
       if (same) same = count < last!.params.length && last!.params[count] === p && last!.grads[count] === p.grad && last!.states[count] === state;
       count++;
     }
     if (count === 0) return undefined;
     if (same && count === last!.params.length) return last;
     const withGrad = params.filter((p) => p.grad !== null);
-    plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states: withGrad.map((p) => this.stateFor(p)), hyper: plan.hyper, path: plan.path };
+    const states = withGrad.map((p) => this.stateFor(p));
+    plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.path };
+    plan.stateTensors = states.flatMap((state) => [state.step, state.mu_product, state.exp_avg, state.exp_avg_sq]);
     return plan.work;
   }
 

@@ -134,13 +134,27 @@ export interface StepScalars {
 
 const NO_QUIRKS: ReadonlySet<Quirk> = new Set();
 
+/** StepScalars whose fields `stepScalarsInto` writes. */
+export type WritableStepScalars = { -readonly [K in keyof StepScalars]: StepScalars[K] };
+
+/** A WritableStepScalars to write into (every field a number, so that its shape never changes). */
+export function newStepScalars(): WritableStepScalars {
+  return { step: 0, muProduct: 0, mu: 0, muNext: 0, biasCorrection2: 0, biasCorrection2Sqrt: 0, decayFactor: 0, gradStepSize: 0, expAvgStepSize: 0 };
+}
+
 /**
  * One param's host-side scalars for a step on `path`, from its state before the
  * step; `quirks` (types.ts) changes `mu-product-next-twice` and
  * `bias-correction-math-sqrt` here.
  */
 export function stepScalars(h: NadamHyperParameters, path: CodePath, before: ScalarState, quirks: ReadonlySet<Quirk> = NO_QUIRKS): StepScalars {
-  const [beta1, beta2] = h.betas;
+  return stepScalarsInto(newStepScalars(), h, path, before, quirks);
+}
+
+/** stepScalars written into `out` (returned): a caller that steps often keeps one rather than allocating one per step. */
+export function stepScalarsInto(out: WritableStepScalars, h: NadamHyperParameters, path: CodePath, before: ScalarState, quirks: ReadonlySet<Quirk> = NO_QUIRKS): WritableStepScalars {
+  const beta1 = h.betas[0];
+  const beta2 = h.betas[1];
   const mp = scalarOps(before.mu_product_dtype);
   const step = scalarOps(before.step_dtype).add(before.step, 1);
   const muT = mu(beta1, h.momentum_decay, step);
@@ -159,17 +173,16 @@ export function stepScalars(h: NadamHyperParameters, path: CodePath, before: Sca
     // `.item()` of a tensor lr: float64 step sizes from the float32 value.
     sizes = stepSizes(h.lr, muT, muNextT, muProduct, next);
   }
-  return {
-    step,
-    muProduct,
-    mu: muT,
-    muNext: muNextT,
-    biasCorrection2: bc2,
-    biasCorrection2Sqrt: quirks.has("bias-correction-math-sqrt") ? Math.sqrt(bc2) : pyPow(bc2, 0.5),
-    decayFactor: decoupledDecayFactor(h),
-    gradStepSize: sizes[0],
-    expAvgStepSize: sizes[1],
-  };
+  out.step = step;
+  out.muProduct = muProduct;
+  out.mu = muT;
+  out.muNext = muNextT;
+  out.biasCorrection2 = bc2;
+  out.biasCorrection2Sqrt = quirks.has("bias-correction-math-sqrt") ? Math.sqrt(bc2) : pyPow(bc2, 0.5);
+  out.decayFactor = decoupledDecayFactor(h);
+  out.gradStepSize = sizes[0];
+  out.expAvgStepSize = sizes[1];
+  return out;
 }
 
 /** A key equal for two scalar states exactly when stepScalars gives them the same scalars (-0 kept apart from 0). */

@@ -10,12 +10,16 @@
  * when loaded, as a device would). Params and grads are the user's host
  * Tensors: those made with `tensor()` / `zeros()` are views into the memory
  * and are used in place; any other is staged, copied in before its kernel and
- * (a param) copied back after, through a staging block kept per storage, so a
- * step allocates no typed array once every param has been seen.
+ * (a param) copied back after: a tensor of more than PIECE numbers a piece at
+ * a time through a window (whole where worker threads step it), and a smaller
+ * one through its group's window or a staging block kept per storage. The blocks and the views copied through are
+ * made when a param or grad is first seen, so a step whose tensors were all
+ * seen before allocates no typed array (a new grad tensor costs a view or a
+ * few).
  */
 import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
-import { groupStepScalars, stepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
+import { groupStepScalars, newStepScalars, stepScalarsInto, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
@@ -53,7 +57,6 @@ function storageOf(real: RealDType): "float16" | "bfloat16" | undefined {
   return real === "float16" || real === "bfloat16" ? real : undefined;
 }
 
-const unrounded = (x: number): number => x;
 /** Each kernel scalar's index in the arguments. */
 const K = Object.fromEntries(KERNEL_SCALARS.map((name, k) => [name, k])) as Readonly<Record<(typeof KERNEL_SCALARS)[number], number>>;
 
@@ -69,7 +72,9 @@ function toDtype(x: number, real: RealDType): number {
  * kernel receives them: Python floats converted to the opmath (= lane) type.
  */
 function kernelArguments(h: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath, into: Float64Array): void {
-  const r = real === "float64" ? unrounded : Math.fround;
+  const lane64 = real === "float64";
+  // (a branch, not a function chosen per call: a call through a variable returns each number boxed)
+  const r = (x: number): number => (lane64 ? x : Math.fround(x));
   // 16-bit quirks (spec/nadam/element-ops.ts): add's alpha and scalar, and _foreach_mul_'s scalar, become 0-d tensors of the dtype
   const foreach = path === "foreach";
   const beta2 = h.betas[1];
@@ -130,10 +135,13 @@ function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): Compile
 }
 
 /**
- * A group's params laid out for one `steps` call (kernels.ts): each one's
- * offsets in the memory, and the host storages staged before and after. Made
- * when a group's params or state tensors change, not every step; the grads,
- * often new tensors every step, are placed at each step.
+ * A group's params laid out for `steps` calls (kernels.ts): each one's pieces
+ * (of PIECE numbers at most), their offsets in the memory, and the host
+ * storages staged before and after. Made when a group's params or state tensors
+ * change, not every step; the grads, often new tensors every step, are placed
+ * at each step. Pieces run in chunks of PIECE numbers at most, whose host
+ * storages are staged through one window: a large host tensor is staged a
+ * piece at a time, not whole beside itself.
  */
 interface Batch {
   /** The params and their step, mu_product, exp_avg and exp_avg_sq tensors (four per param) it was made for. */
@@ -142,14 +150,21 @@ interface Batch {
   /** Whether they can be stepped in one call (else one by one). */
   readonly usable: boolean;
   readonly real: RealDType;
-  /** (p, g, m, v, n) per param (STEPS_ENTRY_BYTES), in the memory; g is written at each step. */
+  /** (p, g, m, v, n) per piece (STEPS_ENTRY_BYTES), in the memory; g is written when a param's grad changes. */
   readonly list: Int32Array;
-  /** Per param, the block a host grad is copied into. */
+  /** Param i's pieces are firstPiece[i] to firstPiece[i + 1] - 1; a piece starts at pieceStart (a number's index in its param). */
+  readonly firstPiece: readonly number[];
+  readonly pieceStart: readonly number[];
+  /** Per piece, the slot a host grad's piece is copied into, and its bits. */
   readonly gradSlots: readonly Storage[];
-  /** Where each chunk of params starts, and then the params' count: a chunk's host grads are staged together. */
+  readonly gradSlotBits: readonly Bits[];
+  /** Where each chunk of pieces starts, and then the pieces' count; and where each chunk's staged copies start, then their count. */
   readonly chunks: readonly number[];
-  /** Per param, the grad its list entry holds (the last step's), checked and placed. */
+  readonly chunkCopies: readonly number[];
+  /** Per param, the grad its pieces' list entries hold (the last step's), checked and placed. */
   readonly placedGrads: (Tensor | undefined)[];
+  /** Per piece, its placed grad's bits when they are a host storage's (copied into its slot at each step), else undefined. */
+  readonly hostGrads: (Bits | undefined)[];
   /** Per param, its step and mu_product tensors' storages (each kind of one dtype in a usable batch). */
   readonly stepData: readonly Storage[];
   readonly muProductData: readonly Storage[];
@@ -157,16 +172,52 @@ interface Batch {
   work?: GroupStep<Tensor>;
   /** The buffers of every param and state storage: a host grad in one of them could alias them. */
   readonly buffers: ReadonlySet<ArrayBufferLike>;
-  /** Host storages copied into their blocks before the kernels, pairwise; and the blocks copied back after (params and moments). */
-  readonly copyIn: readonly (readonly [host: Storage, block: Storage])[];
-  readonly copyOut: readonly (readonly [host: Storage, block: Storage])[];
+  /** Host storages' pieces' bits, copied into their window slots' (the same index) before their chunk's kernels and back after (params and moments). */
+  readonly stagedHosts: readonly Bits[];
+  readonly stagedBlocks: readonly Bits[];
   /** The kernel, and the hyper-parameters and path it was found for. */
   kernel?: CompiledKernel;
   kernelFor?: readonly [NadamHyperParameters, CodePath];
 }
 
-/** The numbers of host grads a batch stages at once (or its largest grad's). */
-const GRAD_CHUNK = 1 << 16;
+/** A storage that holds nothing, in place of one let go. */
+const NO_STORAGE: Storage = new Float32Array(0);
+
+/** The numbers of a piece and of a chunk of pieces (a multiple of 32: PyTorch's vector blocks stay whole). */
+const PIECE = 1 << 16;
+
+/** Object.is for numbers, without boxing them for the call. */
+function sameNumber(a: number, b: number): boolean {
+  return a === b ? a !== 0 || 1 / a === 1 / b : a !== a && b !== b;
+}
+
+/**
+ * A storage's bytes as integers: what staging copies, so that a copy by a loop
+ * keeps every bit (a float element read and written back could have its NaN
+ * quieted). Float32 and float64 storages as 32-bit words; 16-bit ones as they are.
+ */
+type Bits = Int32Array | Uint16Array;
+function bitsOf(data: Storage): Bits {
+  return data instanceof Uint16Array ? data : new Int32Array(data.buffer, data.byteOffset, data.byteLength >> 2);
+}
+
+/** The bits of `length` numbers of a storage from number `start`: the whole storage's view when that is all of it. */
+function bitsOfPiece(data: Storage, start: number, length: number): Bits {
+  const bits = bitsOf(data);
+  if (start === 0 && length === data.length) return bits;
+  const scale = bits.length / data.length;
+  return bits.subarray(start * scale, (start + length) * scale);
+}
+
+/** Up to this many words, a loop copies faster than TypedArray.prototype.set, whose call costs more than a short copy. */
+const SHORT_COPY = 64;
+
+/** into.set(from), for the bits of two storages of one kind and length. */
+function copyBits(into: Bits, from: Bits): void {
+  const n = from.length;
+  if (n > SHORT_COPY) into.set(from as never);
+  else for (let i = 0; i < n; i++) into[i] = from[i]!;
+}
 
 /** Whether no two storages share a byte (in the same buffer). */
 function apart(storages: readonly Storage[]): boolean {
@@ -258,45 +309,76 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     const involved = [...params.map((p) => p.data), ...stateTensors.map((t) => t.data)];
     const usable = params.every((p) => DTYPE[p.dtype].real === real && (pool === undefined || p.data.length < parallelAbove)) &&
       states.every((state) => state.step.dtype === states[0]!.step.dtype && state.mu_product.dtype === states[0]!.mu_product.dtype) && apart(involved);
-    const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * params.length);
-    const copyIn: [Storage, Storage][] = [];
-    const copyOut: [Storage, Storage][] = [];
-    const offsetOf = (data: Storage): number => {
-      if (heap.owns(data)) return data.byteOffset;
-      const block = stagingOf(data);
-      copyIn.push([data, block]);
-      copyOut.push([data, block]);
-      return block.byteOffset;
-    };
-    if (usable) {
-      params.forEach((param, i) => {
-        const state = states[i]!;
-        list.set([offsetOf(param.data), 0, offsetOf(state.exp_avg.data), offsetOf(state.exp_avg_sq.data), param.data.length], (STEPS_ENTRY_BYTES / 4) * i);
-      });
-    }
     const storage = params[0]!.data.constructor as StorageConstructor;
-    // The host grads' slots in one block, made on first use (grads in the memory need none); the params in chunks whose grads
-    // fit in it together, so that it holds one chunk's grads at a time, not every grad of a large group.
-    const capacity = params.reduce((most, p) => Math.max(most, p.data.length), GRAD_CHUNK);
-    const chunks = [0];
+    const bytes = storage.BYTES_PER_ELEMENT;
+    // pieces, and chunks of them of PIECE numbers at most; slotAt: a piece's place in its chunk's slots
+    const firstPiece: number[] = [];
+    const pieceStart: number[] = [];
+    const pieceLength: number[] = [];
+    const pieceParam: number[] = [];
     const slotAt: number[] = [];
+    const chunks = [0];
     let at = 0;
+    let region = 1;
     params.forEach((param, i) => {
-      if (at + param.data.length > capacity) {
-        chunks.push(i);
-        at = 0;
+      firstPiece.push(pieceStart.length);
+      for (let start = 0; start < param.data.length; start += PIECE) {
+        const length = Math.min(PIECE, param.data.length - start);
+        if (at + length > PIECE) {
+          chunks.push(pieceStart.length);
+          at = 0;
+        }
+        pieceStart.push(start);
+        pieceLength.push(length);
+        pieceParam.push(i);
+        slotAt.push(at);
+        at += length;
+        region = Math.max(region, at);
       }
-      slotAt.push(at);
-      at += param.data.length;
     });
-    chunks.push(params.length);
-    let gradSlots: Storage[] = [];
-    const slots = (): Storage[] => {
-      if (gradSlots.length === 0 && usable) {
-        const block = heap.view(storage, Math.max(1, chunks.length > 2 ? capacity : at));
-        gradSlots = params.map((p, i) => block.subarray(slotAt[i], slotAt[i]! + p.data.length));
+    firstPiece.push(pieceStart.length);
+    chunks.push(pieceStart.length);
+    const pieces = pieceStart.length;
+    const list = heap.view(Int32Array, (STEPS_ENTRY_BYTES / 4) * Math.max(1, pieces));
+    // the window for host params and moments: a region for each of p, m and v that has a host storage, holding one chunk's pieces
+    const hosted = (role: (i: number) => Storage): boolean => usable && params.some((_, i) => !heap.owns(role(i)));
+    const regionOf: number[] = [];
+    let regions = 0;
+    for (const role of [(i: number) => params[i]!.data, (i: number) => states[i]!.exp_avg.data, (i: number) => states[i]!.exp_avg_sq.data]) regionOf.push(hosted(role) ? regions++ : -1);
+    const window = regions > 0 ? heap.view(storage, regions * region) : undefined;
+    const stagedHosts: Bits[] = [];
+    const stagedBlocks: Bits[] = [];
+    const chunkCopies = [0];
+    if (usable) {
+      let chunk = 1;
+      for (let k = 0; k < pieces; k++) {
+        if (k === chunks[chunk]) {
+          chunkCopies.push(stagedHosts.length);
+          chunk++;
+        }
+        const i = pieceParam[k]!;
+        const state = states[i]!;
+        const offsetOf = (data: Storage, role: number): number => {
+          if (heap.owns(data)) return data.byteOffset + pieceStart[k]! * bytes;
+          const from = regionOf[role]! * region + slotAt[k]!;
+          const slot = window!.subarray(from, from + pieceLength[k]!);
+          stagedHosts.push(bitsOfPiece(data, pieceStart[k]!, pieceLength[k]!));
+          stagedBlocks.push(bitsOf(slot));
+          return slot.byteOffset;
+        };
+        list.set([offsetOf(params[i]!.data, 0), 0, offsetOf(state.exp_avg.data, 1), offsetOf(state.exp_avg_sq.data, 2), pieceLength[k]!], (STEPS_ENTRY_BYTES / 4) * k);
       }
-      return gradSlots;
+    }
+    chunkCopies.push(stagedHosts.length);
+    // the host grads' slots in one block, made on first use (grads in the memory need none)
+    let gradSlots: Storage[] = [];
+    let gradSlotBits: Bits[] = [];
+    const slots = (): void => {
+      if (gradSlots.length === 0 && usable) {
+        const block = heap.view(storage, region);
+        gradSlots = slotAt.map((slot, k) => block.subarray(slot, slot + pieceLength[k]!));
+        gradSlotBits = gradSlots.map(bitsOf);
+      }
     };
     return {
       params: [...params],
@@ -304,19 +386,30 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       usable,
       real,
       list,
+      firstPiece,
+      pieceStart,
       chunks,
+      chunkCopies,
       get gradSlots() {
-        return slots();
+        slots();
+        return gradSlots;
+      },
+      get gradSlotBits() {
+        slots();
+        return gradSlotBits;
       },
       placedGrads: params.map(() => undefined),
+      hostGrads: pieceStart.map(() => undefined),
       stepData: states.map((state) => state.step.data),
       muProductData: states.map((state) => state.mu_product.data),
       buffers: new Set(involved.map((data) => data.buffer)),
-      copyIn,
-      copyOut,
+      stagedHosts,
+      stagedBlocks,
     };
   };
 
+  /** The scalars of a batch's step (overwritten, not allocated, each step). */
+  const batchScalars = newStepScalars();
   /** The scalar state every param of a batch shares (mutated, not allocated, each step). */
   const shared: { step: number; step_dtype: DType; mu_product: number; mu_product_dtype: DType } = { step: 0, step_dtype: "float32", mu_product: 0, mu_product_dtype: "float32" };
 
@@ -343,16 +436,21 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         batches.delete(params[0]!); // laid out again at the next step
         return false;
       }
-      if (stepData[i]![0] !== step || !Object.is(muProductData[i]![0], muProduct)) return false;
+      if (stepData[i]![0] !== step || !sameNumber(muProductData[i]![0]!, muProduct)) return false;
       // (the grad of the last step passed the rest then: a Tensor's dtype and storage do not change)
       const grad = grads[i]!;
       if (grad === placedGrads[i]) continue;
       const param = params[i]!;
       if (grad.dtype !== param.dtype || grad.data.length !== param.data.length) return false;
       const data = grad.data;
-      if (heap.owns(data)) list[entry * i + 1] = data.byteOffset;
-      else if (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer) return false;
-      else list[entry * i + 1] = batch.gradSlots[i]!.byteOffset;
+      const owned = heap.owns(data);
+      if (!owned && (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer)) return false;
+      const { firstPiece, pieceStart, hostGrads } = batch;
+      for (let k = firstPiece[i]!; k < firstPiece[i + 1]!; k++) {
+        const slot = owned ? undefined : batch.gradSlots[k]!;
+        list[entry * k + 1] = slot === undefined ? data.byteOffset + pieceStart[k]! * data.BYTES_PER_ELEMENT : slot.byteOffset;
+        hostGrads[k] = slot === undefined ? undefined : bitsOfPiece(data, pieceStart[k]!, slot.length);
+      }
       placedGrads[i] = grad;
     }
     // nothing changes before this point
@@ -361,7 +459,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     shared.step_dtype = first.step.dtype;
     shared.mu_product = first.mu_product.get(0);
     shared.mu_product_dtype = first.mu_product.dtype;
-    const s = stepScalars(hyper, path, shared);
+    const s = stepScalarsInto(batchScalars, hyper, path, shared);
     // stored through the first param's tensors, copied as stored to the others (of the same dtypes)
     first.step.set(0, s.step);
     first.mu_product.set(0, s.muProduct);
@@ -371,25 +469,103 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       stepData[i]![0] = stepStored;
       muProductData[i]![0] = muProductStored;
     }
-    const a = argumentsFor(real, s, hyper, path);
+    // (the arguments written anew: `s` is the same object every step, so argumentsFor's cache must not take it for the last step's)
+    const a = args[real].values;
+    kernelArguments(hyper, s, real, path, a);
+    args[real].of = undefined;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
-    const { copyIn, copyOut, chunks } = batch;
-    for (let k = 0; k < copyIn.length; k++) copyIn[k]![1].set(copyIn[k]![0] as never);
+    const { stagedHosts, stagedBlocks, chunks, chunkCopies, hostGrads } = batch;
+    let gradSlotBits: readonly Bits[] | undefined;
     for (let c = 0; c + 1 < chunks.length; c++) {
       const from = chunks[c]!;
       const to = chunks[c + 1]!;
-      for (let i = from; i < to; i++) {
-        const data = placedGrads[i]!.data;
-        if (!heap.owns(data)) batch.gradSlots[i]!.set(data as never);
+      for (let k = chunkCopies[c]!; k < chunkCopies[c + 1]!; k++) copyBits(stagedBlocks[k]!, stagedHosts[k]!);
+      for (let k = from; k < to; k++) {
+        const bits = hostGrads[k];
+        if (bits !== undefined) copyBits((gradSlotBits ??= batch.gradSlotBits)[k]!, bits);
       }
-      batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+      if (to > from) batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+      for (let k = chunkCopies[c]!; k < chunkCopies[c + 1]!; k++) copyBits(stagedHosts[k]!, stagedBlocks[k]!);
     }
-    for (let k = 0; k < copyOut.length; k++) copyOut[k]![0].set(copyOut[k]![1] as never);
     return true;
+  };
+  /**
+   * Whether a param's step goes a piece at a time: larger than a piece, with a
+   * host storage, and no two of its host storages in one buffer (a piece is
+   * read after the pieces before it were written back).
+   */
+  const inPieces = (storages: readonly Storage[]): boolean => {
+    if (storages[0]!.length <= PIECE) return false;
+    let hosted = false;
+    for (let r = 0; r < 4; r++) {
+      const data = storages[r]!;
+      if (heap.owns(data)) continue;
+      if (data.buffer instanceof SharedArrayBuffer) return false;
+      for (let q = 0; q < r; q++) if (!heap.owns(storages[q]!) && storages[q]!.buffer === data.buffer) return false;
+      hosted = true;
+    }
+    return hosted;
+  };
+  /** A param's p, g, m and v storages, and their pieces' offsets in the memory (kept, not allocated per param). */
+  const pieceRoles: Storage[] = [];
+  const pieceOffsets = new Int32Array(4);
+  /** Per kind of storage, the window pieces are staged through: a region of PIECE numbers for each of p, g, m and v. */
+  const pieceWindows = new Map<StorageConstructor, Storage>();
+  /** Views of the pieces of host storages (and of the window's regions, by role and length), made once. */
+  const hostPieces = new WeakMap<Storage, Bits[]>();
+  const windowPieces = new WeakMap<Storage, Map<number, Bits>>();
+  const piecesOf = (data: Storage): Bits[] => {
+    let pieces = hostPieces.get(data);
+    if (pieces === undefined) {
+      pieces = [];
+      for (let start = 0; start < data.length; start += PIECE) pieces.push(bitsOfPiece(data, start, Math.min(PIECE, data.length - start)));
+      hostPieces.set(data, pieces);
+    }
+    return pieces;
+  };
+  const windowPiece = (window: Storage, role: number, length: number): Bits => {
+    let views = windowPieces.get(window);
+    if (views === undefined) windowPieces.set(window, (views = new Map()));
+    const key = role * (PIECE + 1) + length;
+    let view = views.get(key);
+    if (view === undefined) views.set(key, (view = bitsOfPiece(window, role * PIECE, length)));
+    return view;
+  };
+  /**
+   * One param's step a piece at a time: each host storage's piece copied into
+   * the window, the piece stepped (its elements before `body` by `kernel`, the
+   * rest by `tail`), and the param's and moments' pieces copied back. Pieces
+   * start at multiples of PIECE, so each element meets the kernel it meets whole.
+   */
+  const stepPieces = (storages: readonly Storage[], kernel: CompiledKernel, tail: CompiledKernel | undefined, body: number, a: Float64Array): void => {
+    const kind = storages[0]!.constructor as StorageConstructor;
+    let window = pieceWindows.get(kind);
+    if (window === undefined) pieceWindows.set(kind, (window = heap.view(kind, 4 * PIECE)));
+    const bytes = kind.BYTES_PER_ELEMENT;
+    const n = storages[0]!.length;
+    const at = pieceOffsets;
+    for (let piece = 0, start = 0; start < n; piece++, start += PIECE) {
+      const length = Math.min(PIECE, n - start);
+      for (let r = 0; r < 4; r++) {
+        const data = storages[r]!;
+        if (heap.owns(data)) at[r] = data.byteOffset + start * bytes;
+        else {
+          copyBits(windowPiece(window, r, length), piecesOf(data)[piece]!);
+          at[r] = window.byteOffset + r * PIECE * bytes;
+        }
+      }
+      const inBody = Math.max(0, Math.min(length, body - start));
+      if (inBody > 0) kernel.step(at[0]!, at[1]!, at[2]!, at[3]!, inBody, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+      if (inBody < length) {
+        const skip = inBody * bytes;
+        tail!.step(at[0]! + skip, at[1]! + skip, at[2]! + skip, at[3]! + skip, length - inBody, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+      }
+      for (let r = 0; r < 4; r++) if (r !== 1 && !heap.owns(storages[r]!)) copyBits(piecesOf(storages[r]!)[piece]!, windowPiece(window, r, length));
+    }
   };
   const copyBack = (data: Storage): void => {
     if (!heap.owns(data)) data.set(staging.get(data)! as never);
@@ -476,26 +652,37 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
           variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true };
           groupKernels[real] = kernel = kernelFor(variants[real]!, heap);
         }
+        // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
+        const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
+        const tail = body < n ? kernelFor({ ...variants[real]!, scalarLoop: true }, heap) : undefined;
+        const roles = pieceRoles;
+        roles[0] = param.data;
+        roles[1] = grad.data;
+        roles[2] = state.exp_avg.data;
+        roles[3] = state.exp_avg_sq.data;
+        if (!(pool !== undefined && body >= parallelAbove && !kernel.callsHost) && inPieces(roles)) {
+          stepPieces(roles, kernel, tail, body, a);
+          continue;
+        }
         const p = placed(param.data);
         const g = placedGrad(grad.data, real);
         const m = placed(state.exp_avg.data);
         const v = placed(state.exp_avg_sq.data);
-        // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
-        const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
         if (pool !== undefined && body >= parallelAbove && !kernel.callsHost) {
           // parts of a multiple of 32 elements: PyTorch's vector blocks stay whole, and only the last part has a tail
           pool.run(kernel.key, kernel.module, kernel.step, [p, g, m, v], DTYPE[real].itemSize, body, a, 32);
         } else if (body > 0) {
           kernel.step(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }
-        if (body < n) {
+        if (tail !== undefined) {
           const skip = body * 2;
-          kernelFor({ ...variants[real]!, scalarLoop: true }, heap).step(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+          tail.step(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }
         copyBack(param.data);
         copyBack(state.exp_avg.data);
         copyBack(state.exp_avg_sq.data);
       }
+      pieceRoles.fill(NO_STORAGE); // (no tensor kept alive by the backend)
     },
   };
 }
