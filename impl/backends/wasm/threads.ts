@@ -7,24 +7,65 @@
  * Opt-in (wasmBackend's `threads`), Node only: workers come from
  * `process.getBuiltinModule`, so nothing here is loaded where there is none.
  */
-import type { StepKernel } from "./kernels.ts";
+import { KERNEL_SCALARS, type StepKernel } from "./kernels.ts";
 
-/** The worker: instantiates each kernel module once, runs parts, counts them done. */
-const WORKER_SOURCE = `
+/** The kernel's float64 arguments, which run() passes one by one: a change in their number fails to compile here. */
+const ARGUMENTS: 12 = KERNEL_SCALARS.length;
+
+/**
+ * A worker's part, written by this thread into the worker's own shared control
+ * block: Int32 words [generation, key, p, g, m, v, n], then the kernel's
+ * float64 arguments. A step writes the words and bumps the generation, which
+ * the worker waits on (Atomics.wait): no message, so nothing allocated per step.
+ * A kernel's compiled module still comes by message, once per worker: a worker
+ * that finds a part for a key it has no kernel of leaves its wait loop, takes
+ * the message, and comes back to the part.
+ */
+const GENERATION = 0;
+const KEY = 1;
+const PART = 2; // p, g, m, v, n
+const CONTROL_WORDS = 8; // 7 used, and the float64 arguments 8-byte aligned after them
+
+/** The worker, for kernels of `argumentCount` float64 arguments: instantiates each kernel module once, runs parts, counts them done. */
+const workerSource = (argumentCount: number): string => `
 const { parentPort, workerData } = require("node:worker_threads");
-const { memory, done } = workerData;
+const { memory, done, control } = workerData;
+const words = new Int32Array(control, 0, ${CONTROL_WORDS});
+const args = new Float64Array(control, ${CONTROL_WORDS * 4}, ${argumentCount});
 const kernels = new Map();
 const noHostFma = () => { throw new Error("a worker has no host fma"); };
-parentPort.on("message", (part) => {
+let seen = 0;
+function run(kernel) {
+  const a = args;
   try {
-    if (part.module !== undefined) kernels.set(part.key, new WebAssembly.Instance(part.module, { env: { memory, fmaExact64: noHostFma } }).exports.step);
-    kernels.get(part.key)(part.p, part.g, part.m, part.v, part.n, ...part.args);
+    kernel(words[${PART}], words[${PART + 1}], words[${PART + 2}], words[${PART + 3}], words[${PART + 4}], ${Array.from({ length: argumentCount }, (_, k) => `a[${k}]`).join(", ")});
   } catch {
     Atomics.store(done, 1, 1);
   }
   Atomics.add(done, 0, 1);
   Atomics.notify(done, 0);
+}
+function loop() {
+  for (;;) {
+    Atomics.wait(words, ${GENERATION}, seen);
+    const generation = Atomics.load(words, ${GENERATION});
+    if (generation === seen) continue;
+    const kernel = kernels.get(words[${KEY}]);
+    if (kernel === undefined) return; // its module is in a message not taken yet: take it (below), then come back
+    seen = generation;
+    run(kernel);
+  }
+}
+parentPort.on("message", ({ key, module }) => {
+  try {
+    kernels.set(key, new WebAssembly.Instance(module, { env: { memory, fmaExact64: noHostFma } }).exports.step);
+  } catch {
+    // the part that waits for it fails: counted done, with the failure flag
+    kernels.set(key, () => { throw new Error("no kernel"); });
+  }
+  loop();
 });
+loop();
 `;
 
 interface NodeWorker {
@@ -46,6 +87,9 @@ export class WorkerPool {
   private readonly workers: NodeWorker[];
   /** Per worker: the kernels (by key) whose module it has been sent. */
   private readonly known: Set<number>[];
+  /** Per worker: its control block's words and float64 arguments (see GENERATION). */
+  private readonly words: Int32Array[];
+  private readonly args: Float64Array[];
   /** [parts done, a part failed] */
   private readonly done = new Int32Array(new SharedArrayBuffer(8));
 
@@ -56,7 +100,11 @@ export class WorkerPool {
   }
 
   private constructor(Worker: WorkerConstructor, count: number, memory: WebAssembly.Memory) {
-    this.workers = Array.from({ length: count }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { memory, done: this.done } }));
+    const controls = Array.from({ length: count }, () => new SharedArrayBuffer(CONTROL_WORDS * 4 + ARGUMENTS * 8));
+    this.words = controls.map((control) => new Int32Array(control, 0, CONTROL_WORDS));
+    this.args = controls.map((control) => new Float64Array(control, CONTROL_WORDS * 4, ARGUMENTS));
+    const source = workerSource(ARGUMENTS);
+    this.workers = controls.map((control) => new Worker(source, { eval: true, workerData: { memory, done: this.done, control } }));
     for (const worker of this.workers) worker.unref(); // an idle pool does not keep the process alive
     this.known = this.workers.map(() => new Set());
   }
@@ -75,18 +123,30 @@ export class WorkerPool {
    */
   run(key: number, module: WebAssembly.Module, kernel: StepKernel, [p, g, m, v]: readonly [number, number, number, number], bytes: number, n: number, args: Float64Array, align: number): void {
     const part = Math.ceil(n / (this.workers.length + 1) / align) * align;
-    const list = Array.from(args);
     Atomics.store(this.done, 0, 0);
     Atomics.store(this.done, 1, 0);
     let posted = 0;
     for (let w = 0; w < this.workers.length && (w + 1) * part < n; w++) {
+      if (!this.known[w]!.has(key)) {
+        this.known[w]!.add(key);
+        this.workers[w]!.postMessage({ key, module });
+      }
       const skip = (w + 1) * part * bytes;
-      const send = !this.known[w]!.has(key);
-      this.known[w]!.add(key);
-      this.workers[w]!.postMessage({ key, module: send ? module : undefined, p: p + skip, g: g + skip, m: m + skip, v: v + skip, n: Math.min(part, n - (w + 1) * part), args: list });
+      const words = this.words[w]!;
+      words[KEY] = key;
+      words[PART] = p + skip;
+      words[PART + 1] = g + skip;
+      words[PART + 2] = m + skip;
+      words[PART + 3] = v + skip;
+      words[PART + 4] = Math.min(part, n - (w + 1) * part);
+      this.args[w]!.set(args);
+      Atomics.add(words, GENERATION, 1);
+      Atomics.notify(words, GENERATION);
       posted++;
     }
-    kernel(p, g, m, v, Math.min(part, n), ...list);
+    // (the arguments one by one: a spread would allocate)
+    const a = args;
+    kernel(p, g, m, v, Math.min(part, n), a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
     const deadline = Date.now() + PART_TIMEOUT_MS;
     for (let finished = Atomics.load(this.done, 0); finished < posted; finished = Atomics.load(this.done, 0)) {
       if (Date.now() > deadline) throw new Error(`wasm-simd: ${posted - finished} worker part(s) did not finish in ${PART_TIMEOUT_MS / 1000} s`);
