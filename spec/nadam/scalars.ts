@@ -55,7 +55,23 @@ export function muNext(beta1: number, momentumDecay: number, step: number): numb
  * torch 2; a float32 tensor product in torch 1.13's for-loop path).
  */
 export function stepSizes(lr: number, muT: number, muNextT: number, muProduct: number, muProductNext: number): [number, number] {
-  return [(-lr * (1.0 - muT)) / (1.0 - muProduct), (-lr * muNextT) / (1.0 - muProductNext)];
+  return [gradStepSize(lr, muT, muProduct), expAvgStepSize(lr, muNextT, muProductNext)];
+}
+
+// stepSizes and tensorLrStepSizes one number at a time, for stepScalarsInto: a tuple per step would be an allocation per step.
+function gradStepSize(lr: number, muT: number, muProduct: number): number {
+  return (-lr * (1.0 - muT)) / (1.0 - muProduct);
+}
+function expAvgStepSize(lr: number, muNextT: number, muProductNext: number): number {
+  return (-lr * muNextT) / (1.0 - muProductNext);
+}
+function tensorLrGradStepSize(lr32: number, muT: number, muProduct: number): number {
+  const f = Math.fround;
+  return f(f(-lr32 * f(1.0 - muT)) / f(1.0 - muProduct));
+}
+function tensorLrExpAvgStepSize(lr32: number, muNextT: number, muProductNext: number): number {
+  const f = Math.fround;
+  return f(f(-lr32 * f(muNextT)) / f(1.0 - muProductNext));
 }
 
 /**
@@ -64,9 +80,7 @@ export function stepSizes(lr: number, muT: number, muNextT: number, muProduct: n
  * Python floats rounded to float32 as they meet the tensor).
  */
 export function tensorLrStepSizes(lr32: number, muT: number, muNextT: number, muProduct: number, muProductNext: number): [number, number] {
-  const f = Math.fround;
-  const negLr = -lr32;
-  return [f(f(negLr * f(1.0 - muT)) / f(1.0 - muProduct)), f(f(negLr * f(muNextT)) / f(1.0 - muProductNext))];
+  return [tensorLrGradStepSize(lr32, muT, muProduct), tensorLrExpAvgStepSize(lr32, muNextT, muProductNext)];
 }
 
 /** θ·(1 - γλ): float64 for a float lr; float32 tensor arithmetic for a tensor lr. */
@@ -164,14 +178,17 @@ export function stepScalarsInto(out: WritableStepScalars, h: NadamHyperParameter
   const bc2 = biasCorrection2(beta2, step);
   // mu_product·mu_{t+1}: a float64 product; torch 1.13's for-loop multiplied 0-d tensors, mu twice.
   const next = quirks.has("mu-product-next-twice") ? mp.mul(mp.mul(muProduct, muT), muNextT) : muProduct * muNextT;
-  let sizes: [number, number];
+  let gradSize: number;
+  let expAvgSize: number;
   if (path === "forloop" && h.differentiable) {
-    sizes = differentiableScales(h, mp, muT, muNextT, muProduct);
-  } else if (path === "forloop") {
-    sizes = (h.lr_is_tensor ? tensorLrStepSizes : stepSizes)(h.lr, muT, muNextT, muProduct, next);
+    [gradSize, expAvgSize] = differentiableScales(h, mp, muT, muNextT, muProduct);
+  } else if (path === "forloop" && h.lr_is_tensor) {
+    gradSize = tensorLrGradStepSize(h.lr, muT, muProduct);
+    expAvgSize = tensorLrExpAvgStepSize(h.lr, muNextT, next);
   } else {
-    // `.item()` of a tensor lr: float64 step sizes from the float32 value.
-    sizes = stepSizes(h.lr, muT, muNextT, muProduct, next);
+    // (foreach: `.item()` of a tensor lr, float64 step sizes from the float32 value)
+    gradSize = gradStepSize(h.lr, muT, muProduct);
+    expAvgSize = expAvgStepSize(h.lr, muNextT, next);
   }
   out.step = step;
   out.muProduct = muProduct;
@@ -180,8 +197,8 @@ export function stepScalarsInto(out: WritableStepScalars, h: NadamHyperParameter
   out.biasCorrection2 = bc2;
   out.biasCorrection2Sqrt = quirks.has("bias-correction-math-sqrt") ? Math.sqrt(bc2) : pyPow(bc2, 0.5);
   out.decayFactor = decoupledDecayFactor(h);
-  out.gradStepSize = sizes[0];
-  out.expAvgStepSize = sizes[1];
+  out.gradStepSize = gradSize;
+  out.expAvgStepSize = expAvgSize;
   return out;
 }
 
