@@ -119,13 +119,23 @@ function mad(a: number, b: number, c: number, variant: Variant): number {
  * allocate (see fma.ts's FMA64_IO for the same reason).
  */
 const POW_IO = new Float64Array(5);
-/** pow's arguments, in. */
+/** pow's arguments, in, and its result (powInPlace's, expInline's). */
 const IO_X = 0;
 const IO_Y = 1;
-/** log(x) as hi + tail (logInline's results); exp's argument as ehi + elo (expInline's); pow's result (powInPlace's, expInline's). */
-const IO_HI = 2;
-const IO_TAIL = 3;
-const IO_RESULT = 4;
+const IO_RESULT = 2;
+/** log(x) as hi + tail (logInline's results); exp's argument as ehi + elo (expInline's). */
+const IO_HI = 3;
+const IO_TAIL = 4;
+
+/**
+ * glibcPow for a caller that must not allocate: x in GLIBC_POW_IO[0] and y in
+ * [1]; glibcPowInPlace() leaves x ** y in [2] ([3] and [4] are pow's own).
+ * NAdam's host scalars take their pows so, every step.
+ */
+export const GLIBC_POW_IO: Float64Array = POW_IO;
+export function glibcPowInPlace(): void {
+  powInPlace(FMA_VARIANT);
+}
 /** x's bits, normalised, as two words (logInline's argument): a word above 2^30 passed to a call would be boxed too. */
 const IX_WORDS = new Uint32Array(2);
 
