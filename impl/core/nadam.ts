@@ -551,7 +551,16 @@ export class NAdam {
     }
     if (count === 0) return undefined;
     if (same && count === last!.params.length) return last;
-    const withGrad = params.filter((p) => p.grad !== null);
+    return this.newGroupStep(group, plan);
+  }
+
+  /**
+   * groupStep's new unit of work. (A method of its own: its closures capture
+   * `this`, and a function with such closures allocates their context at every
+   * call, before any of them is made: in groupStep, an allocation every step.)
+   */
+  private newGroupStep(group: ParamGroup, plan: GroupPlan): GroupStep<unknown> {
+    const withGrad = group.params.filter((p) => p.grad !== null);
     const states = withGrad.map((p) => this.stateFor(p));
     plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.path };
     plan.stateTensors = states.flatMap((state) => [state.step, state.mu_product, state.exp_avg, state.exp_avg_sq]);
