@@ -63,13 +63,26 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a !== a && b !== b;
 }
 
+/**
+ * sameValue for a plan's numbers, which are never NaN (plan() refuses NaN): small
+ * enough that the engine always inlines it, where sameValue, past prepareStep's
+ * inlining budget, is a call that boxes each number handed to it (96 B a step).
+ */
+function samePlanNumber(a: unknown, b: unknown): boolean {
+  return a === b && (a !== 0 || 1 / (a as number) === 1 / (b as number));
+}
+
 /** Where a param is, for an error's message. */
 function where(g: number, i: number): string {
   return `param_groups[${g}].params[${i}]`;
 }
 
-/** The group options a plan is made from, besides lr and betas. */
-const PLAN_KEYS = ["eps", "weight_decay", "momentum_decay", "foreach", "differentiable", "capturable", "decoupled_weight_decay", "maximize"] as const;
+/**
+ * The group options a plan is made from, besides lr, betas and the numbers eps,
+ * weight_decay and momentum_decay (read by name: a number field read by a
+ * computed key is boxed, an allocation per read; these are booleans or None).
+ */
+const PLAN_KEYS = ["foreach", "differentiable", "capturable", "decoupled_weight_decay", "maximize"] as const;
 
 /**
  * A group's checked hyper-parameters and code path, and the values they were
@@ -83,6 +96,9 @@ class GroupPlan {
   private readonly beta1: unknown;
   private readonly beta2: unknown;
   private readonly betasLength: unknown;
+  private readonly eps: unknown;
+  private readonly weightDecay: unknown;
+  private readonly momentumDecay: unknown;
   private readonly values: unknown[];
   /** The group's last unit of work (NAdam.groupStep). */
   work: GroupStep<unknown> | undefined;
@@ -102,13 +118,17 @@ class GroupPlan {
     this.betasLength = betas.length;
     this.beta1 = betas[0];
     this.beta2 = betas[1];
+    this.eps = group.eps;
+    this.weightDecay = group.weight_decay;
+    this.momentumDecay = group.momentum_decay;
     this.values = PLAN_KEYS.map((key) => group[key]);
   }
 
   madeFrom(group: ParamGroup): boolean {
-    if (this.hyper.lr_is_tensor || !sameValue(group.lr, this.lr) || group.betas !== this.betas) return false;
+    if (this.hyper.lr_is_tensor || !samePlanNumber(group.lr, this.lr) || group.betas !== this.betas) return false;
     const betas = group.betas as unknown as ArrayLike<unknown>;
-    if (!sameValue(betas.length, this.betasLength) || !sameValue(betas[0], this.beta1) || !sameValue(betas[1], this.beta2)) return false;
+    if (betas.length !== this.betasLength || !samePlanNumber(betas[0], this.beta1) || !samePlanNumber(betas[1], this.beta2)) return false;
+    if (!samePlanNumber(group.eps, this.eps) || !samePlanNumber(group.weight_decay, this.weightDecay) || !samePlanNumber(group.momentum_decay, this.momentumDecay)) return false;
     for (let k = 0; k < PLAN_KEYS.length; k++) if (!sameValue(group[PLAN_KEYS[k]!], this.values[k])) return false;
     return true;
   }
@@ -531,7 +551,16 @@ export class NAdam {
     }
     if (count === 0) return undefined;
     if (same && count === last!.params.length) return last;
-    const withGrad = params.filter((p) => p.grad !== null);
+    return this.newGroupStep(group, plan);
+  }
+
+  /**
+   * groupStep's new unit of work. (A method of its own: its closures capture
+   * `this`, and a function with such closures allocates their context at every
+   * call, before any of them is made: in groupStep, an allocation every step.)
+   */
+  private newGroupStep(group: ParamGroup, plan: GroupPlan): GroupStep<unknown> {
+    const withGrad = group.params.filter((p) => p.grad !== null);
     const states = withGrad.map((p) => this.stateFor(p));
     plan.work = { params: withGrad, grads: withGrad.map((p) => p.grad!), states, hyper: plan.hyper, path: plan.path };
     plan.stateTensors = states.flatMap((state) => [state.step, state.mu_product, state.exp_avg, state.exp_avg_sq]);

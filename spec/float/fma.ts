@@ -67,10 +67,10 @@ export function fma64(x: number, y: number, z: number): number {
  * each; numbers in a Float64Array are not (the host's pow calls fma64 a dozen
  * times, at every NAdam step).
  */
-const FMA64_IO = new Float64Array(4);
+export const FMA64_IO = new Float64Array(4);
 
 /** FMA64_IO[3] = fma64(FMA64_IO[0], FMA64_IO[1], FMA64_IO[2]). */
-function fma64InPlace(): void {
+export function fma64InPlace(): void {
   const io = FMA64_IO;
   const x = io[0]!;
   const y = io[1]!;

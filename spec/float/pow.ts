@@ -21,7 +21,7 @@
  * without FMA. Only round-to-nearest is modelled, and no errno / exception flags.
  */
 import { bitsToF64, f64HighWord, f64LowWord, f64ToBits, wordsToF64 } from "./bits.ts";
-import { fma64 } from "./fma.ts";
+import { FMA64_IO, fma64, fma64InPlace } from "./fma.ts";
 import { hexFloat } from "./hex-float.ts";
 import { EXP_TABLE_BITS, POW_LOG_OFF, POW_LOG_TABLE_BITS, expDataTable, powLogTable } from "./pow-tables.ts";
 
@@ -99,14 +99,50 @@ interface Variant {
  * FMA hardware. Each call site below is such a product.
  */
 function mad(a: number, b: number, c: number, variant: Variant): number {
-  return variant.fma ? fma64(a, b, c) : a * b + c;
+  if (!variant.fma) return a * b + c;
+  // fma64 spelled out: one call fewer to inline at each of the dozen call sites (a call the engine leaves, past its
+  // budget for a function, would box a, b, c and the result)
+  const io = FMA64_IO;
+  io[0] = a;
+  io[1] = b;
+  io[2] = c;
+  fma64InPlace();
+  return io[3]!;
 }
 
-/** logInline's second result: the tail of the log it returns (a module variable, not an array per call). */
-let logTail = 0;
+/**
+ * The numbers pow's functions pass one another, by index below. A float64
+ * passed to, or returned from, a call the engine does not inline (logInline,
+ * expInline and powInPlace are too large to be) is boxed, a heap allocation
+ * each, as is one stored in a module variable; an element of a Float64Array is
+ * not. NAdam's host scalars take three pows a step, so a step would otherwise
+ * allocate (see fma.ts's FMA64_IO for the same reason).
+ */
+const POW_IO = new Float64Array(5);
+/** pow's arguments, in, and its result (powInPlace's, expInline's). */
+const IO_X = 0;
+const IO_Y = 1;
+const IO_RESULT = 2;
+/** log(x) as hi + tail (logInline's results); exp's argument as ehi + elo (expInline's). */
+const IO_HI = 3;
+const IO_TAIL = 4;
 
-/** log(x) as hi + tail (tail, in logTail, carries ~15 more bits); x's bits, normalised, as two words. */
-function logInline(ixHigh: number, ixLow: number, variant: Variant): number {
+/**
+ * glibcPow for a caller that must not allocate: x in GLIBC_POW_IO[0] and y in
+ * [1]; glibcPowInPlace() leaves x ** y in [2] ([3] and [4] are pow's own).
+ * NAdam's host scalars take their pows so, every step.
+ */
+export const GLIBC_POW_IO: Float64Array = POW_IO;
+export function glibcPowInPlace(): void {
+  powInPlace(FMA_VARIANT);
+}
+/** x's bits, normalised, as two words (logInline's argument): a word above 2^30 passed to a call would be boxed too. */
+const IX_WORDS = new Uint32Array(2);
+
+/** POW_IO[IO_HI] + POW_IO[IO_TAIL] = log(x) (the tail carries ~15 more bits), for x's bits, normalised, in IX_WORDS. */
+function logInline(variant: Variant): void {
+  const ixHigh = IX_WORDS[0]!;
+  const ixLow = IX_WORDS[1]!;
   const logTable = powLogTable();
   // tmp = ix - POW_LOG_OFF: the low word is ix's, the high word as a signed int32 (k is its arithmetic shift)
   const tmpHigh = (ixHigh - POW_LOG_OFF_HIGH) | 0;
@@ -159,8 +195,8 @@ function logInline(ixHigh: number, ixLow: number, variant: Variant): number {
   // lo = lo1 + lo2 + lo3 + lo4 + ar3·q
   const lo = mad(ar3, q, lo1 + lo2 + lo3 + lo4, variant);
   const y = hi + lo;
-  logTail = hi - y + lo;
-  return y;
+  POW_IO[IO_HI] = y;
+  POW_IO[IO_TAIL] = hi - y + lo;
 }
 
 /** scale·(1 + tmp) where scale's exponent may have over- or underflowed (|k| large). */
@@ -185,19 +221,24 @@ function specialCase(tmp: number, sbits: bigint, ki: bigint, variant: Variant): 
   return TWO_M1022 * y;
 }
 
-/** sign·exp(x + xtail), |xtail| tiny relative to x. */
-function expInline(x: number, xtail: number, signBias: number, variant: Variant): number {
+/** POW_IO[IO_RESULT] = sign·exp(x + xtail) for x, xtail in POW_IO[IO_HI], POW_IO[IO_TAIL], |xtail| tiny relative to x. */
+function expInline(signBias: number, variant: Variant): void {
+  const io = POW_IO;
+  const x = io[IO_HI]!;
+  const xtail = io[IO_TAIL]!;
   let abstop = top12(x) & 0x7ff;
   if (abstop - TOP12_TWO_M54 >= TOP12_512 - TOP12_TWO_M54 || abstop < TOP12_TWO_M54) {
     if (abstop < TOP12_TWO_M54) {
       // Tiny x: exp(x) rounds to 1 + x.
       const one = 1.0 + x;
-      return signBias !== 0 ? -one : one;
+      io[IO_RESULT] = signBias !== 0 ? -one : one;
+      return;
     }
     if (abstop >= TOP12_1024) {
       const negative = f64HighWord(x) >>> 31 === 1;
       const huge = negative ? 0 : Infinity;
-      return signBias !== 0 ? -huge : huge;
+      io[IO_RESULT] = signBias !== 0 ? -huge : huge;
+      return;
     }
     abstop = 0; // large |x|: handled by specialCase below
   }
@@ -209,7 +250,8 @@ function expInline(x: number, xtail: number, signBias: number, variant: Variant)
   kd -= SHIFT;
   let r = mad(kd, NEG_LN2_LO_N, mad(kd, NEG_LN2_HI_N, x, variant), variant);
   r += xtail;
-  const table = expTableWords();
+  // (the call only on the first pow: a call site seldom taken is not inlined, and leaves the engine's inlining budget to mad's)
+  const table = expWords ?? expTableWords();
   const idx = kiLow & (EXP_N - 1);
   // top = (ki + signBias) << 45, modulo 2^64: only the low 19 bits of the sum count, and they land in the high word
   const topHigh = (kiLow + signBias) << (52 - 32 - EXP_TABLE_BITS);
@@ -219,9 +261,12 @@ function expInline(x: number, xtail: number, signBias: number, variant: Variant)
   const r2 = r * r;
   // tmp = tail + r + r2·(C2 + r·C3) + r2²·(C4 + r·C5)
   const tmp = mad(r2 * r2, mad(r, C5, C4, variant), mad(r2, mad(r, C3, C2, variant), tail + r, variant), variant);
-  if (abstop === 0) return specialCase(tmp, words(sbitsHigh, sbitsLow), words(kiHigh, kiLow), variant);
+  if (abstop === 0) {
+    io[IO_RESULT] = specialCase(tmp, words(sbitsHigh, sbitsLow), words(kiHigh, kiLow), variant); // (rare: BigInts allocate anyway)
+    return;
+  }
   const scale = wordsToF64(sbitsHigh, sbitsLow);
-  return mad(scale, tmp, scale, variant);
+  io[IO_RESULT] = mad(scale, tmp, scale, variant);
 }
 
 /** 0 if y is not an integer, 1 if odd, 2 if even (iy: bits of a finite non-zero y). */
@@ -238,7 +283,16 @@ function isZeroInfNan(bits: bigint): boolean {
   return ((2n * bits - 1n) & MASK64) >= 2n * f64ToBits(Infinity) - 1n;
 }
 
-function powVariant(x: number, y: number, variant: Variant): number {
+/** A special case's result (outside the usual positive, normal x and moderate y, where BigInts allocate anyway). */
+function special(result: number): void {
+  POW_IO[IO_RESULT] = result;
+}
+
+/** POW_IO[IO_RESULT] = pow(x, y) for x, y in POW_IO[IO_X], POW_IO[IO_Y]. */
+function powInPlace(variant: Variant): void {
+  const io = POW_IO;
+  const x = io[IO_X]!;
+  const y = io[IO_Y]!;
   let signBias = 0;
   let topx = top12(x);
   const topy = top12(y);
@@ -251,30 +305,30 @@ function powVariant(x: number, y: number, variant: Variant): number {
     const ONE_BITS = f64ToBits(1.0);
     const INF_BITS = f64ToBits(Infinity);
     if (isZeroInfNan(iy)) {
-      if ((2n * iy & MASK64) === 0n) return 1.0;
-      if (ix === ONE_BITS) return 1.0;
-      if ((2n * ix & MASK64) > 2n * INF_BITS || (2n * iy & MASK64) > 2n * INF_BITS) return x + y;
-      if ((2n * ix & MASK64) === 2n * ONE_BITS) return 1.0;
-      if (((2n * ix & MASK64) < 2n * ONE_BITS) === !(iy >> 63n)) return 0.0;
-      return y * y;
+      if ((2n * iy & MASK64) === 0n) return special(1.0);
+      if (ix === ONE_BITS) return special(1.0);
+      if ((2n * ix & MASK64) > 2n * INF_BITS || (2n * iy & MASK64) > 2n * INF_BITS) return special(x + y);
+      if ((2n * ix & MASK64) === 2n * ONE_BITS) return special(1.0);
+      if (((2n * ix & MASK64) < 2n * ONE_BITS) === !(iy >> 63n)) return special(0.0);
+      return special(y * y);
     }
     if (isZeroInfNan(ix)) {
       let x2 = x * x;
       if (ix >> 63n && checkInt(iy) === 1) x2 = -x2;
-      return iy >> 63n ? 1 / x2 : x2;
+      return special(iy >> 63n ? 1 / x2 : x2);
     }
     // x and y are finite and non-zero.
     if (ix >> 63n) {
       const yint = checkInt(iy);
-      if (yint === 0) return NaN;
+      if (yint === 0) return special(NaN);
       if (yint === 1) signBias = SIGN_BIAS;
       ix &= 0x7fffffffffffffffn;
       topx &= 0x7ff;
     }
     if ((topy & 0x7ff) - 0x3be >= 0x43e - 0x3be || (topy & 0x7ff) < 0x3be) {
-      if (ix === ONE_BITS) return 1.0;
-      if ((topy & 0x7ff) < 0x3be) return ix > ONE_BITS ? 1.0 + y : 1.0 - y; // |y| < 2^-65
-      return (ix > ONE_BITS) === topy < 0x800 ? Infinity : 0;
+      if (ix === ONE_BITS) return special(1.0);
+      if ((topy & 0x7ff) < 0x3be) return special(ix > ONE_BITS ? 1.0 + y : 1.0 - y); // |y| < 2^-65
+      return special((ix > ONE_BITS) === topy < 0x800 ? Infinity : 0);
     }
     if (topx === 0) {
       // Subnormal x: normalise so that the exponent becomes negative.
@@ -285,8 +339,11 @@ function powVariant(x: number, y: number, variant: Variant): number {
     ixLow = Number(ix & 0xffffffffn);
   }
 
-  const hi = logInline(ixHigh, ixLow, variant);
-  const lo = logTail;
+  IX_WORDS[0] = ixHigh;
+  IX_WORDS[1] = ixLow;
+  logInline(variant);
+  const hi = io[IO_HI]!;
+  const lo = io[IO_TAIL]!;
   let ehi: number;
   let elo: number;
   if (variant.fma) {
@@ -301,17 +358,25 @@ function powVariant(x: number, y: number, variant: Variant): number {
     ehi = yhi * lhi;
     elo = ylo * lhi + y * llo;
   }
-  return expInline(ehi, elo, signBias, variant);
+  io[IO_HI] = ehi;
+  io[IO_TAIL] = elo;
+  expInline(signBias, variant);
 }
 
 /** glibc's pow as selected on x86-64 CPUs with FMA and AVX2: what CPython's `**` gives there. */
 export function glibcPow(x: number, y: number): number {
-  return powVariant(x, y, FMA_VARIANT);
+  POW_IO[IO_X] = x;
+  POW_IO[IO_Y] = y;
+  powInPlace(FMA_VARIANT);
+  return POW_IO[IO_RESULT]!;
 }
 
 /** glibc's generic pow build (CPUs without FMA). */
 export function glibcPowNoFma(x: number, y: number): number {
-  return powVariant(x, y, NO_FMA_VARIANT);
+  POW_IO[IO_X] = x;
+  POW_IO[IO_Y] = y;
+  powInPlace(NO_FMA_VARIANT);
+  return POW_IO[IO_RESULT]!;
 }
 
 const FMA_VARIANT: Variant = { fma: true };

@@ -6,7 +6,7 @@
  * every backend: backends restate only the per-element kernel.
  */
 import type { DType } from "../float/dtype.ts";
-import { glibcPow } from "../float/pow.ts";
+import { GLIBC_POW_IO, glibcPow, glibcPowInPlace } from "../float/pow.ts";
 import { elementOps, type ElementOps } from "./element-ops.ts";
 import type { NadamHyperParameters } from "./step.ts";
 import type { CodePath, Quirk } from "./types.ts";
@@ -14,35 +14,65 @@ import type { CodePath, Quirk } from "./types.ts";
 /** Python's `a ** b` for floats on glibc x86-64. */
 export const pyPow = glibcPow;
 
+/**
+ * stepScalarsInto's pows take their numbers through GLIBC_POW_IO ([0] x and
+ * [1] y in, [2] x ** y out), not as arguments and results: a number passed to,
+ * or returned from, a call the engine does not inline is boxed, an allocation
+ * each, every step. The formulas around the pows are small functions, which it
+ * always inlines.
+ */
+const POW_IO = GLIBC_POW_IO;
+
 /** bias_correction2 = 1 - beta2 ** step */
 export function biasCorrection2(beta2: number, step: number): number {
-  return 1 - pyPow(beta2, step);
+  return biasCorrection2Of(pyPow(beta2, step));
+}
+function biasCorrection2Of(power: number): number {
+  return 1 - power;
 }
 
 /**
- * 0.96 ** e, remembering the last two exponents and powers ([e, power, e, power]):
- * a step's mu_{t+1} is the next step's mu_t, the same pow.
+ * POW_IO[2] = 0.96 ** POW_IO[1], remembering the last two exponents and powers
+ * ([e, power, e, power]): a step's mu_{t+1} is the next step's mu_t, the same pow.
  */
 const POW96 = new Float64Array([NaN, NaN, NaN, NaN]);
-function pow96(e: number): number {
-  if (POW96[0] === e) return POW96[1]!;
-  if (POW96[2] === e) return POW96[3]!;
-  const power = pyPow(0.96, e);
+function pow96InPlace(): void {
+  const io = POW_IO;
+  const e = io[1]!;
+  if (POW96[0] === e) {
+    io[2] = POW96[1]!;
+    return;
+  }
+  if (POW96[2] === e) {
+    io[2] = POW96[3]!;
+    return;
+  }
+  io[0] = 0.96;
+  glibcPowInPlace();
   POW96[2] = POW96[0]!;
   POW96[3] = POW96[1]!;
   POW96[0] = e;
-  POW96[1] = power;
-  return power;
+  POW96[1] = io[2]!;
+}
+function pow96(e: number): number {
+  POW_IO[1] = e;
+  pow96InPlace();
+  return POW_IO[2]!;
 }
 
 /** mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay)) */
 export function mu(beta1: number, momentumDecay: number, step: number): number {
-  return beta1 * (1.0 - 0.5 * pow96(step * momentumDecay));
+  return muOf(beta1, pow96(step * momentumDecay));
 }
 
 /** mu_{t+1} = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay)); note (t+1)·ψ, not t·ψ + ψ. */
 export function muNext(beta1: number, momentumDecay: number, step: number): number {
-  return beta1 * (1.0 - 0.5 * pow96((step + 1) * momentumDecay));
+  return muOf(beta1, pow96((step + 1) * momentumDecay));
+}
+
+/** beta1 * (1 - 0.5 * power), power = 0.96 ** (t·ψ) for mu_t, 0.96 ** ((t+1)·ψ) for mu_{t+1}. */
+function muOf(beta1: number, power: number): number {
+  return beta1 * (1.0 - 0.5 * power);
 }
 
 /**
@@ -55,7 +85,23 @@ export function muNext(beta1: number, momentumDecay: number, step: number): numb
  * torch 2; a float32 tensor product in torch 1.13's for-loop path).
  */
 export function stepSizes(lr: number, muT: number, muNextT: number, muProduct: number, muProductNext: number): [number, number] {
-  return [(-lr * (1.0 - muT)) / (1.0 - muProduct), (-lr * muNextT) / (1.0 - muProductNext)];
+  return [gradStepSize(lr, muT, muProduct), expAvgStepSize(lr, muNextT, muProductNext)];
+}
+
+// stepSizes and tensorLrStepSizes one number at a time, for stepScalarsInto: a tuple per step would be an allocation per step.
+function gradStepSize(lr: number, muT: number, muProduct: number): number {
+  return (-lr * (1.0 - muT)) / (1.0 - muProduct);
+}
+function expAvgStepSize(lr: number, muNextT: number, muProductNext: number): number {
+  return (-lr * muNextT) / (1.0 - muProductNext);
+}
+function tensorLrGradStepSize(lr32: number, muT: number, muProduct: number): number {
+  const f = Math.fround;
+  return f(f(-lr32 * f(1.0 - muT)) / f(1.0 - muProduct));
+}
+function tensorLrExpAvgStepSize(lr32: number, muNextT: number, muProductNext: number): number {
+  const f = Math.fround;
+  return f(f(-lr32 * f(muNextT)) / f(1.0 - muProductNext));
 }
 
 /**
@@ -64,9 +110,7 @@ export function stepSizes(lr: number, muT: number, muNextT: number, muProduct: n
  * Python floats rounded to float32 as they meet the tensor).
  */
 export function tensorLrStepSizes(lr32: number, muT: number, muNextT: number, muProduct: number, muProductNext: number): [number, number] {
-  const f = Math.fround;
-  const negLr = -lr32;
-  return [f(f(negLr * f(1.0 - muT)) / f(1.0 - muProduct)), f(f(negLr * f(muNextT)) / f(1.0 - muProductNext))];
+  return [tensorLrGradStepSize(lr32, muT, muProduct), tensorLrExpAvgStepSize(lr32, muNextT, muProductNext)];
 }
 
 /** θ·(1 - γλ): float64 for a float lr; float32 tensor arithmetic for a tensor lr. */
@@ -157,31 +201,49 @@ export function stepScalarsInto(out: WritableStepScalars, h: NadamHyperParameter
   const beta2 = h.betas[1];
   const mp = scalarOps(before.mu_product_dtype);
   const step = scalarOps(before.step_dtype).add(before.step, 1);
-  const muT = mu(beta1, h.momentum_decay, step);
-  const muNextT = muNext(beta1, h.momentum_decay, step);
+  const io = POW_IO;
+  io[1] = step * h.momentum_decay;
+  pow96InPlace();
+  const muT = muOf(beta1, io[2]!);
+  io[1] = (step + 1) * h.momentum_decay;
+  pow96InPlace();
+  const muNextT = muOf(beta1, io[2]!);
   // Tensor.mul_ keeps the float in opmath; _foreach_mul_ rounds it to a 16-bit dtype first.
   const muProduct = path === "foreach" ? mp.foreachMul(before.mu_product, muT) : mp.mul(before.mu_product, muT);
-  const bc2 = biasCorrection2(beta2, step);
+  io[0] = beta2;
+  io[1] = step;
+  glibcPowInPlace();
+  const bc2 = biasCorrection2Of(io[2]!);
   // mu_product·mu_{t+1}: a float64 product; torch 1.13's for-loop multiplied 0-d tensors, mu twice.
   const next = quirks.has("mu-product-next-twice") ? mp.mul(mp.mul(muProduct, muT), muNextT) : muProduct * muNextT;
-  let sizes: [number, number];
+  let gradSize: number;
+  let expAvgSize: number;
   if (path === "forloop" && h.differentiable) {
-    sizes = differentiableScales(h, mp, muT, muNextT, muProduct);
-  } else if (path === "forloop") {
-    sizes = (h.lr_is_tensor ? tensorLrStepSizes : stepSizes)(h.lr, muT, muNextT, muProduct, next);
+    [gradSize, expAvgSize] = differentiableScales(h, mp, muT, muNextT, muProduct);
+  } else if (path === "forloop" && h.lr_is_tensor) {
+    gradSize = tensorLrGradStepSize(h.lr, muT, muProduct);
+    expAvgSize = tensorLrExpAvgStepSize(h.lr, muNextT, next);
   } else {
-    // `.item()` of a tensor lr: float64 step sizes from the float32 value.
-    sizes = stepSizes(h.lr, muT, muNextT, muProduct, next);
+    // (foreach: `.item()` of a tensor lr, float64 step sizes from the float32 value)
+    gradSize = gradStepSize(h.lr, muT, muProduct);
+    expAvgSize = expAvgStepSize(h.lr, muNextT, next);
   }
   out.step = step;
   out.muProduct = muProduct;
   out.mu = muT;
   out.muNext = muNextT;
   out.biasCorrection2 = bc2;
-  out.biasCorrection2Sqrt = quirks.has("bias-correction-math-sqrt") ? Math.sqrt(bc2) : pyPow(bc2, 0.5);
+  if (quirks.has("bias-correction-math-sqrt")) {
+    out.biasCorrection2Sqrt = Math.sqrt(bc2);
+  } else {
+    io[0] = bc2;
+    io[1] = 0.5;
+    glibcPowInPlace();
+    out.biasCorrection2Sqrt = io[2]!;
+  }
   out.decayFactor = decoupledDecayFactor(h);
-  out.gradStepSize = sizes[0];
-  out.expAvgStepSize = sizes[1];
+  out.gradStepSize = gradSize;
+  out.expAvgStepSize = expAvgSize;
   return out;
 }
 

@@ -72,6 +72,33 @@ function toDtype(x: number, real: RealDType): number {
  * kernel receives them: Python floats converted to the opmath (= lane) type.
  */
 function kernelArguments(h: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath, into: Float64Array): void {
+  hyperArguments(h, s, real, path, into);
+  stepArguments(s, real, into);
+}
+
+/**
+ * The arguments that change from step to step (the bias correction and the step
+ * sizes), the others left as they are: what a group whose hyper-parameters did
+ * not change writes each step. No closure and no call that takes or returns a
+ * number: a number passed to, or returned from, a call the engine does not
+ * inline is boxed, an allocation per step.
+ */
+function stepArguments(s: StepScalars, real: RealDType, into: Float64Array): void {
+  if (real === "float64") {
+    into[K.bc2] = s.biasCorrection2;
+    into[K.bcSqrt] = s.biasCorrection2Sqrt;
+    into[K.step1] = s.gradStepSize;
+    into[K.step2] = s.expAvgStepSize;
+  } else {
+    into[K.bc2] = Math.fround(s.biasCorrection2);
+    into[K.bcSqrt] = Math.fround(s.biasCorrection2Sqrt);
+    into[K.step1] = Math.fround(s.gradStepSize);
+    into[K.step2] = Math.fround(s.expAvgStepSize);
+  }
+}
+
+/** The arguments that depend on the hyper-parameters, path and dtype alone (the decay factor is a function of the hyper-parameters). */
+function hyperArguments(h: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath, into: Float64Array): void {
   const lane64 = real === "float64";
   // (a branch, not a function chosen per call: a call through a variable returns each number boxed)
   const r = (x: number): number => (lane64 ? x : Math.fround(x));
@@ -86,11 +113,7 @@ function kernelArguments(h: NadamHyperParameters, s: StepScalars, real: RealDTyp
   into[K.oneMinusW] = r(1 - w);
   into[K.beta2] = foreach ? toDtype(beta2, real) : r(beta2);
   into[K.oneMinusBeta2] = r(1 - beta2);
-  into[K.bc2] = r(s.biasCorrection2);
-  into[K.bcSqrt] = r(s.biasCorrection2Sqrt);
   into[K.eps] = toDtype(h.eps, real);
-  into[K.step1] = r(s.gradStepSize);
-  into[K.step2] = r(s.expAvgStepSize);
 }
 
 /** Per lane type: whether relaxed_madd is fused here (probed once per process). */
@@ -258,11 +281,14 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** A dtype's kernel arguments in the memory, written again only when the step scalars, hyper-parameters or path they were made from change. */
   const argumentsFor = (real: RealDType, s: StepScalars, hyper: NadamHyperParameters, path: CodePath): Float64Array => {
     const cached = args[real];
-    if (cached.of !== s || cached.hyper !== hyper || cached.path !== path) {
+    if (cached.hyper !== hyper || cached.path !== path) {
       kernelArguments(hyper, s, real, path, cached.values);
       cached.of = s;
       cached.hyper = hyper;
       cached.path = path;
+    } else if (cached.of !== s) {
+      stepArguments(s, real, cached.values);
+      cached.of = s;
     }
     return cached.values;
   };
@@ -469,10 +495,18 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       stepData[i]![0] = stepStored;
       muProductData[i]![0] = muProductStored;
     }
-    // (the arguments written anew: `s` is the same object every step, so argumentsFor's cache must not take it for the last step's)
-    const a = args[real].values;
-    kernelArguments(hyper, s, real, path, a);
-    args[real].of = undefined;
+    // the arguments: those of the hyper-parameters once (while the group's plan is the same), the step's anew each step;
+    // `s` is the same object every step, so argumentsFor's cache must not take it for the last step's
+    const cached = args[real];
+    const a = cached.values;
+    if (cached.hyper !== hyper || cached.path !== path) {
+      kernelArguments(hyper, s, real, path, a);
+      cached.hyper = hyper;
+      cached.path = path;
+    } else {
+      stepArguments(s, real, a);
+    }
+    cached.of = undefined;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
       batch.kernel = kernelFor(variant, heap);
