@@ -9,6 +9,7 @@
  * A backend whose work completes later (asynchronous) is driven through
  * `stepAsync()` and `stateDictAsync()`; the others work with either form.
  */
+import { sameValue } from "../../spec/float/bits.ts";
 import type { NadamHyperParameters } from "../../spec/nadam/step.ts";
 import type { CodePath } from "../../spec/nadam/types.ts";
 import { Tensor } from "../../tensor/tensor.ts";
@@ -52,15 +53,6 @@ const STATE_KEYS = ["step", "mu_product", "exp_avg", "exp_avg_sq"] as const;
 function isEmpty(entry: object): boolean {
   for (const key in entry) if (Object.hasOwn(entry, key)) return false;
   return true;
-}
-
-/**
- * Object.is, spelled out: a number read from an object's field and handed to
- * Object.is is boxed first (an allocation per call), where === compares it in place.
- */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return a !== 0 || 1 / (a as number) === 1 / (b as number);
-  return a !== a && b !== b;
 }
 
 /**

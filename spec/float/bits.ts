@@ -8,6 +8,16 @@
 
 const view = new DataView(new ArrayBuffer(8));
 
+/**
+ * SameValue (Object.is), spelled out: a number read from a field and handed to
+ * Object.is is boxed first, an allocation per call on a hot path, where ===
+ * compares it in place. -0 differs from +0; NaN is NaN.
+ */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return a !== 0 || 1 / (a as number) === 1 / (b as number);
+  return a !== a && b !== b;
+}
+
 /** The 64 bits of a float64, as an unsigned BigInt. */
 export function f64ToBits(x: number): bigint {
   view.setFloat64(0, x);

@@ -17,6 +17,7 @@
  * seen before allocates no typed array (a new grad tensor costs a view or a
  * few).
  */
+import { sameValue } from "../../../spec/float/bits.ts";
 import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
 import { groupStepScalars, newStepScalars, stepScalarsInto, type StepScalars } from "../../../spec/nadam/scalars.ts";
@@ -209,10 +210,6 @@ const NO_STORAGE: Storage = new Float32Array(0);
 /** The numbers of a piece and of a chunk of pieces (a multiple of 32: PyTorch's vector blocks stay whole). */
 const PIECE = 1 << 16;
 
-/** Object.is for numbers, without boxing them for the call. */
-function sameNumber(a: number, b: number): boolean {
-  return a === b ? a !== 0 || 1 / a === 1 / b : a !== a && b !== b;
-}
 
 /**
  * A storage's bytes as integers: what staging copies, so that a copy by a loop
@@ -462,7 +459,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         batches.delete(params[0]!); // laid out again at the next step
         return false;
       }
-      if (stepData[i]![0] !== step || !sameNumber(muProductData[i]![0]!, muProduct)) return false;
+      if (stepData[i]![0] !== step || !sameValue(muProductData[i]![0]!, muProduct)) return false;
       // (the grad of the last step passed the rest then: a Tensor's dtype and storage do not change)
       const grad = grads[i]!;
       if (grad === placedGrads[i]) continue;
