@@ -202,13 +202,14 @@ describe("tensors in the WebAssembly memory", () => {
     params.forEach((p, i) => expect(p.toArray()).toEqual(mirrors[i]!.toArray()));
   });
 
-  test("a large host param is staged a piece at a time: the blocks a step allocates hold far less than it, and its values match", () => {
+  /**
+   * Three steps of `params` (host tensors of `dtype`) on wasm-simd and on the typed-array backend alike, both under
+   * vectorized: the bytes wasm-simd's heap allocated meanwhile, and both sides' params and state to compare.
+   */
+  function stepsBeside(params: Tensor[], dtype: "float32" | "float16", path: "forloop" | "foreach") {
     const heap = wasmHeap();
     const backend = wasmBackend({ profile: "vectorized" });
     const typed = typedArrayBackend({ profile: "vectorized" });
-    const random = new RandomFloats(7);
-    const numbers = 8 * 65536 + 100; // pieces of 2^16 numbers, and a short one
-    const params = [Tensor.from(Array.from({ length: numbers }, () => random.unit() - 0.5), "float32"), Tensor.from([0.5, -0.25, 7], "float32")];
     const mirrors = params.map((p) => p.clone());
     const states = params.map((p) => backend.initState(p, "float32"));
     const mirrorStates = mirrors.map((p) => typed.initState(p, "float32"));
@@ -220,13 +221,21 @@ describe("tensors in the WebAssembly memory", () => {
     };
     try {
       for (let k = 0; k < 3; k++) {
-        const grads = params.map((p) => Tensor.from(p.toArray().map((x) => Math.cos(x + k)), "float32"));
-        backend.stepGroup({ params, grads, states, hyper: HYPER, path: "forloop" });
-        typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "forloop" });
+        const grads = params.map((p) => Tensor.from(p.toArray().map((x) => Math.cos(x + k)), dtype));
+        backend.stepGroup({ params, grads, states, hyper: HYPER, path });
+        typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path });
       }
     } finally {
       heap.allocate = allocate;
     }
+    return { bytes, mirrors, states, mirrorStates };
+  }
+
+  test("a large host param is staged a piece at a time: the blocks a step allocates hold far less than it, and its values match", () => {
+    const random = new RandomFloats(7);
+    const numbers = 8 * 65536 + 100; // pieces of 2^16 numbers, and a short one
+    const params = [Tensor.from(Array.from({ length: numbers }, () => random.unit() - 0.5), "float32"), Tensor.from([0.5, -0.25, 7], "float32")];
+    const { bytes, mirrors, states, mirrorStates } = stepsBeside(params, "float32", "forloop");
     expect(bytes).toBeLessThan(2 * numbers); // staged whole, the param and its grad would take 8 bytes a number
     params.forEach((p, i) => expect(p.data).toEqual(mirrors[i]!.data));
     states.forEach((state, i) => {
@@ -236,30 +245,10 @@ describe("tensors in the WebAssembly memory", () => {
   });
 
   test("a large host param stepped on its own is staged a piece at a time, float16 under vectorized L2 (its own kernel past the vector body) too", () => {
-    const heap = wasmHeap();
-    const backend = wasmBackend({ profile: "vectorized" });
-    const typed = typedArrayBackend({ profile: "vectorized" });
     const random = new RandomFloats(11);
     const numbers = 8 * 65536 + 37; // past the last whole vector block: the scalar loop's elements
     const params = [Tensor.from(Array.from({ length: numbers }, () => random.unit() - 0.5), "float16")];
-    const mirrors = params.map((p) => p.clone());
-    const states = params.map((p) => backend.initState(p, "float32"));
-    const mirrorStates = mirrors.map((p) => typed.initState(p, "float32"));
-    let bytes = 0;
-    const allocate = heap.allocate;
-    heap.allocate = (size: number) => {
-      bytes += size;
-      return allocate.call(heap, size);
-    };
-    try {
-      for (let k = 0; k < 3; k++) {
-        const grads = params.map((p) => Tensor.from(p.toArray().map((x) => Math.cos(x + k)), "float16"));
-        backend.stepGroup({ params, grads, states, hyper: HYPER, path: "foreach" });
-        typed.stepGroup({ params: mirrors, grads, states: mirrorStates, hyper: HYPER, path: "foreach" });
-      }
-    } finally {
-      heap.allocate = allocate;
-    }
+    const { bytes, mirrors, states, mirrorStates } = stepsBeside(params, "float16", "foreach");
     expect(bytes).toBeLessThan(2 * numbers); // staged whole, the param and its grad would take 4 bytes a number
     expect(params[0]!.data).toEqual(mirrors[0]!.data);
     expect(states[0]!.exp_avg.data).toEqual(mirrorStates[0]!.exp_avg.data);
