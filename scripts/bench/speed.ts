@@ -6,6 +6,9 @@
  * loop compiled here (the bandwidth floor, 1 and N threads). Each round times
  * one step of every configuration (JavaScript, then torch, then C): medians of
  * interleaved rounds. A baseline that cannot run here is "unavailable", with why.
+ * wasm-simd runs on tensors in its own memory (made by its zeros(): stepped in
+ * place, as a training loop that cares for speed keeps them) and on host tensors
+ * (plain Tensors, which it stages: copied in and out through a window each step).
  *
  *   npm run bench [-- --rounds N] [--warmup N] [--shapes 4Mx1,1024x4096,16Mx1,100x10] [--only ID,ID] [--json FILE] [--rss]
  *
@@ -13,17 +16,20 @@
  * resident memory above its imports against its tensors' bytes.
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
- * is the JavaScript heap and array buffers grown by one step after warm-up.
+ * is the JavaScript heap and array buffers grown per step over ALLOCATION_STEPS
+ * steps, after the rounds and then more steps, up to ALLOCATION_WARMUP_STEPS or
+ * ALLOCATION_WARMUP_MS: the engine optimises a function only after many calls,
+ * and until then its float arithmetic allocates.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { BACKENDS } from "../../impl/backends/index.ts";
-import { wasmBackend, wasmSimd } from "../../impl/backends/wasm/index.ts";
+import { wasmBackend, wasmSimd, type WasmBackend } from "../../impl/backends/wasm/index.ts";
 import { NAdam, Tensor } from "../../impl/index.ts";
 import { DTYPE, type DType } from "../../spec/float/dtype.ts";
 
@@ -42,6 +48,10 @@ const only = option("--only")?.split(",");
 const M = 1024 * 1024;
 /** wasm-simd's worker threads split a tensor from this many elements (its default): the shapes below it get no threaded row. */
 const PARALLEL_ABOVE = 2 ** 20;
+/** The allocation column's protocol (see above): warm-up steps (or milliseconds, whichever ends first), then steps measured. */
+const ALLOCATION_WARMUP_STEPS = 2000;
+const ALLOCATION_WARMUP_MS = 3000;
+const ALLOCATION_STEPS = 50;
 /**
  * `steps`: steps a round times back to back, per configuration (the time
  * reported is per step): one where a step takes milliseconds; at 100 x 10,
@@ -108,11 +118,27 @@ async function startTorch(): Promise<Baseline> {
   return start("chroot", [root, "python3", `/${relative(root, inside)}/torch_nadam.py`]);
 }
 
+const FLOOR_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp"];
+
+/**
+ * The floor, compiled here. A floor whose loop stayed scalar is three times too
+ * slow to be one: gcc's -fopt-info-vec says which loops it vectorized, and both
+ * step functions (the lines that expand STEP) must be among them; a compiler
+ * without that option (clang) leaves it unknown.
+ */
 async function startFloor(): Promise<Baseline> {
   const binary = join(scratch, "floor");
-  const compiled = spawnSync("cc", ["-O3", "-march=native", "-fopenmp", "-o", binary, new URL("./floor.c", import.meta.url).pathname, "-lm"], { encoding: "utf8" });
+  const source = new URL("./floor.c", import.meta.url).pathname;
+  const compile = (extra: string[]) => spawnSync("cc", [...FLOOR_FLAGS, ...extra, "-o", binary, source, "-lm"], { encoding: "utf8" });
+  let compiled = compile(["-fopt-info-vec-optimized"]);
+  const reported = !compiled.error && compiled.status === 0;
+  if (!reported) compiled = compile([]);
   if (compiled.error || compiled.status !== 0) return { unavailable: `no C floor: cc failed (${compiled.error?.message ?? compiled.stderr.trim().split("\n")[0]})` };
-  return start(binary, []);
+  const stepLines = readFileSync(source, "utf8").split("\n").flatMap((line, k) => (line.startsWith("STEP(") ? [k + 1] : []));
+  const vectorized = reported ? stepLines.every((line) => new RegExp(`floor\\.c:${line}:\\d+: optimized: loop vectorized`).test(compiled.stderr)) : "unknown";
+  const floor = await start(binary, []);
+  if ("worker" in floor) floor.info.vectorized = vectorized;
+  return floor;
 }
 
 interface Row {
@@ -121,43 +147,61 @@ interface Row {
   readonly name: string;
   readonly kind: "backend" | "torch" | "floor";
   readonly path?: "forloop" | "foreach";
+  /** A backend's id, profile and where its tensors live. */
+  readonly backend?: string;
+  readonly profile?: "default" | "vectorized";
+  readonly placement?: Placement;
   readonly threads: number;
   readonly times: number[];
   allocated?: number;
+  /** Steps it had taken before the allocation was measured. */
+  allocationWarmup?: number;
   failed?: string;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-/** Tensor.from's values, written in place: a float64 array of them first would be freed memory the allocator keeps, counted by --rss. */
-function hostTensors(count: number, numel: number, dtype: DType, seed: number, scale: number): Tensor[] {
+/** Where a configuration's params and grads live: "host" (plain Tensors) or "memory" (wasm-simd's, made by its zeros()). */
+type Placement = "host" | "memory";
+const PLACEMENT_LABEL: Readonly<Record<Placement, string>> = { host: "host", memory: "wasm memory" };
+
+/** The placements a backend runs on: its own memory too where it has one. */
+function placementsOf(backend: unknown): Placement[] {
+  return backend !== null && typeof backend === "object" && "zeros" in backend ? ["memory", "host"] : ["host"];
+}
+
+/**
+ * count tensors of numel numbers, written in place (a float64 array of them first would be freed memory the allocator
+ * keeps, counted by --rss): host Tensors, or zeros() of the backend's memory.
+ */
+function filledTensors(count: number, numel: number, dtype: DType, seed: number, scale: number, placement: Placement, backend: unknown): Tensor[] {
   return Array.from({ length: count }, (_, t) => {
-    const tensor = new Tensor(dtype, [numel]);
+    const tensor = placement === "memory" ? (backend as WasmBackend).zeros([numel], dtype) : new Tensor(dtype, [numel]);
     for (let i = 0; i < tensor.data.length; i++) tensor.set(i, Math.sin((i + t + seed) * 0.37) * scale);
     return tensor;
   });
 }
 
 /**
- * --child-rss BACKEND PATH PROFILE SHAPE DTYPE: one configuration alone in this
+ * --child-rss BACKEND PATH PROFILE SHAPE DTYPE PLACEMENT: one configuration alone in this
  * process (spawned by --rss): the peak resident memory its steps add above the
  * process after its imports (sampled after each step), beside what its params,
  * grads and two moments hold.
  */
 const child = args.indexOf("--child-rss");
 if (child >= 0) {
-  const [id, path, profile, shapeId, dtype] = args.slice(child + 1) as [string, "forloop" | "foreach", "default" | "vectorized", string, DType];
+  const [id, path, profile, shapeId, dtype, placement] = args.slice(child + 1) as [string, "forloop" | "foreach", "default" | "vectorized", string, DType, Placement];
   gc();
   // resident memory now, after the imports (the high-water mark would still hold the imports' own peak)
   const baseline = process.memoryUsage().rss;
   let peak = 0;
   const entry = BACKENDS.find((e) => e.id === id)!;
   const shape = ALL_SHAPES.find((s) => s.id === shapeId)!;
-  const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
-  params.forEach((p, i) => (p.grad = hostTensors(1, shape.numel, dtype, i + 1, 0.1)[0]!));
-  // (hostTensors' float64 temporaries, as large as four float32 tensors, are the bench's garbage, not what the optimizer holds)
+  const backend = await entry.create({ profile });
+  const params = filledTensors(shape.count, shape.numel, dtype, 0, 0.1, placement, backend);
+  params.forEach((p, i) => (p.grad = filledTensors(1, shape.numel, dtype, i + 1, 0.1, placement, backend)[0]!));
   gc();
-  const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend: await entry.create({ profile }) });
+  const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
   peak = process.memoryUsage().rss - baseline;
   for (let k = 0; k < 4; k++) {
     await optimizer.stepAsync();
@@ -187,12 +231,15 @@ for (const shape of SHAPES) {
           const threadCounts = entry.id === wasmSimd.id && shape.numel >= PARALLEL_ABOVE ? [...new Set([1, THREADS])] : [1];
           for (const threads of threadCounts) {
             const backend = threads === 1 ? await entry.create({ profile }) : wasmBackend({ profile, threads: threads - 1, parallelAbove: PARALLEL_ABOVE });
-            const params = hostTensors(shape.count, shape.numel, dtype, 0, 0.1);
-            const grads = hostTensors(shape.count, shape.numel, dtype, 1, 0.1);
-            params.forEach((p, i) => (p.grad = grads[i]!));
-            const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
-            // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
-            js.push({ row: { shape: shape.name, dtype, name: `${entry.id} (${profile})`, kind: "backend", path, threads, times: [] }, step: backend.asynchronous ? () => optimizer.stepAsync() : () => optimizer.step() });
+            for (const placement of placementsOf(backend)) {
+              const params = filledTensors(shape.count, shape.numel, dtype, 0, 0.1, placement, backend);
+              const grads = filledTensors(shape.count, shape.numel, dtype, 1, 0.1, placement, backend);
+              params.forEach((p, i) => (p.grad = grads[i]!));
+              const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
+              // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
+              const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile})`, backend: entry.id, profile, placement, kind: "backend", path, threads, times: [] };
+              js.push({ row, step: backend.asynchronous ? () => optimizer.stepAsync() : () => optimizer.step() });
+            }
           }
         }
       }
@@ -236,17 +283,30 @@ for (const shape of SHAPES) {
       }
       process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
     }
-    // bytes a step allocates (over a round's steps), after a full collection
+    // bytes a step allocates, after more warm-up and a full collection (see ALLOCATION_WARMUP_STEPS)
     for (const { row, step } of js) {
       if (row.failed) continue;
-      gc();
-      const before = process.memoryUsage();
-      for (let k = 0; k < steps; k++) {
+      const warmupEnd = performance.now() + ALLOCATION_WARMUP_MS;
+      let warm = 0;
+      for (; warm < ALLOCATION_WARMUP_STEPS && performance.now() < warmupEnd; warm++) {
         const result = step();
         if (result instanceof Promise) await result;
       }
-      const after = process.memoryUsage();
-      row.allocated = Math.round((Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers)) / steps);
+      row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
+      // a collection inside the window would hide what it freed: then again over half the steps
+      for (let measured = ALLOCATION_STEPS; measured >= 1; measured = Math.floor(measured / 2)) {
+        gc();
+        const before = process.memoryUsage();
+        for (let k = 0; k < measured; k++) {
+          const result = step();
+          if (result instanceof Promise) await result;
+        }
+        const after = process.memoryUsage();
+        const collected = after.heapUsed < before.heapUsed || after.arrayBuffers < before.arrayBuffers;
+        if (collected && measured > 1) continue;
+        row.allocated = Math.round((Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers)) / measured);
+        break;
+      }
     }
     rows.push(...js.map((j) => j.row), ...torchRows, ...floorRows);
     peaks.push({ shape: shape.name, dtype, peakRssMiB: (process.resourceUsage().maxRSS * 1024 - rssBefore) / M, dataMiB: (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M });
@@ -259,7 +319,7 @@ for (const shape of SHAPES) {
 
 // the table
 const elementsOf = (name: string) => ALL_SHAPES.find((s) => s.name === name)!;
-const table = [["shape", "dtype", "implementation", "path", "threads", "ms/step", "GB/s", "x torch foreach", "x floor", "allocated B/step"]];
+const table = [["shape", "dtype", "implementation", "tensors", "path", "threads", "ms/step", "GB/s", "x torch foreach", "x floor", "allocated B/step"]];
 const results = rows.map((r) => {
   const ms = median(r.times);
   const shape = elementsOf(r.shape);
@@ -277,7 +337,7 @@ const results = rows.map((r) => {
 });
 for (const r of results) {
   table.push([
-    r.shape, r.dtype, r.name, r.path ?? "", String(r.threads),
+    r.shape, r.dtype, r.name, r.placement === undefined ? "" : PLACEMENT_LABEL[r.placement], r.path ?? "", String(r.threads),
     r.failed ? `failed: ${r.failed}` : r.ms.toFixed(r.ms < 1 ? 4 : r.ms < 10 ? 3 : 1),
     r.failed ? "" : r.gbPerSecond.toFixed(2),
     r.vsTorchForeach === null ? "" : r.vsTorchForeach >= 1 ? `${r.vsTorchForeach.toFixed(2)}x faster` : `${(1 / r.vsTorchForeach).toFixed(1)}x slower`,
@@ -290,19 +350,22 @@ console.log(`node ${process.version}, ${THREADS} threads available; median of ${
 const batched = SHAPES.filter((s) => s.steps > 1);
 if (batched.length > 0) console.log(`a round times ${batched.map((s) => `${s.steps} back-to-back steps at ${s.name}`).join(", ")} (per step below), one step elsewhere`);
 console.log(`torch: ${"worker" in torch ? `${String(torch.info.torch)}, CPU capability ${String(torch.info.capability)}` : `unavailable (${torch.unavailable})`}`);
-console.log(`floor: ${"worker" in floor ? `cc -O3 -march=native${floor.info.openmp ? " -fopenmp" : ""}` : `unavailable (${floor.unavailable})`}`);
-for (const row of table) console.log(row.map((cell, c) => (c < 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
+const vectorizedFloor = "worker" in floor ? floor.info.vectorized : undefined;
+console.log(`floor: ${"worker" in floor ? `cc ${FLOOR_FLAGS.filter((f) => f !== "-fopenmp" || floor.info.openmp).join(" ")}; its loops vectorized: ${vectorizedFloor === true ? "yes" : vectorizedFloor === false ? "NO (a scalar loop: not a floor)" : "unknown (the compiler does not say)"}` : `unavailable (${floor.unavailable})`}`);
+const warmups = results.flatMap((r) => (r.allocationWarmup === undefined ? [] : [r.allocationWarmup]));
+if (warmups.length > 0) console.log(`allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps, after a full collection, each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s)`);
+for (const row of table) console.log(row.map((cell, c) => (c < 6 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
 if (args.includes("--rss")) {
   // each configuration alone in a child process: its own peak, not the interleaved run's
   console.log("resident memory a configuration holds above its imports (largest after a step), alone in a process, against its params + grads + state:");
   const seen = new Set<string>();
   for (const r of results.filter((row) => row.kind === "backend" && !row.failed)) {
-    const [id, profile] = [r.name.split(" ")[0]!, r.name.match(/\((\w+)\)/)![1]!];
     const shapeId = ALL_SHAPES.find((s) => s.name === r.shape)!.id;
-    const key = [id, r.path, profile, shapeId, r.dtype].join(" ");
+    const configuration = [r.backend!, r.path!, r.profile!, shapeId, r.dtype, r.placement!];
+    const key = configuration.join(" ");
     if (seen.has(key)) continue;
     seen.add(key);
-    const ran = spawnSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, "--child-rss", id, r.path!, profile, shapeId, r.dtype], { encoding: "utf8" });
+    const ran = spawnSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, "--child-rss", ...configuration], { encoding: "utf8" });
     const answer = ran.status === 0 ? (JSON.parse(ran.stdout.trim().split("\n").at(-1)!) as { peak: number; data: number }) : null;
     console.log(`  ${key}: ${answer ? `${(answer.peak / M).toFixed(1)} MiB for ${(answer.data / M).toFixed(1)} MiB of tensors (${((100 * answer.peak) / answer.data - 100).toFixed(0)} % over)` : `failed: ${ran.stderr.trim().split("\n").at(-1)}`}`);
   }
