@@ -20,7 +20,7 @@
 import { sameValue } from "../../../spec/float/bits.ts";
 import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../../spec/float/dtype.ts";
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
-import { groupStepScalars, newStepScalars, stepScalarsInto, type StepScalars } from "../../../spec/nadam/scalars.ts";
+import { newStepScalars, stepScalarsInto, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
@@ -139,10 +139,26 @@ interface CompiledKernel {
 const kernels = new Map<number, CompiledKernel>();
 
 function kernelKey(v: Omit<KernelVariant, "fma">): number {
-  const decay = v.weightDecay === "none" ? 0 : v.weightDecay === "decoupled" ? 1 : 2;
-  const storage = v.storage === undefined ? 0 : v.storage === "float16" ? 1 : 2;
-  return (v.lane === "float64" ? 1 : 0) | (v.fused ? 2 : 0) | (v.foreach ? 4 : 0) | (v.maximize ? 8 : 0) | (decay << 4) | (v.smallWeight ? 64 : 0) |
-    (storage << 7) | (v.scalarLoop === true ? 512 : 0) | (v.differentiable === true ? 1024 : 0);
+  return variantKey(v.lane, v.fused, v.foreach, v.maximize, v.weightDecay, v.smallWeight, v.storage, v.scalarLoop === true, v.differentiable === true);
+}
+
+/** kernelKey from the variant's fields, for a lookup that makes no variant object. */
+function variantKey(lane: Lane, fused: boolean, foreach: boolean, maximize: boolean, weightDecay: KernelVariant["weightDecay"], smallWeight: boolean,
+  storage: KernelVariant["storage"], scalarLoop: boolean, differentiable: boolean): number {
+  const decay = weightDecay === "none" ? 0 : weightDecay === "decoupled" ? 1 : 2;
+  const stored = storage === undefined ? 0 : storage === "float16" ? 1 : 2;
+  return (lane === "float64" ? 1 : 0) | (fused ? 2 : 0) | (foreach ? 4 : 0) | (maximize ? 8 : 0) | (decay << 4) | (smallWeight ? 64 : 0) |
+    (stored << 7) | (scalarLoop ? 512 : 0) | (differentiable ? 1024 : 0);
+}
+
+/**
+ * kernelFor without a variant object where the kernel is compiled already: the
+ * per-param path looks a kernel up for every param of every step.
+ */
+function kernelOf(lane: Lane, fused: boolean, foreach: boolean, maximize: boolean, weightDecay: KernelVariant["weightDecay"], smallWeight: boolean,
+  storage: KernelVariant["storage"], scalarLoop: boolean, differentiable: boolean, heap: WasmHeap): CompiledKernel {
+  return kernels.get(variantKey(lane, fused, foreach, maximize, weightDecay, smallWeight, storage, scalarLoop, differentiable)) ??
+    kernelFor({ lane, fused, foreach, maximize, weightDecay, smallWeight, storage, scalarLoop, differentiable }, heap);
 }
 
 function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): CompiledKernel {
@@ -274,18 +290,22 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const gradStaging: Partial<Record<RealDType, Storage>> = {};
   /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
   // (in the memory: the steps kernel reads them there)
-  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: undefined as StepScalars | undefined, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: StepScalars | undefined; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
+  // (`of`: the scalarsWritten count of the scalars they were made from, -1 for none)
+  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: -1, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: number; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
+  /** The per-param path's scalars, rewritten (not allocated) when a param's scalar state differs from the last one's; scalarsWritten counts the rewrites. */
+  const paramScalars = newStepScalars();
+  let scalarsWritten = 0;
   /** A dtype's kernel arguments in the memory, written again only when the step scalars, hyper-parameters or path they were made from change. */
   const argumentsFor = (real: RealDType, s: StepScalars, hyper: NadamHyperParameters, path: CodePath): Float64Array => {
     const cached = args[real];
     if (cached.hyper !== hyper || cached.path !== path) {
       kernelArguments(hyper, s, real, path, cached.values);
-      cached.of = s;
+      cached.of = scalarsWritten;
       cached.hyper = hyper;
       cached.path = path;
-    } else if (cached.of !== s) {
+    } else if (cached.of !== scalarsWritten) {
       stepArguments(s, real, cached.values);
-      cached.of = s;
+      cached.of = scalarsWritten;
     }
     return cached.values;
   };
@@ -493,7 +513,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       muProductData[i]![0] = muProductStored;
     }
     // the arguments: those of the hyper-parameters once (while the group's plan is the same), the step's anew each step;
-    // `s` is the same object every step, so argumentsFor's cache must not take it for the last step's
+    // (argumentsFor's values are no longer those of paramScalars)
     const cached = args[real];
     const a = cached.values;
     if (cached.hyper !== hyper || cached.path !== path) {
@@ -503,7 +523,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     } else {
       stepArguments(s, real, a);
     }
-    cached.of = undefined;
+    cached.of = -1;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
       batch.kernel = kernelFor(variant, heap);
@@ -647,14 +667,13 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         if (batch.usable && stepBatch(work, batch)) return;
       }
       const { params, grads, states, hyper, path } = work;
-      const scalarsOf = groupStepScalars(hyper, path);
       const fused = profile === "vectorized";
       const foreach = path === "foreach";
       const weightDecay = hyper.weight_decay === 0 ? "none" : hyper.decoupled_weight_decay ? "decoupled" : "l2";
-      const groupKernels: Partial<Record<RealDType, CompiledKernel>> = {};
-      const variants: Partial<Record<RealDType, Omit<KernelVariant, "fma">>> = {};
-      // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused.
-      let last: { step: number; stepDtype: DType; muProduct: number; muProductDtype: DType; scalars: StepScalars } | undefined;
+      // The params of a group almost always share one scalar state: the last one's scalars and kernel arguments are reused
+      // (written into one kept object, `shared` the state they are of, so that a step allocates nothing).
+      const s = paramScalars;
+      let computed = false;
       for (let i = 0; i < params.length; i++) {
         const param = params[i]!;
         const grad = grads[i]!;
@@ -667,25 +686,27 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const muProduct = state.mu_product.get(0);
         const stepDtype = state.step.dtype;
         const muProductDtype = state.mu_product.dtype;
-        if (last === undefined || last.step !== step || !Object.is(last.muProduct, muProduct) || last.stepDtype !== stepDtype || last.muProductDtype !== muProductDtype) {
-          last = { step, stepDtype, muProduct, muProductDtype, scalars: scalarsOf({ step, step_dtype: stepDtype, mu_product: muProduct, mu_product_dtype: muProductDtype }) };
+        if (!computed || shared.step !== step || !sameValue(shared.mu_product, muProduct) || shared.step_dtype !== stepDtype || shared.mu_product_dtype !== muProductDtype) {
+          shared.step = step;
+          shared.step_dtype = stepDtype;
+          shared.mu_product = muProduct;
+          shared.mu_product_dtype = muProductDtype;
+          stepScalarsInto(s, hyper, path, shared);
+          scalarsWritten++;
+          computed = true;
         }
-        const s = last.scalars;
         state.step.set(0, s.step);
         state.mu_product.set(0, s.muProduct);
         const n = param.data.length;
         if (n === 0) continue;
         const a = argumentsFor(real, s, hyper, path);
         const storage = storageOf(real);
-        // The variant depends only on the group and the dtype: looked up once per dtype in a group.
-        let kernel = groupKernels[real];
-        if (kernel === undefined) {
-          variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true };
-          groupKernels[real] = kernel = kernelFor(variants[real]!, heap);
-        }
+        const smallWeight = Math.abs(a[K.w]!) < 0.5;
+        const differentiable = storage !== undefined && hyper.differentiable === true;
+        const kernel = kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, false, differentiable, heap);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
         const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
-        const tail = body < n ? kernelFor({ ...variants[real]!, scalarLoop: true }, heap) : undefined;
+        const tail = body < n ? kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, true, differentiable, heap) : undefined;
         const roles = pieceRoles;
         roles[0] = param.data;
         roles[1] = grad.data;
@@ -701,7 +722,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const v = placed(state.exp_avg_sq.data);
         if (pool !== undefined && body >= parallelAbove && !kernel.callsHost) {
           // parts of a multiple of 32 elements: PyTorch's vector blocks stay whole, and only the last part has a tail
-          pool.run(kernel.key, kernel.module, kernel.step, [p, g, m, v], DTYPE[real].itemSize, body, a, 32);
+          pool.run(kernel.key, kernel.module, kernel.step, p, g, m, v, DTYPE[real].itemSize, body, a, 32);
         } else if (body > 0) {
           kernel.step(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
         }

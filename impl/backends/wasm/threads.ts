@@ -82,6 +82,8 @@ function workerConstructor(): WorkerConstructor | undefined {
 
 /** How long this thread waits for a worker's part before it gives up (a worker that died would otherwise hang the step). */
 const PART_TIMEOUT_MS = 60_000;
+/** The longest single wait for the workers' count to change. */
+const WAIT_MS = 100;
 
 export class WorkerPool {
   private readonly workers: NodeWorker[];
@@ -119,9 +121,10 @@ export class WorkerPool {
   /**
    * kernel(p, g, m, v, n, ...args) over n elements of `bytes` bytes each, in
    * parts of a multiple of `align` elements: the first here, the others on
-   * the workers; returns when all are done.
+   * the workers; returns when all are done. (p, g, m and v one by one: an
+   * array of them would be an allocation per call.)
    */
-  run(key: number, module: WebAssembly.Module, kernel: StepKernel, [p, g, m, v]: readonly [number, number, number, number], bytes: number, n: number, args: Float64Array, align: number): void {
+  run(key: number, module: WebAssembly.Module, kernel: StepKernel, p: number, g: number, m: number, v: number, bytes: number, n: number, args: Float64Array, align: number): void {
     const part = Math.ceil(n / (this.workers.length + 1) / align) * align;
     Atomics.store(this.done, 0, 0);
     Atomics.store(this.done, 1, 0);
@@ -147,10 +150,11 @@ export class WorkerPool {
     // (the arguments one by one: a spread would allocate)
     const a = args;
     kernel(p, g, m, v, Math.min(part, n), a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
-    const deadline = Date.now() + PART_TIMEOUT_MS;
+    // (time counted in waits that timed out, not read from a clock: Date.now() returns a new heap number, an allocation per step)
+    let waited = 0;
     for (let finished = Atomics.load(this.done, 0); finished < posted; finished = Atomics.load(this.done, 0)) {
-      if (Date.now() > deadline) throw new Error(`wasm-simd: ${posted - finished} worker part(s) did not finish in ${PART_TIMEOUT_MS / 1000} s`);
-      Atomics.wait(this.done, 0, finished, 100);
+      if (waited * WAIT_MS >= PART_TIMEOUT_MS) throw new Error(`wasm-simd: ${posted - finished} worker part(s) did not finish in ${PART_TIMEOUT_MS / 1000} s`);
+      if (Atomics.wait(this.done, 0, finished, WAIT_MS) === "timed-out") waited++;
     }
     if (Atomics.load(this.done, 1) !== 0) throw new Error("wasm-simd: a worker failed to step its part");
     this.parts += posted;

@@ -580,6 +580,30 @@ describe("a group in one kernel call", () => {
   });
 });
 
+describe("a group stepped param by param", () => {
+  test("params whose scalar states alternate (A, B, A, B) and differ in dtype, under 16-bit vectorized L2, step as on the typed-array backend", () => {
+    // 16-bit add(alpha) under the vectorized profile keeps the group out of one kernel call: each param's scalars and
+    // kernel arguments are made anew only where its scalar state or dtype differs from the param's before
+    const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+    const dtypes = ["bfloat16", "bfloat16", "float32", "float16"] as const;
+    const values = dtypes.map((_, j) => Array.from({ length: 40 + j }, (_, i) => Math.sin(i + 7 * j)));
+    const [p, q] = [0, 1].map(() => values.map((v, j) => Tensor.from(v, dtypes[j]!)));
+    const sp = p!.map((t) => wasm.initState(t, "float32"));
+    const sq = q!.map((t) => typed.initState(t, "float32"));
+    const grads = (k: number) => values.map((v, j) => Tensor.from(v.map((x) => (x * (k + 1)) / 5), dtypes[j]!));
+    const both = (only: number[], k: number, path: "foreach" | "forloop") => {
+      const g = grads(k);
+      wasm.stepGroup({ params: only.map((j) => p![j]!), grads: only.map((j) => g[j]!), states: only.map((j) => sp[j]!), hyper: HYPER, path });
+      typed.stepGroup({ params: only.map((j) => q![j]!), grads: only.map((j) => g[j]!), states: only.map((j) => sq[j]!), hyper: HYPER, path });
+    };
+    both([1, 3], 0, "foreach"); // the second and fourth params a step ahead
+    for (let k = 1; k < 4; k++) both([0, 1, 2, 3], k, k % 2 ? "foreach" : "forloop");
+    p!.forEach((t, j) => expect(t.toArray(), `param ${j}`).toEqual(q![j]!.toArray()));
+    sp.forEach((s, j) => expect(s.exp_avg.toArray(), `exp_avg ${j}`).toEqual(sq[j]!.exp_avg.toArray()));
+    expect(sp.map((s) => s.step.item())).toEqual([3, 4, 3, 4]);
+  });
+});
+
 describe("worker threads (opt-in)", () => {
   test("a large tensor split over three workers and this thread steps bit for bit as on the typed-array backend", () => {
     const rng = new RandomFloats(41);
