@@ -370,27 +370,30 @@ class VectorCode {
    */
   risk: number | undefined;
   private riskLocal: number | undefined;
-  private readonly saved: number[] = [];
+
+  /** Whether `guarded` runs fmas in fast mode first: float32 lanes with emulated fma. */
+  get guards(): boolean {
+    return this.lane === "float32" && this.strategy === "emulated";
+  }
 
   /**
-   * Emit `body` (code with fmas) so that its fmas are exact: on float32 lanes
-   * with emulated fma, once in fast mode and once more in exact mode, run only
-   * when a lane was risky, after restoring `inputs` (the locals `body`
-   * overwrites); otherwise once.
+   * Emit `body` (code with fmas) then `commit` (what keeps its results) so
+   * that the fmas are exact: where `guards`, `body` in fast mode, then `exact`
+   * (code that does it all again in exact mode, commit included) in place of
+   * `commit` when a lane was risky; otherwise `body` and `commit`.
    */
-  guarded(body: () => void, inputs: readonly number[]): void {
+  guarded(body: () => void, commit: () => void, exact: () => void): void {
     const { c } = this;
-    if (this.lane !== "float32" || this.strategy !== "emulated") return body();
+    if (!this.guards) return void (body(), commit());
     const risk = (this.riskLocal ??= c.local(V128));
-    const saved = inputs.map((_, k) => (this.saved[k] ??= c.local(V128)));
-    inputs.forEach((local, k) => c.get(local).set(saved[k]!));
     c.get(this.zero()).set(risk);
     this.risk = risk;
     body();
     this.risk = undefined;
     c.get(risk).simd(SIMD.anyTrue).op(OP.if, OP.void);
-    inputs.forEach((local, k) => c.get(saved[k]!).set(local));
-    body();
+    exact();
+    c.op(OP.else);
+    commit();
     c.op(OP.end);
   }
 
@@ -522,8 +525,13 @@ const M = 2;
 const V = 3;
 const N = 4;
 
-/** The step kernel's function for a variant. */
-function stepFunction(variant: KernelVariant): Code {
+/**
+ * The step kernel's function for a variant. Where fmas are guarded (float32 lanes, emulated fma), two: the fast one
+ * (`exactIndex`: the function index of the other), whose iterations with a risky lane call the exact one on their
+ * numbers instead of storing; and that exact one (`exactIndex` undefined), every fma rounded to odd. (A redo inline
+ * would hold the fast loop's registers for code that rarely runs.)
+ */
+function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   const c = new Code([I32, I32, I32, I32, I32, ...KERNEL_SCALARS.map((): ValType => F64)]);
   const vc = new VectorCode(c, variant.lane, variant.fma);
   const { ops } = vc;
@@ -582,7 +590,16 @@ function stepFunction(variant: KernelVariant): Code {
   };
 
   const inputs = locals.flatMap(({ p, g, m, v }) => [p, g, m, v]);
-  const element = (): void => (variant.fused ? vc.guarded(interleaved, inputs) : interleaved());
+  /** The update, then `commit` (the stores); where guarded, a risky lane's numbers go to the exact function, `count` of them from i. */
+  const element = (commit: () => void, count: () => void): void => {
+    if (exactIndex === undefined) return void (interleaved(), commit());
+    vc.guarded(interleaved, commit, () => {
+      for (const array of arrays) address(array);
+      count();
+      KERNEL_SCALARS.forEach((_, k) => c.get(5 + k));
+      c.call(exactIndex);
+    });
+  };
   const arrays = [P, G, M, V] as const;
   const written = [P, M, V] as const;
   const localOf = (group: number, array: number): number => {
@@ -608,8 +625,7 @@ function stepFunction(variant: KernelVariant): Code {
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
   for (const array of arrays) loadVectors(array);
-  element();
-  for (const array of written) storeVectors(array);
+  element(() => written.forEach(storeVectors), () => void c.i32(step));
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path)
   const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
@@ -636,26 +652,28 @@ function stepFunction(variant: KernelVariant): Code {
       c.set(local);
     }
   }
-  element();
   const encoded = vc.tempOf("encoded");
-  for (const array of written) {
-    for (let group = 0; group < groups; group++) {
-      const local = localOf(group, array);
-      if (storage !== undefined) {
-        c.get(local);
-        vc.encode16(storage);
-        c.set(encoded);
-      }
-      for (let lane = group * ops.lanes; lane < Math.min((group + 1) * ops.lanes, step - 1); lane++) {
-        remaining();
-        c.i32(lane).op(0x4b, OP.if, OP.void);
-        address(array);
-        if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
-        else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
-        c.op(OP.end);
+  const storeLanes = (): void => {
+    for (const array of written) {
+      for (let group = 0; group < groups; group++) {
+        const local = localOf(group, array);
+        if (storage !== undefined) {
+          c.get(local);
+          vc.encode16(storage);
+          c.set(encoded);
+        }
+        for (let lane = group * ops.lanes; lane < Math.min((group + 1) * ops.lanes, step - 1); lane++) {
+          remaining();
+          c.i32(lane).op(0x4b, OP.if, OP.void);
+          address(array);
+          if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
+          else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
+          c.op(OP.end);
+        }
       }
     }
-  }
+  };
+  element(storeLanes, remaining);
   c.op(OP.end);
 
   // before all of it: the scalars splatted (float32 lanes: demoted, exactly, as they arrive rounded), the constants, the loop's end
@@ -697,11 +715,12 @@ function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   const load = (ptr: number): (() => void) => () => void c.get(ptr).get(i).op(OP.i32Add).simd(SIMD.load, ...Code.memarg(alignLog2));
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(end).op(OP.i32GeU).op(OP.brIf, 1);
-  vc.guarded(() => {
+  const fmaStored = (): void => {
     c.get(3).get(i).op(OP.i32Add);
     vc.fma(load(0), load(1), load(2))();
     c.simd(SIMD.store, ...Code.memarg(alignLog2));
-  }, []);
+  };
+  vc.guarded(fmaStored, () => {}, fmaStored);
   c.get(i).i32(16).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   const loop = c.bytes.splice(0);
   c.get(4).i32(vc.ops.size).op(OP.i32Mul).set(end);
@@ -772,8 +791,10 @@ function moduleSpec(limits: MemoryLimits, functions: ModuleSpec["functions"]): M
 
 /** The bytes of a module exporting `step` and `steps` for one variant. */
 export function stepModuleBytes(variant: KernelVariant, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
-  // step's function index: after the one import
-  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant) }, { name: "steps", code: stepsFunction(1) }]));
+  // function indices after the one import: step 1, steps 2, the exact step (where fmas are guarded) 3
+  const guards = variant.fused && variant.lane === "float32" && variant.fma === "emulated";
+  const exact = guards ? [{ name: "stepExact", code: stepFunction(variant) }] : [];
+  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant, guards ? 3 : undefined) }, { name: "steps", code: stepsFunction(1) }, ...exact]));
 }
 
 /** The bytes of a module exporting `fma` over arrays (tests and the relaxed-madd probe). */

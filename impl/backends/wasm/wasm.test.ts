@@ -458,6 +458,31 @@ describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfl
   });
 });
 
+describe("the fast kernel's risky blocks go to the exact one", () => {
+  test("float32 lerp double-rounding traps, in the main loop and the tail, step as on the typed-array backend", () => {
+    // betas[0] = 0.375: lerp's large-weight form, fma(w - 1, g - m, g) with w - 1 = -0.375. With exp_avg = -(2^23 + 1) and
+    // grad = 2^-40, g - m rounds to 2^23 + 1, and -0.375·(2^23 + 1) + 2^-40 lies just above the float32 midpoint
+    // -3145728.375: the float64 sum is the midpoint itself (2^-40 is below its last place), which rounds to even,
+    // -3145728.5, unless the block goes to the exact kernel
+    const n = 11; // float32 lanes: two 4-number iterations and a tail of 3
+    const traps = new Set([2, 9]);
+    const rng = new RandomFloats(5);
+    const params = Array.from({ length: n }, () => rng.unit() - 0.5);
+    const hyper = { ...HYPER, betas: [0.375, 0.999] as [number, number], weight_decay: 0 };
+    for (const path of ["forloop", "foreach"] as const) {
+      const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+      const [pw, pt] = [Tensor.from(params, "float32"), Tensor.from(params, "float32")];
+      const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+      for (const state of [sw, st]) for (const i of traps) state.exp_avg.data[i] = -(2 ** 23 + 1);
+      const grad = Tensor.from(params.map((x, i) => (traps.has(i) ? 2 ** -40 : x / 8)), "float32");
+      wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+      typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+      for (const i of traps) expect(sw.exp_avg.data[i]).toBe(-3145728.25);
+      for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(Array.from(a.data)).toEqual(Array.from(b.data));
+    }
+  });
+});
+
 describe("float16 decoding and encoding", () => {
   test("every float16 bit pattern, as a param and as a grad, steps as on the typed-array backend", () => {
     const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
