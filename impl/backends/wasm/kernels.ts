@@ -371,6 +371,18 @@ class VectorCode {
   risk: number | undefined;
   private riskLocal: number | undefined;
 
+  /**
+   * The step kernel's 16-bit storage. With float16, every fma's exact result is 0, not finite, or at least 2^-101 in
+   * magnitude (in float32's normal range), as its operands are float16 numbers (multiples of 2^-24 below 2^16) and
+   * float32 values that are multiples of 2^-24 or of 2^-53 (or not finite), whatever the hyper-parameters:
+   * - lerp's weights: 1 - beta1 in float64 is a multiple of 2^-53 (exact by Sterbenz's lemma for beta1 in [0.5, 2],
+   *   else of magnitude above 0.5); so is w - 1 for that number w, and rounding either to float32 keeps it (a coarser
+   *   grid, or exact: below 2^-29 a multiple of 2^-53 has at most 24 bits); lerp's g - m, rounded, is a multiple of
+   *   2^-24 (the same argument); so each product is a multiple of 2^-77, its sum with a float16 number too;
+   * - addcmul's (1 - beta2)·g: 1 - beta2 likewise, times g a multiple of 2^-77 (rounded, still), times g again of 2^-101.
+   */
+  storage: "float16" | "bfloat16" | undefined;
+
   /** Whether `guarded` runs fmas in fast mode first: float32 lanes with emulated fma. */
   get guards(): boolean {
     return this.lane === "float32" && this.strategy === "emulated";
@@ -440,17 +452,22 @@ class VectorCode {
     }
     join();
     if (risk === undefined) return;
-    c.tee(res);
-    // the risky lanes: a result at or below the smallest normal (as a sum below it rounds to), or a float64 sum on a
-    // float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
-    const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
-    c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
-    if (!short) {
-      c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
+    c.set(res);
+    // the risky lanes, each test leaving a mask:
+    const tests: (() => void)[] = [];
+    // a result at or below the smallest normal (as a sum below it rounds to); float16 storage has none (`storage`)
+    if (this.storage !== "float16") {
+      const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
+      tests.push(() => void c.get(res).simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le));
+    }
+    // a float64 sum on a float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
+    if (!short) tests.push(() => void c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq));
+    c.get(risk);
+    for (const test of tests) {
+      test();
       c.simd(SIMD.or);
     }
-    c.get(risk).simd(SIMD.or).set(risk);
-    c.get(res);
+    c.set(risk).get(res);
   }
 
   /** float64 fma: Dekker, TwoSum, round-to-odd; zero operands and out-of-range lanes apart. */
@@ -534,6 +551,7 @@ const N = 4;
 function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   const c = new Code([I32, I32, I32, I32, I32, ...KERNEL_SCALARS.map((): ValType => F64)]);
   const vc = new VectorCode(c, variant.lane, variant.fma);
+  vc.storage = variant.storage;
   const { ops } = vc;
   const i = c.local(I32);
   const vectorEnd = c.local(I32);
