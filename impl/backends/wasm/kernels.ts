@@ -326,20 +326,32 @@ class VectorCode {
       y();
       z();
       this.c.simd(this.ops.madd);
-    } else if (this.lane === "float32") this.fma32(x, y, z, false);
+    } else if (this.lane === "float32") this.fma32(x, y, z);
     else this.fma64(x, y, z);
   };
 
   /**
-   * `fma` for float32 lanes where x·y has at most 16 significant bits and z at most 8 (bfloat16 numbers: x·y is then exact
-   * in float64, from 2^-266). Where the float64 sum x·y + z is inexact, the operands lie so far apart that its low bits
-   * (past the 16 of the larger) are the smaller's, or the ones of a borrow from the larger: never a float32 midpoint's
-   * 1 then 28 zeros; exact, it is the sum itself. So one demotion rounds it correctly, except below float32's normal
-   * range: fast mode flags only those lanes, not the midpoints (which such short sums often are, exactly).
+   * `fma` for float32 lanes where x·y has at most 24 significant bits (bfloat16 numbers): from float32's smallest normal
+   * up to its largest finite number the float32 product is exact, and its float32 sum with z is the fma. Fast mode
+   * flags the other lanes where x ≠ 0 (with x = ±0 the product is exact too, or NaN as the fma is: y is the kernel's
+   * scalar): below the normal range, overflowed, or NaN.
    */
   fmaShort = (x: Expr, y: Expr, z: Expr): Expr => () => {
-    if (this.strategy === "emulated" && this.lane === "float32") this.fma32(x, y, z, true);
-    else this.fma(x, y, z)();
+    const { c, risk } = this;
+    if (this.strategy !== "emulated" || this.lane !== "float32" || risk === undefined) return this.fma(x, y, z)();
+    const [tx, product] = [this.tempOf("fmaShort x"), this.tempOf("fmaShort product")];
+    this.assign(tx, x);
+    c.get(tx);
+    y();
+    c.simd(SIMD.f32x4Mul).tee(product);
+    z();
+    c.simd(SIMD.f32x4Add);
+    // risky: x ≠ 0 and not (2^-126 ≤ |x·y| < ∞)
+    const [smallestNormal, infinity] = [this.f32Splat(2 ** -126), this.f32Splat(Infinity)];
+    c.get(tx).get(this.zero()).simd(SIMD.f32x4Ne);
+    c.get(product).simd(SIMD.f32x4Abs).tee(product).get(smallestNormal).simd(SIMD.f32x4Ge);
+    c.get(product).get(infinity).simd(SIMD.f32x4Lt).simd(SIMD.and);
+    c.simd(SIMD.andnot).get(risk).simd(SIMD.or).set(risk);
   };
 
   /**
@@ -419,7 +431,7 @@ class VectorCode {
    * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
    * Melquiond 2008).
    */
-  private fma32(x: Expr, y: Expr, z: Expr, short: boolean): void {
+  private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
@@ -457,11 +469,11 @@ class VectorCode {
     const tests: (() => void)[] = [];
     // a result at or below the smallest normal (as a sum below it rounds to); float16 storage has none (`storage`)
     if (this.storage !== "float16") {
-      const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
+      const smallestNormal = this.f32Splat(2 ** -126);
       tests.push(() => void c.get(res).simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le));
     }
     // a float64 sum on a float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
-    if (!short) tests.push(() => void c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq));
+    tests.push(() => void c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq));
     c.get(risk);
     for (const test of tests) {
       test();
@@ -578,8 +590,8 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
     if (variant.weightDecay === "decoupled") assignTo(p, out(mul(at(p), S.decay)));
     // add(alpha): the vectorized loop's float32 fma; elsewhere the product is a tensor of the dtype first
     // (float16 param times float16 alpha: 11-bit significands, a product of at most 22 bits from 2^-48 to 2^32, exact in
-    // float32, so that the fma is that product added: no emulation. bfloat16's products can fall below float32's range,
-    // but are short: fmaShort.)
+    // float32, so that the fma is that product added: no emulation. bfloat16's products can leave float32's range, but
+    // are short: fmaShort.)
     const alphaTerm = (): Expr => (storage === "float16" ? add(mul(at(p), S.alpha), at(g)) : storage === "bfloat16" ? vc.fmaShort(at(p), S.alpha, at(g)) : fma(at(p), S.alpha, at(g)));
     if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), out(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)

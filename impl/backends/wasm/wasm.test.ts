@@ -458,6 +458,25 @@ describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfl
   });
 });
 
+describe("the vectorized profile's bfloat16 add(alpha) past float32's range", () => {
+  test("a product above float32's largest finite number, brought back by the grad, steps as on the typed-array backend", () => {
+    // weight_decay 2^64 times a param of 2^64: 2^128, infinite in float32, though the fma with a grad of -2^127 is 2^127
+    const n = 70; // PyTorch's vectorized loop (the fused add) and a tail past it
+    const params = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 2 ** 64 : (i % 7) + 1)); // (no zero: a zero result is risky in its own right)
+    const hyper = { ...HYPER, weight_decay: 2 ** 64 };
+    const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+    const [pw, pt] = [Tensor.from(params, "bfloat16"), Tensor.from(params, "bfloat16")];
+    const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+    const grad = Tensor.from(params.map((x) => (x === 2 ** 64 ? -(2 ** 127) : x / 4)), "bfloat16");
+    for (const path of ["forloop", "foreach"] as const) {
+      wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+      typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+    }
+    const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+    for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+  });
+});
+
 describe("the fast kernel's risky blocks go to the exact one", () => {
   test("float32 lerp double-rounding traps, in the main loop and the tail, step as on the typed-array backend", () => {
     // betas[0] = 0.375: lerp's large-weight form, fma(w - 1, g - m, g) with w - 1 = -0.375. With exp_avg = -(2^23 + 1) and
