@@ -47,6 +47,11 @@ export interface KernelVariant {
   readonly scalarLoop?: boolean;
   /** 16-bit only: the differentiable branch, which rounds its scaled terms to the dtype. */
   readonly differentiable?: boolean;
+  /**
+   * float16 only: lerp's weight w and beta2, as the kernel's scalars, lie in [0, 1] (PyTorch checks betas in [0, 1) when
+   * the optimizer is made, but a param group can be changed after); then 1 - w lies in [0, 1] and w - 1 in [-1, 0].
+   */
+  readonly unitWeights?: boolean;
 }
 
 /** The kernel's float64 arguments after (p, g, m, v, n), each already rounded to the lane type. */
@@ -214,8 +219,14 @@ class VectorCode {
    * infinities, by an integer max with ∞'s bits (the rounded |x| is ≥ 0, so its
    * bits order as the numbers, and a NaN's are above ∞'s); the sign is put back
    * last (so -0 and tiny negatives stay negative).
+   *
+   * `bounded` (float16): the caller has shown |x| < 65520 or x not finite. Then nothing overflows, and x itself is
+   * rounded, x + k - k: with |x| < 2^(e' + 1), x + k stays in k's binade [2^(e' + 13), 2^(e' + 14)) whatever x's sign,
+   * where the grid is float16's quantum, of which k is an even multiple (ties still go to even), and the subtraction is
+   * exact. Only a result 0 can have the wrong sign (+0, where x < 0): the sign is put back as above. e' needs no clamp
+   * above (e ≤ 15): for ±∞ and NaN, exponent 255 + 13 wraps to a finite k (of exponent 12, negative), which they pass.
    */
-  round16 = (format: "float16" | "bfloat16", x: Expr): Expr => () => {
+  round16 = (format: "float16" | "bfloat16", x: Expr, bounded = false): Expr => () => {
     const { c } = this;
     const t = this.tempOf("round16 x");
     x();
@@ -227,6 +238,12 @@ class VectorCode {
     const [magnitude, k] = [this.tempOf("round16 |x|"), this.tempOf("round16 k")];
     // k's bits: the exponent field clamped to [-14, 16], plus 13 and the significand 1.5 (0x06c00000 = (13 << 23) + 0x00400000)
     c.tee(t).get(this.i32Splat(0x7f800000)).simd(SIMD.and).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4MaxS);
+    if (bounded) {
+      c.get(this.i32Splat(0x06c00000)).simd(SIMD.i32x4Add).set(k);
+      c.get(t).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
+      c.get(t).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
+      return;
+    }
     c.get(this.i32Splat(0x47800000)).simd(SIMD.i32x4MinS);
     c.get(this.i32Splat(0x06c00000)).simd(SIMD.i32x4Add).set(k);
     c.get(t).get(this.i32Splat(0x7fffffff)).simd(SIMD.and).tee(magnitude).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
@@ -580,6 +597,12 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
 
   // `out`: a kernel's float32 result rounded to a 16-bit tensor's dtype (nothing for float32 / float64 tensors).
   const out = (e: Expr): Expr => (storage === undefined ? e : vc.round16(storage, e));
+  // `outBounded`: `out` for a result below 65520 in magnitude when finite (round16's `bounded`), where unitWeights shows
+  // it: each operand is a float16 number (at most 65504) or not finite (then so is the result), and
+  // - lerp's m + w·(g - m), g - (g - m)·(1 - w), or as an fma: each within [min(g, m), max(g, m)] exactly, and rounded
+  //   in float32 at most 65504 + 131008·(2^-23 + 2^-48) + 65504.02·2^-24 < 65505;
+  // - v·beta2: |v·beta2| ≤ |v| ≤ 65504, and rounding to float32 keeps it there.
+  const outBounded = (e: Expr): Expr => (storage === "float16" && variant.unitWeights === true ? vc.round16(storage, e, true) : out(e));
   const fusedHere = variant.fused && variant.scalarLoop !== true;
 
   // One vector's update, as statements (each sets one local): the typed-array kernel's sequence, op for op.
@@ -596,10 +619,10 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
     if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), out(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)
     assignTo(d, sub(at(g), at(m)));
-    if (variant.smallWeight) assignTo(m, out(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
-    else assignTo(m, out(variant.fused ? fma(S.wMinusOne, at(d), at(g)) : sub(at(g), mul(at(d), S.oneMinusW))));
+    if (variant.smallWeight) assignTo(m, outBounded(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
+    else assignTo(m, outBounded(variant.fused ? fma(S.wMinusOne, at(d), at(g)) : sub(at(g), mul(at(d), S.oneMinusW))));
     // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    assignTo(v, out(mul(at(v), S.beta2)));
+    assignTo(v, outBounded(mul(at(v), S.beta2)));
     assignTo(d, mul(S.oneMinusBeta2, at(g)));
     assignTo(v, out(variant.fused ? fma(at(d), at(g), at(v)) : add(at(v), mul(at(d), at(g)))));
     // denominator
