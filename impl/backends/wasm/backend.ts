@@ -135,10 +135,10 @@ interface CompiledKernel {
   readonly callsHost: boolean;
 }
 
-/** KernelVariant.unitWeights (float16 only), from the kernel's arguments. */
-function unitWeights(storage: KernelVariant["storage"], a: Float64Array): boolean {
-  const [w, beta2] = [a[K.w]!, a[K.beta2]!];
-  return storage === "float16" && w >= 0 && w <= 1 && beta2 >= 0 && beta2 <= 1;
+/** KernelVariant.boundedScalars (float16 only), from the kernel's arguments. */
+function boundedScalars(storage: KernelVariant["storage"], a: Float64Array): boolean {
+  const within = (k: number, low: number, high: number): boolean => a[k]! >= low && a[k]! <= high;
+  return storage === "float16" && within(K.w, 0, 1) && within(K.beta2, 0, 1) && within(K.alpha, -1, 1) && within(K.eps, -8, 8);
 }
 
 /** Compiled kernels by variant (kernelKey), once per process. */
@@ -148,7 +148,7 @@ function kernelKey(v: Omit<KernelVariant, "fma">): number {
   const decay = v.weightDecay === "none" ? 0 : v.weightDecay === "decoupled" ? 1 : 2;
   const storage = v.storage === undefined ? 0 : v.storage === "float16" ? 1 : 2;
   return (v.lane === "float64" ? 1 : 0) | (v.fused ? 2 : 0) | (v.foreach ? 4 : 0) | (v.maximize ? 8 : 0) | (decay << 4) | (v.smallWeight ? 64 : 0) |
-    (storage << 7) | (v.scalarLoop === true ? 512 : 0) | (v.differentiable === true ? 1024 : 0) | (v.unitWeights === true ? 2048 : 0);
+    (storage << 7) | (v.scalarLoop === true ? 512 : 0) | (v.differentiable === true ? 1024 : 0) | (v.boundedScalars === true ? 2048 : 0);
 }
 
 function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): CompiledKernel {
@@ -511,7 +511,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     cached.of = undefined;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
-      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, unitWeights: unitWeights(storage, a) } as const;
+      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, boundedScalars: boundedScalars(storage, a) } as const;
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
@@ -686,7 +686,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         // The variant depends only on the group and the dtype: looked up once per dtype in a group.
         let kernel = groupKernels[real];
         if (kernel === undefined) {
-          variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, unitWeights: unitWeights(storage, a) };
+          variants[real] = { lane: LANE[real], fused, foreach, maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, boundedScalars: boundedScalars(storage, a) };
           groupKernels[real] = kernel = kernelFor(variants[real]!, heap);
         }
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own

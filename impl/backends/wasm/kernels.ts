@@ -48,10 +48,12 @@ export interface KernelVariant {
   /** 16-bit only: the differentiable branch, which rounds its scaled terms to the dtype. */
   readonly differentiable?: boolean;
   /**
-   * float16 only: lerp's weight w and beta2, as the kernel's scalars, lie in [0, 1] (PyTorch checks betas in [0, 1) when
-   * the optimizer is made, but a param group can be changed after); then 1 - w lies in [0, 1] and w - 1 in [-1, 0].
+   * float16 only: the kernel's scalars lie where they keep some results finite (`outBounded` in the step function):
+   * lerp's weight w and beta2 in [0, 1] (then 1 - w in [0, 1] and w - 1 in [-1, 0]), L2 weight decay's alpha in
+   * [-1, 1], eps in [-8, 8]. (PyTorch checks betas in [0, 1) when the optimizer is made, but a param
+   * group can be changed after; the others it does not bound.)
    */
-  readonly unitWeights?: boolean;
+  readonly boundedScalars?: boolean;
 }
 
 /** The kernel's float64 arguments after (p, g, m, v, n), each already rounded to the lane type. */
@@ -597,12 +599,13 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
 
   // `out`: a kernel's float32 result rounded to a 16-bit tensor's dtype (nothing for float32 / float64 tensors).
   const out = (e: Expr): Expr => (storage === undefined ? e : vc.round16(storage, e));
-  // `outBounded`: `out` for a result below 65520 in magnitude when finite (round16's `bounded`), where unitWeights shows
-  // it: each operand is a float16 number (at most 65504) or not finite (then so is the result), and
+  // `outBounded`: `out` for a result below 65520 in magnitude when finite (round16's `bounded`), where boundedScalars
+  // shows it: each operand is a float16 number (at most 65504) or not finite (then so is the result), and
   // - lerp's m + w·(g - m), g - (g - m)·(1 - w), or as an fma: each within [min(g, m), max(g, m)] exactly, and rounded
   //   in float32 at most 65504 + 131008·(2^-23 + 2^-48) + 65504.02·2^-24 < 65505;
-  // - v·beta2: |v·beta2| ≤ |v| ≤ 65504, and rounding to float32 keeps it there.
-  const outBounded = (e: Expr): Expr => (storage === "float16" && variant.unitWeights === true ? vc.round16(storage, e, true) : out(e));
+  // - alpha·p, v·beta2: a factor of magnitude at most 1, so at most 65504, and rounding to float32 keeps that;
+  // - the denominator plus eps: at most 65504 + 8 (rounded, still).
+  const outBounded = (e: Expr): Expr => (storage === "float16" && variant.boundedScalars === true ? vc.round16(storage, e, true) : out(e));
   const fusedHere = variant.fused && variant.scalarLoop !== true;
 
   // One vector's update, as statements (each sets one local): the typed-array kernel's sequence, op for op.
@@ -616,7 +619,7 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
     // float32, so that the fma is that product added: no emulation. bfloat16's products can leave float32's range, but
     // are short: fmaShort.)
     const alphaTerm = (): Expr => (storage === "float16" ? add(mul(at(p), S.alpha), at(g)) : storage === "bfloat16" ? vc.fmaShort(at(p), S.alpha, at(g)) : fma(at(p), S.alpha, at(g)));
-    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), out(mul(S.alpha, at(p))))));
+    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), outBounded(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)
     assignTo(d, sub(at(g), at(m)));
     if (variant.smallWeight) assignTo(m, outBounded(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
@@ -629,7 +632,7 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
     // (a float16 number's square root is 0, ±∞, NaN or in float16's normal range: a cheaper rounding)
     const outSqrt = (e: Expr): Expr => (storage === "float16" ? vc.round16Normal(e) : out(e));
     assignTo(d, variant.foreach ? out(div(outSqrt(sqrt(at(v))), S.bcSqrt)) : outSqrt(sqrt(out(div(at(v), S.bc2)))));
-    assignTo(d, out(add(at(d), S.eps)));
+    assignTo(d, outBounded(add(at(d), S.eps)));
     // two addcdiv_; the differentiable branch's scaled terms are new tensors of the dtype first
     const term = (x: number, scale: Expr): Expr => (variant.differentiable === true ? out(mul(at(x), scale)) : mul(scale, at(x)));
     assignTo(p, out(add(at(p), div(term(g, S.step1), at(d)))));
