@@ -135,20 +135,26 @@ interface CompiledKernel {
   readonly callsHost: boolean;
 }
 
+/** KernelVariant.boundedScalars (float16 only), from the kernel's arguments. */
+// (no closure: the per-param path calls it for every param of every step)
+function boundedScalars(storage: KernelVariant["storage"], a: Float64Array): boolean {
+  return storage === "float16" && a[K.w]! >= 0 && a[K.w]! <= 1 && a[K.beta2]! >= 0 && a[K.beta2]! <= 1 && a[K.alpha]! >= -1 && a[K.alpha]! <= 1 && a[K.eps]! >= -8 && a[K.eps]! <= 8;
+}
+
 /** Compiled kernels by variant (kernelKey), once per process. */
 const kernels = new Map<number, CompiledKernel>();
 
 function kernelKey(v: Omit<KernelVariant, "fma">): number {
-  return variantKey(v.lane, v.fused, v.foreach, v.maximize, v.weightDecay, v.smallWeight, v.storage, v.scalarLoop === true, v.differentiable === true);
+  return variantKey(v.lane, v.fused, v.foreach, v.maximize, v.weightDecay, v.smallWeight, v.storage, v.scalarLoop === true, v.differentiable === true, v.boundedScalars === true);
 }
 
 /** kernelKey from the variant's fields, for a lookup that makes no variant object. */
 function variantKey(lane: Lane, fused: boolean, foreach: boolean, maximize: boolean, weightDecay: KernelVariant["weightDecay"], smallWeight: boolean,
-  storage: KernelVariant["storage"], scalarLoop: boolean, differentiable: boolean): number {
+  storage: KernelVariant["storage"], scalarLoop: boolean, differentiable: boolean, bounded: boolean): number {
   const decay = weightDecay === "none" ? 0 : weightDecay === "decoupled" ? 1 : 2;
   const stored = storage === undefined ? 0 : storage === "float16" ? 1 : 2;
   return (lane === "float64" ? 1 : 0) | (fused ? 2 : 0) | (foreach ? 4 : 0) | (maximize ? 8 : 0) | (decay << 4) | (smallWeight ? 64 : 0) |
-    (stored << 7) | (scalarLoop ? 512 : 0) | (differentiable ? 1024 : 0);
+    (stored << 7) | (scalarLoop ? 512 : 0) | (differentiable ? 1024 : 0) | (bounded ? 2048 : 0);
 }
 
 /**
@@ -156,9 +162,9 @@ function variantKey(lane: Lane, fused: boolean, foreach: boolean, maximize: bool
  * per-param path looks a kernel up for every param of every step.
  */
 function kernelOf(lane: Lane, fused: boolean, foreach: boolean, maximize: boolean, weightDecay: KernelVariant["weightDecay"], smallWeight: boolean,
-  storage: KernelVariant["storage"], scalarLoop: boolean, differentiable: boolean, heap: WasmHeap): CompiledKernel {
-  return kernels.get(variantKey(lane, fused, foreach, maximize, weightDecay, smallWeight, storage, scalarLoop, differentiable)) ??
-    kernelFor({ lane, fused, foreach, maximize, weightDecay, smallWeight, storage, scalarLoop, differentiable }, heap);
+  storage: KernelVariant["storage"], scalarLoop: boolean, differentiable: boolean, bounded: boolean, heap: WasmHeap): CompiledKernel {
+  return kernels.get(variantKey(lane, fused, foreach, maximize, weightDecay, smallWeight, storage, scalarLoop, differentiable, bounded)) ??
+    kernelFor({ lane, fused, foreach, maximize, weightDecay, smallWeight, storage, scalarLoop, differentiable, boundedScalars: bounded }, heap);
 }
 
 function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): CompiledKernel {
@@ -525,7 +531,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     cached.of = -1;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
-      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true } as const;
+      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, boundedScalars: boundedScalars(storage, a) } as const;
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
@@ -703,10 +709,11 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const storage = storageOf(real);
         const smallWeight = Math.abs(a[K.w]!) < 0.5;
         const differentiable = storage !== undefined && hyper.differentiable === true;
-        const kernel = kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, false, differentiable, heap);
+        const bounded = boundedScalars(storage, a);
+        const kernel = kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, false, differentiable, bounded, heap);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
         const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
-        const tail = body < n ? kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, true, differentiable, heap) : undefined;
+        const tail = body < n ? kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, true, differentiable, bounded, heap) : undefined;
         const roles = pieceRoles;
         roles[0] = param.data;
         roles[1] = grad.data;

@@ -47,6 +47,13 @@ export interface KernelVariant {
   readonly scalarLoop?: boolean;
   /** 16-bit only: the differentiable branch, which rounds its scaled terms to the dtype. */
   readonly differentiable?: boolean;
+  /**
+   * float16 only: the kernel's scalars lie where they keep some results finite (`outBounded` in the step function):
+   * lerp's weight w and beta2 in [0, 1] (then 1 - w in [0, 1] and w - 1 in [-1, 0]), L2 weight decay's alpha in
+   * [-1, 1], eps in [-8, 8]. (PyTorch checks betas in [0, 1) when the optimizer is made, but a param
+   * group can be changed after; the others it does not bound.)
+   */
+  readonly boundedScalars?: boolean;
 }
 
 /** The kernel's float64 arguments after (p, g, m, v, n), each already rounded to the lane type. */
@@ -214,8 +221,14 @@ class VectorCode {
    * infinities, by an integer max with ∞'s bits (the rounded |x| is ≥ 0, so its
    * bits order as the numbers, and a NaN's are above ∞'s); the sign is put back
    * last (so -0 and tiny negatives stay negative).
+   *
+   * `bounded` (float16): the caller has shown |x| < 65520 or x not finite. Then nothing overflows, and x itself is
+   * rounded, x + k - k: with |x| < 2^(e' + 1), x + k stays in k's binade [2^(e' + 13), 2^(e' + 14)) whatever x's sign,
+   * where the grid is float16's quantum, of which k is an even multiple (ties still go to even), and the subtraction is
+   * exact. Only a result 0 can have the wrong sign (+0, where x < 0): the sign is put back as above. e' needs no clamp
+   * above (e ≤ 15): for ±∞ and NaN, exponent 255 + 13 wraps to a finite k (of exponent 12, negative), which they pass.
    */
-  round16 = (format: "float16" | "bfloat16", x: Expr): Expr => () => {
+  round16 = (format: "float16" | "bfloat16", x: Expr, bounded = false): Expr => () => {
     const { c } = this;
     const t = this.tempOf("round16 x");
     x();
@@ -227,6 +240,12 @@ class VectorCode {
     const [magnitude, k] = [this.tempOf("round16 |x|"), this.tempOf("round16 k")];
     // k's bits: the exponent field clamped to [-14, 16], plus 13 and the significand 1.5 (0x06c00000 = (13 << 23) + 0x00400000)
     c.tee(t).get(this.i32Splat(0x7f800000)).simd(SIMD.and).get(this.i32Splat(0x38800000)).simd(SIMD.i32x4MaxS);
+    if (bounded) {
+      c.get(this.i32Splat(0x06c00000)).simd(SIMD.i32x4Add).set(k);
+      c.get(t).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
+      c.get(t).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
+      return;
+    }
     c.get(this.i32Splat(0x47800000)).simd(SIMD.i32x4MinS);
     c.get(this.i32Splat(0x06c00000)).simd(SIMD.i32x4Add).set(k);
     c.get(t).get(this.i32Splat(0x7fffffff)).simd(SIMD.and).tee(magnitude).get(k).simd(SIMD.f32x4Add).get(k).simd(SIMD.f32x4Sub);
@@ -326,20 +345,32 @@ class VectorCode {
       y();
       z();
       this.c.simd(this.ops.madd);
-    } else if (this.lane === "float32") this.fma32(x, y, z, false);
+    } else if (this.lane === "float32") this.fma32(x, y, z);
     else this.fma64(x, y, z);
   };
 
   /**
-   * `fma` for float32 lanes where x·y has at most 16 significant bits and z at most 8 (bfloat16 numbers: x·y is then exact
-   * in float64, from 2^-266). Where the float64 sum x·y + z is inexact, the operands lie so far apart that its low bits
-   * (past the 16 of the larger) are the smaller's, or the ones of a borrow from the larger: never a float32 midpoint's
-   * 1 then 28 zeros; exact, it is the sum itself. So one demotion rounds it correctly, except below float32's normal
-   * range: fast mode flags only those lanes, not the midpoints (which such short sums often are, exactly).
+   * `fma` for float32 lanes where x·y has at most 24 significant bits (bfloat16 numbers): from float32's smallest normal
+   * up to its largest finite number the float32 product is exact, and its float32 sum with z is the fma. Fast mode
+   * flags the other lanes where x ≠ 0 (with x = ±0 the product is exact too, or NaN as the fma is: y is the kernel's
+   * scalar): below the normal range, overflowed, or NaN.
    */
   fmaShort = (x: Expr, y: Expr, z: Expr): Expr => () => {
-    if (this.strategy === "emulated" && this.lane === "float32") this.fma32(x, y, z, true);
-    else this.fma(x, y, z)();
+    const { c, risk } = this;
+    if (this.strategy !== "emulated" || this.lane !== "float32" || risk === undefined) return this.fma(x, y, z)();
+    const [tx, product] = [this.tempOf("fmaShort x"), this.tempOf("fmaShort product")];
+    this.assign(tx, x);
+    c.get(tx);
+    y();
+    c.simd(SIMD.f32x4Mul).tee(product);
+    z();
+    c.simd(SIMD.f32x4Add);
+    // risky: x ≠ 0 and not (2^-126 ≤ |x·y| < ∞)
+    const [smallestNormal, infinity] = [this.f32Splat(2 ** -126), this.f32Splat(Infinity)];
+    c.get(tx).get(this.zero()).simd(SIMD.f32x4Ne);
+    c.get(product).simd(SIMD.f32x4Abs).tee(product).get(smallestNormal).simd(SIMD.f32x4Ge);
+    c.get(product).get(infinity).simd(SIMD.f32x4Lt).simd(SIMD.and);
+    c.simd(SIMD.andnot).get(risk).simd(SIMD.or).set(risk);
   };
 
   /**
@@ -370,27 +401,42 @@ class VectorCode {
    */
   risk: number | undefined;
   private riskLocal: number | undefined;
-  private readonly saved: number[] = [];
 
   /**
-   * Emit `body` (code with fmas) so that its fmas are exact: on float32 lanes
-   * with emulated fma, once in fast mode and once more in exact mode, run only
-   * when a lane was risky, after restoring `inputs` (the locals `body`
-   * overwrites); otherwise once.
+   * The step kernel's 16-bit storage. With float16, every fma's exact result is 0, not finite, or at least 2^-101 in
+   * magnitude (in float32's normal range), as its operands are float16 numbers (multiples of 2^-24 below 2^16) and
+   * float32 values that are multiples of 2^-24 or of 2^-53 (or not finite), whatever the hyper-parameters:
+   * - lerp's weights: 1 - beta1 in float64 is a multiple of 2^-53 (exact by Sterbenz's lemma for beta1 in [0.5, 2],
+   *   else of magnitude above 0.5); so is w - 1 for that number w, and rounding either to float32 keeps it (a coarser
+   *   grid, or exact: below 2^-29 a multiple of 2^-53 has at most 24 bits); lerp's g - m, rounded, is a multiple of
+   *   2^-24 (the same argument); so each product is a multiple of 2^-77, its sum with a float16 number too;
+   * - addcmul's (1 - beta2)·g: 1 - beta2 likewise, times g a multiple of 2^-77 (rounded, still), times g again of 2^-101.
    */
-  guarded(body: () => void, inputs: readonly number[]): void {
+  storage: "float16" | "bfloat16" | undefined;
+
+  /** Whether `guarded` runs fmas in fast mode first: float32 lanes with emulated fma. */
+  get guards(): boolean {
+    return this.lane === "float32" && this.strategy === "emulated";
+  }
+
+  /**
+   * Emit `body` (code with fmas) then `commit` (what keeps its results) so
+   * that the fmas are exact: where `guards`, `body` in fast mode, then `exact`
+   * (code that does it all again in exact mode, commit included) in place of
+   * `commit` when a lane was risky; otherwise `body` and `commit`.
+   */
+  guarded(body: () => void, commit: () => void, exact: () => void): void {
     const { c } = this;
-    if (this.lane !== "float32" || this.strategy !== "emulated") return body();
+    if (!this.guards) return void (body(), commit());
     const risk = (this.riskLocal ??= c.local(V128));
-    const saved = inputs.map((_, k) => (this.saved[k] ??= c.local(V128)));
-    inputs.forEach((local, k) => c.get(local).set(saved[k]!));
     c.get(this.zero()).set(risk);
     this.risk = risk;
     body();
     this.risk = undefined;
     c.get(risk).simd(SIMD.anyTrue).op(OP.if, OP.void);
-    inputs.forEach((local, k) => c.get(saved[k]!).set(local));
-    body();
+    exact();
+    c.op(OP.else);
+    commit();
     c.op(OP.end);
   }
 
@@ -404,7 +450,7 @@ class VectorCode {
    * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
    * Melquiond 2008).
    */
-  private fma32(x: Expr, y: Expr, z: Expr, short: boolean): void {
+  private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
@@ -437,17 +483,22 @@ class VectorCode {
     }
     join();
     if (risk === undefined) return;
-    c.tee(res);
-    // the risky lanes: a result at or below the smallest normal (as a sum below it rounds to), or a float64 sum on a
-    // float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
-    const smallestNormal = this.constant("f32 2^-126", () => this.c.f64(2 ** -126).op(OP.f32DemoteF64).simd(SIMD.f32x4Splat));
-    c.simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le);
-    if (!short) {
-      c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq);
+    c.set(res);
+    // the risky lanes, each test leaving a mask:
+    const tests: (() => void)[] = [];
+    // a result at or below the smallest normal (as a sum below it rounds to); float16 storage has none (`storage`)
+    if (this.storage !== "float16") {
+      const smallestNormal = this.f32Splat(2 ** -126);
+      tests.push(() => void c.get(res).simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le));
+    }
+    // a float64 sum on a float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
+    tests.push(() => void c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq));
+    c.get(risk);
+    for (const test of tests) {
+      test();
       c.simd(SIMD.or);
     }
-    c.get(risk).simd(SIMD.or).set(risk);
-    c.get(res);
+    c.set(risk).get(res);
   }
 
   /** float64 fma: Dekker, TwoSum, round-to-odd; zero operands and out-of-range lanes apart. */
@@ -522,10 +573,16 @@ const M = 2;
 const V = 3;
 const N = 4;
 
-/** The step kernel's function for a variant. */
-function stepFunction(variant: KernelVariant): Code {
+/**
+ * The step kernel's function for a variant. Where fmas are guarded (float32 lanes, emulated fma), two: the fast one
+ * (`exactIndex`: the function index of the other), whose iterations with a risky lane call the exact one on their
+ * numbers instead of storing; and that exact one (`exactIndex` undefined), every fma rounded to odd. (A redo inline
+ * would hold the fast loop's registers for code that rarely runs.)
+ */
+function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   const c = new Code([I32, I32, I32, I32, I32, ...KERNEL_SCALARS.map((): ValType => F64)]);
   const vc = new VectorCode(c, variant.lane, variant.fma);
+  vc.storage = variant.storage;
   const { ops } = vc;
   const i = c.local(I32);
   const vectorEnd = c.local(I32);
@@ -542,6 +599,13 @@ function stepFunction(variant: KernelVariant): Code {
 
   // `out`: a kernel's float32 result rounded to a 16-bit tensor's dtype (nothing for float32 / float64 tensors).
   const out = (e: Expr): Expr => (storage === undefined ? e : vc.round16(storage, e));
+  // `outBounded`: `out` for a result below 65520 in magnitude when finite (round16's `bounded`), where boundedScalars
+  // shows it: each operand is a float16 number (at most 65504) or not finite (then so is the result), and
+  // - lerp's m + w·(g - m), g - (g - m)·(1 - w), or as an fma: each within [min(g, m), max(g, m)] exactly, and rounded
+  //   in float32 at most 65504 + 131008·(2^-23 + 2^-48) + 65504.02·2^-24 < 65505;
+  // - alpha·p, v·beta2: a factor of magnitude at most 1, so at most 65504, and rounding to float32 keeps that;
+  // - the denominator plus eps: at most 65504 + 8 (rounded, still).
+  const outBounded = (e: Expr): Expr => (storage === "float16" && variant.boundedScalars === true ? vc.round16(storage, e, true) : out(e));
   const fusedHere = variant.fused && variant.scalarLoop !== true;
 
   // One vector's update, as statements (each sets one local): the typed-array kernel's sequence, op for op.
@@ -552,23 +616,23 @@ function stepFunction(variant: KernelVariant): Code {
     if (variant.weightDecay === "decoupled") assignTo(p, out(mul(at(p), S.decay)));
     // add(alpha): the vectorized loop's float32 fma; elsewhere the product is a tensor of the dtype first
     // (float16 param times float16 alpha: 11-bit significands, a product of at most 22 bits from 2^-48 to 2^32, exact in
-    // float32, so that the fma is that product added: no emulation. bfloat16's products can fall below float32's range,
-    // but are short: fmaShort.)
+    // float32, so that the fma is that product added: no emulation. bfloat16's products can leave float32's range, but
+    // are short: fmaShort.)
     const alphaTerm = (): Expr => (storage === "float16" ? add(mul(at(p), S.alpha), at(g)) : storage === "bfloat16" ? vc.fmaShort(at(p), S.alpha, at(g)) : fma(at(p), S.alpha, at(g)));
-    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), out(mul(S.alpha, at(p))))));
+    if (variant.weightDecay === "l2") assignTo(g, out(fusedHere ? alphaTerm() : add(at(g), outBounded(mul(S.alpha, at(p))))));
     // exp_avg.lerp_(grad, 1 - beta1)
     assignTo(d, sub(at(g), at(m)));
-    if (variant.smallWeight) assignTo(m, out(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
-    else assignTo(m, out(variant.fused ? fma(S.wMinusOne, at(d), at(g)) : sub(at(g), mul(at(d), S.oneMinusW))));
+    if (variant.smallWeight) assignTo(m, outBounded(variant.fused ? fma(S.w, at(d), at(m)) : add(at(m), mul(S.w, at(d)))));
+    else assignTo(m, outBounded(variant.fused ? fma(S.wMinusOne, at(d), at(g)) : sub(at(g), mul(at(d), S.oneMinusW))));
     // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    assignTo(v, out(mul(at(v), S.beta2)));
+    assignTo(v, outBounded(mul(at(v), S.beta2)));
     assignTo(d, mul(S.oneMinusBeta2, at(g)));
     assignTo(v, out(variant.fused ? fma(at(d), at(g), at(v)) : add(at(v), mul(at(d), at(g)))));
     // denominator
     // (a float16 number's square root is 0, ±∞, NaN or in float16's normal range: a cheaper rounding)
     const outSqrt = (e: Expr): Expr => (storage === "float16" ? vc.round16Normal(e) : out(e));
     assignTo(d, variant.foreach ? out(div(outSqrt(sqrt(at(v))), S.bcSqrt)) : outSqrt(sqrt(out(div(at(v), S.bc2)))));
-    assignTo(d, out(add(at(d), S.eps)));
+    assignTo(d, outBounded(add(at(d), S.eps)));
     // two addcdiv_; the differentiable branch's scaled terms are new tensors of the dtype first
     const term = (x: number, scale: Expr): Expr => (variant.differentiable === true ? out(mul(at(x), scale)) : mul(scale, at(x)));
     assignTo(p, out(add(at(p), div(term(g, S.step1), at(d)))));
@@ -582,7 +646,16 @@ function stepFunction(variant: KernelVariant): Code {
   };
 
   const inputs = locals.flatMap(({ p, g, m, v }) => [p, g, m, v]);
-  const element = (): void => (variant.fused ? vc.guarded(interleaved, inputs) : interleaved());
+  /** The update, then `commit` (the stores); where guarded, a risky lane's numbers go to the exact function, `count` of them from i. */
+  const element = (commit: () => void, count: () => void): void => {
+    if (exactIndex === undefined) return void (interleaved(), commit());
+    vc.guarded(interleaved, commit, () => {
+      for (const array of arrays) address(array);
+      count();
+      KERNEL_SCALARS.forEach((_, k) => c.get(5 + k));
+      c.call(exactIndex);
+    });
+  };
   const arrays = [P, G, M, V] as const;
   const written = [P, M, V] as const;
   const localOf = (group: number, array: number): number => {
@@ -608,8 +681,7 @@ function stepFunction(variant: KernelVariant): Code {
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
   for (const array of arrays) loadVectors(array);
-  element();
-  for (const array of written) storeVectors(array);
+  element(() => written.forEach(storeVectors), () => void c.i32(step));
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path)
   const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
@@ -636,26 +708,28 @@ function stepFunction(variant: KernelVariant): Code {
       c.set(local);
     }
   }
-  element();
   const encoded = vc.tempOf("encoded");
-  for (const array of written) {
-    for (let group = 0; group < groups; group++) {
-      const local = localOf(group, array);
-      if (storage !== undefined) {
-        c.get(local);
-        vc.encode16(storage);
-        c.set(encoded);
-      }
-      for (let lane = group * ops.lanes; lane < Math.min((group + 1) * ops.lanes, step - 1); lane++) {
-        remaining();
-        c.i32(lane).op(0x4b, OP.if, OP.void);
-        address(array);
-        if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
-        else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
-        c.op(OP.end);
+  const storeLanes = (): void => {
+    for (const array of written) {
+      for (let group = 0; group < groups; group++) {
+        const local = localOf(group, array);
+        if (storage !== undefined) {
+          c.get(local);
+          vc.encode16(storage);
+          c.set(encoded);
+        }
+        for (let lane = group * ops.lanes; lane < Math.min((group + 1) * ops.lanes, step - 1); lane++) {
+          remaining();
+          c.i32(lane).op(0x4b, OP.if, OP.void);
+          address(array);
+          if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
+          else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
+          c.op(OP.end);
+        }
       }
     }
-  }
+  };
+  element(storeLanes, remaining);
   c.op(OP.end);
 
   // before all of it: the scalars splatted (float32 lanes: demoted, exactly, as they arrive rounded), the constants, the loop's end
@@ -697,11 +771,12 @@ function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   const load = (ptr: number): (() => void) => () => void c.get(ptr).get(i).op(OP.i32Add).simd(SIMD.load, ...Code.memarg(alignLog2));
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(end).op(OP.i32GeU).op(OP.brIf, 1);
-  vc.guarded(() => {
+  const fmaStored = (): void => {
     c.get(3).get(i).op(OP.i32Add);
     vc.fma(load(0), load(1), load(2))();
     c.simd(SIMD.store, ...Code.memarg(alignLog2));
-  }, []);
+  };
+  vc.guarded(fmaStored, () => {}, fmaStored);
   c.get(i).i32(16).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   const loop = c.bytes.splice(0);
   c.get(4).i32(vc.ops.size).op(OP.i32Mul).set(end);
@@ -772,8 +847,10 @@ function moduleSpec(limits: MemoryLimits, functions: ModuleSpec["functions"]): M
 
 /** The bytes of a module exporting `step` and `steps` for one variant. */
 export function stepModuleBytes(variant: KernelVariant, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
-  // step's function index: after the one import
-  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant) }, { name: "steps", code: stepsFunction(1) }]));
+  // function indices after the one import: step 1, steps 2, the exact step (where fmas are guarded) 3
+  const guards = variant.fused && variant.lane === "float32" && variant.fma === "emulated";
+  const exact = guards ? [{ name: "stepExact", code: stepFunction(variant) }] : [];
+  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant, guards ? 3 : undefined) }, { name: "steps", code: stepsFunction(1) }, ...exact]));
 }
 
 /** The bytes of a module exporting `fma` over arrays (tests and the relaxed-madd probe). */

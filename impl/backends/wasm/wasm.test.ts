@@ -349,6 +349,43 @@ const f32Bits = (x: number): number => new Uint32Array(Float32Array.of(x).buffer
 const isNaN32 = (bits: number): boolean => (bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0;
 const hex = (bits: number): string => `0x${(bits >>> 0).toString(16)}`;
 
+describe("float16 with scalars that let results overflow", () => {
+  test("betas outside [0, 1) (a param group changed after PyTorch's checks), weight decays and eps past float16's range: as on the typed-array backend", () => {
+    const n = 19; // two 8-number iterations and a tail
+    // 21856·3 = 65568 overflows, which the grad would otherwise bring back below 65520
+    const params = Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 65504 : i === 6 ? 21856 : (i % 2 === 0 ? 1 : -1) * 2 ** (i - 8)));
+    // with the grads' scale (small ones where exp_avg_sq must stay finite)
+    const overrides: [Partial<NadamHyperParameters>, number][] = [
+      [{ betas: [1.5, 0.999] }, 1],
+      [{ betas: [-1, 0.999] }, 1],
+      [{ betas: [0.9, 1.5] }, 1],
+      [{ betas: [0.4, -3] }, 1],
+      [{ weight_decay: 3 }, 1],
+      [{ eps: 60000 }, 2 ** -10],
+    ];
+    for (const [override, scale] of overrides) {
+      for (const profile of ["default", "vectorized"] as const) {
+        const [wasm, typed] = [wasmBackend({ profile }), typedArrayBackend({ profile })];
+        const [pw, pt] = [wasm.zeros([n], "float16"), Tensor.from(params, "float16")];
+        pw.data.set(pt.data);
+        const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+        for (const state of [sw, st]) {
+          state.exp_avg.data.set(params.map((_, i) => floatToHalf(i % 3 === 0 || i === 7 ? 65504 : -60000)));
+          state.exp_avg_sq.data.set(params.map((_, i) => floatToHalf(i % 4 === 0 ? 65504 : 1000)));
+        }
+        const grad = Tensor.from(params.map((_, i) => scale * (i % 3 === 0 ? -65504 : 50000)), "float16");
+        for (const path of ["forloop", "foreach"] as const) {
+          const hyper = { ...HYPER, weight_decay: 0, ...override };
+          wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+          typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+        }
+        const bits = (t: Tensor): number[] => Array.from(t.data, (b) => ((b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0 ? -1 : b));
+        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+      }
+    }
+  });
+});
+
 describe("the kernels' 16-bit conversions against tensor/half.ts", () => {
   for (const format of ["float16", "bfloat16"] as const) {
     test(`${format}: every bit pattern decodes to its float32 value, and encodes back`, () => {
@@ -454,6 +491,50 @@ describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfl
         const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
         for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
       }
+    }
+  });
+});
+
+describe("the vectorized profile's bfloat16 add(alpha) past float32's range", () => {
+  test("a product above float32's largest finite number, brought back by the grad, steps as on the typed-array backend", () => {
+    // weight_decay 2^64 times a param of 2^64: 2^128, infinite in float32, though the fma with a grad of -2^127 is 2^127
+    const n = 70; // PyTorch's vectorized loop (the fused add) and a tail past it
+    const params = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 2 ** 64 : (i % 7) + 1)); // (no zero: a zero result is risky in its own right)
+    const hyper = { ...HYPER, weight_decay: 2 ** 64 };
+    const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+    const [pw, pt] = [Tensor.from(params, "bfloat16"), Tensor.from(params, "bfloat16")];
+    const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+    const grad = Tensor.from(params.map((x) => (x === 2 ** 64 ? -(2 ** 127) : x / 4)), "bfloat16");
+    for (const path of ["forloop", "foreach"] as const) {
+      wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+      typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+    }
+    const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+    for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+  });
+});
+
+describe("the fast kernel's risky blocks go to the exact one", () => {
+  test("float32 lerp double-rounding traps, in the main loop and the tail, step as on the typed-array backend", () => {
+    // betas[0] = 0.375: lerp's large-weight form, fma(w - 1, g - m, g) with w - 1 = -0.375. With exp_avg = -(2^23 + 1) and
+    // grad = 2^-40, g - m rounds to 2^23 + 1, and -0.375·(2^23 + 1) + 2^-40 lies just above the float32 midpoint
+    // -3145728.375: the float64 sum is the midpoint itself (2^-40 is below its last place), which rounds to even,
+    // -3145728.5, unless the block goes to the exact kernel
+    const n = 11; // float32 lanes: two 4-number iterations and a tail of 3
+    const traps = new Set([2, 9]);
+    const rng = new RandomFloats(5);
+    const params = Array.from({ length: n }, () => rng.unit() - 0.5);
+    const hyper = { ...HYPER, betas: [0.375, 0.999] as [number, number], weight_decay: 0 };
+    for (const path of ["forloop", "foreach"] as const) {
+      const [wasm, typed] = [wasmBackend({ profile: "vectorized" }), typedArrayBackend({ profile: "vectorized" })];
+      const [pw, pt] = [Tensor.from(params, "float32"), Tensor.from(params, "float32")];
+      const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
+      for (const state of [sw, st]) for (const i of traps) state.exp_avg.data[i] = -(2 ** 23 + 1);
+      const grad = Tensor.from(params.map((x, i) => (traps.has(i) ? 2 ** -40 : x / 8)), "float32");
+      wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
+      typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+      for (const i of traps) expect(sw.exp_avg.data[i]).toBe(-3145728.25);
+      for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(Array.from(a.data)).toEqual(Array.from(b.data));
     }
   });
 });
