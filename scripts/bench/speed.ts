@@ -48,10 +48,14 @@ const only = option("--only")?.split(",");
 const M = 1024 * 1024;
 /** wasm-simd's worker threads split a tensor from this many elements (its default): the shapes below it get no threaded row. */
 const PARALLEL_ABOVE = 2 ** 20;
-/** The allocation column's protocol (see above): warm-up steps (or milliseconds, whichever ends first), then steps measured. */
+/**
+ * The allocation column's protocol (see above): warm-up steps (or milliseconds, whichever ends first), then up to
+ * ALLOCATION_STEPS steps measured, fewer where they would take more than ALLOCATION_MS (a slow backend's steps).
+ */
 const ALLOCATION_WARMUP_STEPS = 2000;
 const ALLOCATION_WARMUP_MS = 3000;
 const ALLOCATION_STEPS = 50;
+const ALLOCATION_MS = 1000;
 /**
  * `steps`: steps a round times back to back, per configuration (the time
  * reported is per step): one where a step takes milliseconds; at 100 x 10,
@@ -294,7 +298,8 @@ for (const shape of SHAPES) {
       }
       row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
       // a collection inside the window would hide what it freed: then again over half the steps
-      for (let measured = ALLOCATION_STEPS; measured >= 1; measured = Math.floor(measured / 2)) {
+      const fit = Math.floor(ALLOCATION_MS / median(row.times)); // row.times: ms per step
+      for (let measured = Number.isFinite(fit) ? Math.max(1, Math.min(ALLOCATION_STEPS, fit)) : 1; measured >= 1; measured = Math.floor(measured / 2)) {
         gc();
         const before = process.memoryUsage();
         for (let k = 0; k < measured; k++) {
