@@ -683,13 +683,19 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   for (const array of arrays) loadVectors(array);
   element(() => written.forEach(storeVectors), () => void c.i32(step));
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
-  // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path)
+  // the last n mod step numbers: loaded one by one into vectors of ones. The padding lanes' results are never stored,
+  // but a guarded fma flags a result at or below float32's smallest normal, zero included, and a flagged lane sends its
+  // iteration to the exact step: from ones (p = g = m = v = 1) lerp gives 1, addcmul about 1 and add(alpha) 1 + alpha
+  // (1 - alpha maximized), zero only for weight decay ±1.
   const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
   const laneLoad = storage === undefined ? ops.load : OP.i32Load16U;
   const laneReplace = storage === undefined ? ops.replace : SIMD.i32x4ReplaceLane;
   remaining();
   c.op(OP.if, OP.void);
-  for (const local of inputs) c.simd(SIMD.const, ...V128_ZERO).set(local);
+  // 1 in the lane type, or its 16-bit bits (decoded below with the loaded ones)
+  const one = storage === "float16" ? 0x3c00 : storage === "bfloat16" ? 0x3f80 : undefined;
+  const ones = one !== undefined ? new Uint8Array(new Int32Array(4).fill(one).buffer) : variant.lane === "float32" ? new Uint8Array(new Float32Array(4).fill(1).buffer) : new Uint8Array(new Float64Array(2).fill(1).buffer);
+  for (const local of inputs) c.simd(SIMD.const, ...ones).set(local);
   for (let lane = 0; lane < step - 1; lane++) {
     remaining();
     c.i32(lane).op(0x4b /* i32.gt_u */, OP.if, OP.void);
