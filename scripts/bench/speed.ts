@@ -98,7 +98,9 @@ class Worker {
 type Baseline = { worker: Worker; info: Record<string, unknown> } | { unavailable: string };
 
 async function start(command: string, argv: string[], cwd?: string): Promise<Baseline> {
-  const child = spawn(command, argv, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+  // OpenMP's threads sleep between steps instead of spinning (for up to ~0.2 s by default): spinning, they take the
+  // cores from the configurations timed next in the round (100 x 10 rows moved 2-3x between runs)
+  const child = spawn(command, argv, { cwd, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, OMP_WAIT_POLICY: "passive" } });
   const worker = new Worker(child);
   const failed = new Promise<never>((_, reject) => child.on("error", reject));
   try {
