@@ -12,6 +12,20 @@ import { arrayFma, instantiate, limitsOf, probeRelaxedMadd, probeTriples, relaxe
 import { conversionModuleBytes, type Lane } from "./kernels.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 
+/** A tensor's numbers as their stored bits, every NaN as -1 (its sign and payload aside). */
+const numberBitsNaNAside = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
+/** A float16 tensor's bit patterns, a NaN's sign and payload aside. */
+const float16BitsNaNAside = (t: Tensor): number[] => Array.from(t.data, (b) => ((b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0 ? -1 : b));
+
+/** wasm-simd's param and moments (pw, sw) bit for bit as the typed-array backend's (pt, st). */
+function expectSameSteps(pw: Tensor, sw: Moments, pt: Tensor, st: Moments, bits: (t: Tensor) => number[] = numberBitsNaNAside): void {
+  for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+}
+interface Moments {
+  readonly exp_avg: Tensor;
+  readonly exp_avg_sq: Tensor;
+}
+
 /** The emulated SIMD fma over triples, through the heap, against the exact one. */
 function checkFma(lane: Lane, triples: readonly (readonly [number, number, number])[]): void {
   const heap = wasmHeap();
@@ -301,9 +315,8 @@ describe("float16 and bfloat16 in float32 lanes", () => {
             }
           }
           // bit patterns, but a NaN's sign (which x86 arithmetic and JavaScript engines choose differently) only as NaN
-          const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
-          for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
-          expect(bits(pw).filter((x) => x === -1).length).toBeGreaterThan(0); // the NaN case was reached
+          expectSameSteps(pw, sw, pt, st);
+          expect(numberBitsNaNAside(pw).filter((x) => x === -1).length).toBeGreaterThan(0); // the NaN case was reached
         }
       }
     }
@@ -379,8 +392,7 @@ describe("float16 with scalars that let results overflow", () => {
           wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
           typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
         }
-        const bits = (t: Tensor): number[] => Array.from(t.data, (b) => ((b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0 ? -1 : b));
-        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+        expectSameSteps(pw, sw, pt, st, float16BitsNaNAside);
       }
     }
   });
@@ -488,8 +500,7 @@ describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfl
             typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
           }
         }
-        const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
-        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+        expectSameSteps(pw, sw, pt, st);
       }
     }
   });
@@ -509,8 +520,7 @@ describe("the vectorized profile's bfloat16 add(alpha) past float32's range", ()
       wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
       typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
     }
-    const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
-    for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+    expectSameSteps(pw, sw, pt, st);
   });
 });
 
@@ -555,8 +565,7 @@ describe("float16 decoding and encoding", () => {
           typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: { ...HYPER, weight_decay: 0 }, path });
         }
         // bit patterns, a NaN's sign and payload aside
-        const bits = (t: Tensor): number[] => Array.from(t.data, (b) => ((b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0 ? -1 : b));
-        for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+        expectSameSteps(pw, sw, pt, st, float16BitsNaNAside);
       }
     }
   });
@@ -704,8 +713,7 @@ describe("worker threads (opt-in)", () => {
             typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
           }
           // bit patterns (a NaN's sign apart: x86 and JavaScript engines choose it differently)
-          const bits = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
-          for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(bits(a)).toEqual(bits(b));
+          expectSameSteps(pw, sw, pt, st);
           // every part on the workers, except float64 with emulated fma, which may call this thread's exact fma
           const hostOnly = dtype === "float64" && profile === "vectorized" && !wasm.relaxedMadd.float64.use;
           expect(wasm.workerParts).toBe(hostOnly ? 0 : 4 * 3);
