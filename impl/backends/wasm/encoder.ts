@@ -158,6 +158,7 @@ export const SIMD = {
   f32x4ReplaceLane: 0x20,
   f64x2ExtractLane: 0x21,
   f64x2ReplaceLane: 0x22,
+  i16x8GtS: 0x31,
   i32x4Eq: 0x37,
   i32x4LtS: 0x39,
   i32x4GtS: 0x3b,
@@ -216,6 +217,9 @@ export const SIMD = {
   f32x4ConvertI32x4S: 0xfa,
   f32x4RelaxedMadd: 0x105,
   f64x2RelaxedMadd: 0x107,
+  // the FP16 proposal (behind V8's --experimental-wasm-fp16)
+  f16x8DemoteF32x4Zero: 0x149,
+  f32x4PromoteLowF16x8: 0x14b,
 } as const;
 
 export interface ImportedFunction {

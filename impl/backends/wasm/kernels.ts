@@ -54,6 +54,12 @@ export interface KernelVariant {
    * group can be changed after; the others it does not bound.)
    */
   readonly boundedScalars?: boolean;
+  /**
+   * float16 only: round, decode and encode with the WebAssembly FP16 proposal's conversions (f16x8.demote_f32x4_zero,
+   * f32x4.promote_low_f16x8: F16C's vcvtps2ph / vcvtph2ps on x86-64), in place of the integer and float32 sequences
+   * below; where the engine has them and a start-up probe found them exact (probe.ts).
+   */
+  readonly fp16?: boolean;
 }
 
 /** The kernel's float64 arguments after (p, g, m, v, n), each already rounded to the lane type. */
@@ -232,6 +238,7 @@ class VectorCode {
     const { c } = this;
     const t = this.tempOf("round16 x");
     x();
+    if (format === "float16" && this.fp16) return void this.roundFp16();
     if (format === "bfloat16") {
       c.tee(t).get(t).i32(16).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
       c.get(this.i32Splat(0x7fff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffff0000 | 0)).simd(SIMD.and);
@@ -253,6 +260,18 @@ class VectorCode {
     c.get(magnitude).get(this.i32Splat(0x477fefff)).simd(SIMD.i32x4GtS).get(this.i32Splat(0x7f800000)).simd(SIMD.and).simd(SIMD.i32x4MaxS);
     c.get(t).get(this.i32Splat(0x80000000 | 0)).simd(SIMD.and).simd(SIMD.or);
   };
+
+  /**
+   * float16 only: the WebAssembly FP16 proposal's conversions, used for round16, loadDecoded8 and storeEncoded8 where
+   * the engine has them (the variant's `fp16`). They convert as IEEE 754 does (round to nearest, ties to even,
+   * subnormals kept, overflow to ∞) and keep a NaN a NaN of its sign, quiet, its payload cut or widened.
+   */
+  fp16 = false;
+
+  /** round16 for float16 by the FP16 proposal's conversions: the float32 lanes on the stack to float16 and back. */
+  private roundFp16(): void {
+    this.c.simd(SIMD.f16x8DemoteF32x4Zero).simd(SIMD.f32x4PromoteLowF16x8);
+  }
 
   /** 16-bit bits in the top half of each 32-bit lane (bits << 16, i32x4, on the stack) to float32 lanes. */
   decode16(format: "float16" | "bfloat16"): void {
@@ -307,17 +326,23 @@ class VectorCode {
     const { c } = this;
     const t = this.tempOf("round16 x");
     x();
+    if (this.fp16) return void this.roundFp16();
     c.tee(t).get(t).i32(13).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
     c.get(this.i32Splat(0xfff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffffe000 | 0)).simd(SIMD.and);
   };
 
   /** 8 numbers of a 16-bit format at the address `address` pushes, decoded to float32 lanes: the low 4 into `low`, the high 4 into `high`. */
-  loadDecoded8(format: "float16" | "bfloat16", address: () => void, low: number, high: number): void {
+  loadDecoded8(format: "float16" | "bfloat16", address: () => void, low: number, high: number, offset = 0): void {
     const { c } = this;
     const loaded = this.tempOf("loaded");
     address();
     // each number into the top half of a 32-bit lane (interleaved with zeros: one instruction)
-    c.simd(SIMD.load, ...Code.memarg(1)).set(loaded);
+    c.simd(SIMD.load, ...Code.memarg(1, offset)).set(loaded);
+    if (format === "float16" && this.fp16) {
+      c.get(loaded).simd(SIMD.f32x4PromoteLowF16x8).set(low);
+      c.get(loaded).get(loaded).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR).simd(SIMD.f32x4PromoteLowF16x8).set(high);
+      return;
+    }
     c.get(this.zero()).get(loaded).simd(SIMD.shuffle, ...SHUFFLE_INTERLEAVE_LOW_16);
     this.decode16(format);
     c.set(low);
@@ -327,15 +352,26 @@ class VectorCode {
   }
 
   /** float32 lanes `low` then `high`, already rounded to a 16-bit format, stored as 8 numbers of it at the address `address` pushes. */
-  storeEncoded8(format: "float16" | "bfloat16", address: () => void, low: number, high: number): void {
+  storeEncoded8(format: "float16" | "bfloat16", address: () => void, low: number, high: number, offset = 0): void {
     const { c } = this;
     address();
+    if (format === "float16" && this.fp16) {
+      // the 8 numbers' bits, then a NaN's as tensor/half.ts stores it (encode16): the quiet NaN 0x7e00 of its sign
+      const bits = this.tempOf("encoded bits");
+      c.get(low).simd(SIMD.f16x8DemoteF32x4Zero).get(high).simd(SIMD.f16x8DemoteF32x4Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS).set(bits);
+      c.get(bits).get(this.i32Splat(0x80008000 | 0)).simd(SIMD.and).get(this.i32Splat(0x7e007e00)).simd(SIMD.or);
+      c.get(bits);
+      // NaN: the 15 bits past the sign above ∞'s (as signed 16-bit numbers, all non-negative)
+      c.get(bits).get(this.i32Splat(0x7fff7fff)).simd(SIMD.and).get(this.i32Splat(0x7c007c00)).simd(SIMD.i16x8GtS);
+      c.simd(SIMD.bitselect).simd(SIMD.store, ...Code.memarg(1, offset));
+      return;
+    }
     c.get(low);
     this.encode16(format);
     c.get(high);
     this.encode16(format);
     // each encoding is below 2^16: the narrowing keeps it
-    c.simd(SIMD.i16x8NarrowI32x4U).simd(SIMD.store, ...Code.memarg(1));
+    c.simd(SIMD.i16x8NarrowI32x4U).simd(SIMD.store, ...Code.memarg(1, offset));
   }
 
   /** x·y + z rounded once to the lane type. */
@@ -578,23 +614,50 @@ const V = 3;
 const N = 4;
 
 /**
- * The step kernel's function for a variant. Where fmas are guarded (float32 lanes, emulated fma), two: the fast one
- * (`exactIndex`: the function index of the other), whose iterations with a risky lane call the exact one on their
- * numbers instead of storing; and that exact one (`exactIndex` undefined), every fma rounded to odd. (A redo inline
- * would hold the fast loop's registers for code that rarely runs.)
+ * Vectors a step function's main loop updates side by side, statement by statement (see stepFunction), per lane type
+ * and storage. Each element's update is one long chain of dependent operations (for float16, of roundings); the engine
+ * compiles the loop as written, with no software pipelining, so independent chains side by side are what keeps the
+ * processor busy while each waits on its latencies. Measured on this project's 2-core x86-64 VM (4M numbers, Node 20
+ * and 24, median of 7 steps): float32 lanes, emulated fma 22.1 → 16.8 ms from 1 to 4 vectors (8 was slower), no fma
+ * 7.5 → 6.7; float64, emulated fma 96.9 → 83.8 from 1 to 4 (no fma: no change, it waits on memory); float16, FP16
+ * conversions 29.1 → 14.6 ms from 2 to 16 vectors, in software 50.5 → 32.1; bfloat16 (integer roundings, short
+ * chains): no gain past 2.
  */
-function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
+function groupsOf(variant: KernelVariant): number {
+  if (variant.storage === "float16") return 16;
+  if (variant.storage === "bfloat16") return 2;
+  return variant.lane === "float32" ? 4 : variant.fused ? 4 : 2;
+}
+/** Vectors side by side in a remainder function (past the last whole iteration of groupsOf's), and in the exact one. */
+function smallGroupsOf(variant: KernelVariant): number {
+  return variant.storage === undefined ? 1 : 2;
+}
+
+/** Where a step function hands work to the module's other functions (their indices), and how many vectors its loop updates side by side. */
+interface StepShape {
+  readonly groups: number;
+  /** Where fmas are guarded (float32 lanes, emulated fma): the exact step, which an iteration with a risky lane calls on its numbers instead of storing; undefined in that exact one. */
+  readonly exactIndex?: number;
+  /** The step function (of fewer groups) that the numbers past the last whole iteration go to; else they are loaded lane by lane here. */
+  readonly remainderIndex?: number;
+}
+
+/**
+ * The step kernel's function for a variant. Where fmas are guarded (float32 lanes, emulated fma), the fast one's
+ * iterations with a risky lane call the exact one (every fma rounded to odd) on their numbers instead of storing. (A
+ * redo inline would hold the fast loop's registers for code that rarely runs.)
+ */
+function stepFunction(variant: KernelVariant, { groups, exactIndex, remainderIndex }: StepShape): Code {
   const c = new Code([I32, I32, I32, I32, I32, ...KERNEL_SCALARS.map((): ValType => F64)]);
   const vc = new VectorCode(c, variant.lane, variant.fma);
   vc.storage = variant.storage;
+  vc.fp16 = variant.storage === "float16" && variant.fp16 === true;
   const { ops } = vc;
   const i = c.local(I32);
   const vectorEnd = c.local(I32);
   const { storage } = variant;
-  // 16-bit tensors: two vectors of float32 lanes an iteration, from one 128-bit load of 8 numbers per array, their
-  // updates interleaved statement by statement: each element's update is one long chain of roundings, and two
-  // independent chains side by side keep the processor busy while each waits on the other's latency.
-  const groups = storage === undefined ? 1 : 2;
+  // `groups` vectors an iteration (groupsOf), interleaved statement by statement; 16-bit tensors: two vectors of
+  // float32 lanes from each 128-bit load of 8 numbers per array.
   const locals = Array.from({ length: groups }, () => ({ p: c.local(V128), g: c.local(V128), m: c.local(V128), v: c.local(V128), d: c.local(V128) }));
   const scalarLocals = KERNEL_SCALARS.map(() => c.local(V128));
   const S = Object.fromEntries(KERNEL_SCALARS.map((name, k) => [name, vc.at(scalarLocals[k]!)])) as Record<KernelScalar, Expr>;
@@ -672,14 +735,24 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   const step = ops.lanes * groups;
   const address = (ptr: number): void => void c.get(ptr).get(i).op(OP.i32Add);
   const loadVectors = (array: number): void => {
-    if (storage !== undefined) return vc.loadDecoded8(storage, () => address(array), localOf(0, array), localOf(1, array));
-    address(array);
-    c.simd(SIMD.load, ...Code.memarg(align)).set(localOf(0, array));
+    if (storage !== undefined) {
+      for (let pair = 0; 2 * pair < groups; pair++) vc.loadDecoded8(storage, () => address(array), localOf(2 * pair, array), localOf(2 * pair + 1, array), 16 * pair);
+      return;
+    }
+    for (let group = 0; group < groups; group++) {
+      address(array);
+      c.simd(SIMD.load, ...Code.memarg(align, 16 * group)).set(localOf(group, array));
+    }
   };
   const storeVectors = (array: number): void => {
-    if (storage !== undefined) return vc.storeEncoded8(storage, () => address(array), localOf(0, array), localOf(1, array));
-    address(array);
-    c.get(localOf(0, array)).simd(SIMD.store, ...Code.memarg(align));
+    if (storage !== undefined) {
+      for (let pair = 0; 2 * pair < groups; pair++) vc.storeEncoded8(storage, () => address(array), localOf(2 * pair, array), localOf(2 * pair + 1, array), 16 * pair);
+      return;
+    }
+    for (let group = 0; group < groups; group++) {
+      address(array);
+      c.get(localOf(group, array)).simd(SIMD.store, ...Code.memarg(align, 16 * group));
+    }
   };
   // main loop over whole iterations
   c.op(OP.block, OP.void, OP.loop, OP.void);
@@ -687,9 +760,20 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   for (const array of arrays) loadVectors(array);
   element(() => written.forEach(storeVectors), () => void c.i32(step));
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
+  const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
+  if (remainderIndex !== undefined) {
+    // the last n mod step numbers to the function of fewer groups
+    remaining();
+    c.op(OP.if, OP.void);
+    for (const array of arrays) address(array);
+    remaining();
+    KERNEL_SCALARS.forEach((_, k) => c.get(5 + k));
+    c.call(remainderIndex);
+    c.op(OP.end);
+    return finish();
+  }
   // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path:
   // every fma of zeros gives an exact zero, which the risk tests let through)
-  const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
   const laneLoad = storage === undefined ? ops.load : OP.i32Load16U;
   const laneReplace = storage === undefined ? ops.replace : SIMD.i32x4ReplaceLane;
   remaining();
@@ -727,7 +811,7 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
           remaining();
           c.i32(lane).op(0x4b, OP.if, OP.void);
           address(array);
-          if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
+          if (storage === undefined) c.get(local).simd(ops.extract, lane % ops.lanes).op(ops.store, ...Code.memarg(align, lane * size));
           else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
           c.op(OP.end);
         }
@@ -736,17 +820,20 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   };
   element(storeLanes, remaining);
   c.op(OP.end);
+  return finish();
 
   // before all of it: the scalars splatted (float32 lanes: demoted, exactly, as they arrive rounded), the constants, the loop's end
-  const loop = c.bytes.splice(0);
-  KERNEL_SCALARS.forEach((_, k) => {
-    c.get(5 + k);
-    if (variant.lane === "float32") c.op(OP.f32DemoteF64);
-    c.simd(ops.splat).set(scalarLocals[k]!);
-  });
-  c.get(N).i32(-step).op(OP.i32And).i32(size).op(OP.i32Mul).set(vectorEnd);
-  c.bytes.push(...vc.prologueCode(), ...loop);
-  return c;
+  function finish(): Code {
+    const loop = c.bytes.splice(0);
+    KERNEL_SCALARS.forEach((_, k) => {
+      c.get(5 + k);
+      if (variant.lane === "float32") c.op(OP.f32DemoteF64);
+      c.simd(ops.splat).set(scalarLocals[k]!);
+    });
+    c.get(N).i32(-step).op(OP.i32And).i32(size).op(OP.i32Mul).set(vectorEnd);
+    c.bytes.push(...vc.prologueCode(), ...loop);
+    return c;
+  }
 }
 
 /** The steps function: a loop calling the module's step (function index `step`) once per list entry. */
@@ -795,10 +882,11 @@ function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
  * numbers (n a multiple of 8) between the format's bits and float32, 8 at a time as the kernels load and store them;
  * sqrtRound16(x, out, n): the square roots of n float32 numbers, rounded to the format as the kernels round them.
  */
-function conversionFunctions(format: "float16" | "bfloat16"): ModuleSpec["functions"] {
+function conversionFunctions(format: "float16" | "bfloat16", fp16: boolean): ModuleSpec["functions"] {
   const loop = (width: number, body: (c: Code, vc: VectorCode, at: (ptr: number, scale: number, offset?: number) => () => void) => void): Code => {
     const c = new Code([I32, I32, I32]);
     const vc = new VectorCode(c, "float32", "emulated");
+    vc.fp16 = fp16 && format === "float16";
     const i = c.local(I32);
     // i counts numbers; an array's address is ptr + i·scale (+ offset bytes)
     const at = (ptr: number, scale: number, offset = 0) => () => void c.get(ptr).get(i).i32(scale).op(OP.i32Mul).op(OP.i32Add).i32(offset).op(OP.i32Add);
@@ -852,10 +940,19 @@ function moduleSpec(limits: MemoryLimits, functions: ModuleSpec["functions"]): M
 
 /** The bytes of a module exporting `step` and `steps` for one variant. */
 export function stepModuleBytes(variant: KernelVariant, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
-  // function indices after the one import: step 1, steps 2, the exact step (where fmas are guarded) 3
+  // function indices after the one import: step 1, steps 2, then where needed the remainder's step (fewer groups) and
+  // the exact step (where fmas are guarded: of fewer groups too, as it runs rarely)
   const guards = variant.fused && variant.lane === "float32" && variant.fma === "emulated";
-  const exact = guards ? [{ name: "stepExact", code: stepFunction(variant) }] : [];
-  return encodeModule(moduleSpec(limits, [{ name: "step", code: stepFunction(variant, guards ? 3 : undefined) }, { name: "steps", code: stepsFunction(1) }, ...exact]));
+  const [groups, small] = [groupsOf(variant), smallGroupsOf(variant)];
+  const remainderIndex = groups > small ? 3 : undefined;
+  const exactIndex = guards ? (remainderIndex === undefined ? 3 : 4) : undefined;
+  const functions = [
+    { name: "step", code: stepFunction(variant, { groups, exactIndex, remainderIndex }) },
+    { name: "steps", code: stepsFunction(1) },
+    ...(remainderIndex === undefined ? [] : [{ name: "stepRemainder", code: stepFunction(variant, { groups: small, exactIndex }) }]),
+    ...(exactIndex === undefined ? [] : [{ name: "stepExact", code: stepFunction(variant, { groups: small }) }]),
+  ];
+  return encodeModule(moduleSpec(limits, functions));
 }
 
 /** The bytes of a module exporting `fma` over arrays (tests and the relaxed-madd probe). */
@@ -863,7 +960,7 @@ export function fmaModuleBytes(lane: Lane, strategy: FmaStrategy, limits: Memory
   return encodeModule(moduleSpec(limits, [{ name: "fma", code: fmaFunction(lane, strategy) }]));
 }
 
-/** The bytes of a module exporting a 16-bit format's conversions over arrays (tests). */
-export function conversionModuleBytes(format: "float16" | "bfloat16", limits: MemoryLimits): Uint8Array<ArrayBuffer> {
-  return encodeModule(moduleSpec(limits, conversionFunctions(format)));
+/** The bytes of a module exporting a 16-bit format's conversions over arrays (tests, and the FP16 probe with `fp16`). */
+export function conversionModuleBytes(format: "float16" | "bfloat16", limits: MemoryLimits, fp16 = false): Uint8Array<ArrayBuffer> {
+  return encodeModule(moduleSpec(limits, conversionFunctions(format, fp16)));
 }

