@@ -36,6 +36,13 @@ import { DTYPE, type DType } from "../../spec/float/dtype.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
+/**
+ * The WebAssembly FP16 proposal's float16 conversions, behind a flag from Node 24: set here where this Node knows the
+ * flag (before any module is compiled), so that wasm-simd's float16 rows show them, beside rows with them turned off.
+ */
+const FP16_FLAG = "--experimental-wasm-fp16";
+const fp16Flag = spawnSync(process.execPath, [FP16_FLAG, "-e", "0"]).status === 0;
+if (fp16Flag) setFlagsFromString(FP16_FLAG);
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -157,6 +164,8 @@ interface Row {
   /** A backend's id, profile and where its tensors live. */
   readonly backend?: string;
   readonly profile?: "default" | "vectorized";
+  /** wasm-simd's float16 rounded in software where it has the FP16 conversions (its fp16 option off). */
+  readonly fp16Off?: boolean;
   readonly placement?: Placement;
   readonly threads: number;
   readonly times: number[];
@@ -189,22 +198,28 @@ function filledTensors(count: number, numel: number, dtype: DType, seed: number,
   });
 }
 
+/** A backend of an entry, with wasm-simd's FP16 conversions turned off where `fp16Off`. */
+async function backendOf(entry: (typeof BACKENDS)[number], profile: "default" | "vectorized", fp16Off: boolean, threads = 1): Promise<Awaited<ReturnType<(typeof BACKENDS)[number]["create"]>>> {
+  if (entry.id !== wasmSimd.id) return entry.create({ profile });
+  return wasmBackend({ profile, fp16: !fp16Off, ...(threads > 1 ? { threads: threads - 1, parallelAbove: PARALLEL_ABOVE } : {}) });
+}
+
 /**
- * --child-rss BACKEND PATH PROFILE SHAPE DTYPE PLACEMENT: one configuration alone in this
+ * --child-rss BACKEND PATH PROFILE SHAPE DTYPE PLACEMENT FP16: one configuration alone in this
  * process (spawned by --rss): the peak resident memory its steps add above the
  * process after its imports (sampled after each step), beside what its params,
  * grads and two moments hold.
  */
 const child = args.indexOf("--child-rss");
 if (child >= 0) {
-  const [id, path, profile, shapeId, dtype, placement] = args.slice(child + 1) as [string, "forloop" | "foreach", "default" | "vectorized", string, DType, Placement];
+  const [id, path, profile, shapeId, dtype, placement, fp16] = args.slice(child + 1) as [string, "forloop" | "foreach", "default" | "vectorized", string, DType, Placement, "fp16-on" | "fp16-off"];
   gc();
   // resident memory now, after the imports (the high-water mark would still hold the imports' own peak)
   const baseline = process.memoryUsage().rss;
   let peak = 0;
   const entry = BACKENDS.find((e) => e.id === id)!;
   const shape = ALL_SHAPES.find((s) => s.id === shapeId)!;
-  const backend = await entry.create({ profile });
+  const backend = await backendOf(entry, profile, fp16 === "fp16-off");
   const params = filledTensors(shape.count, shape.numel, dtype, 0, 0.1, placement, backend);
   params.forEach((p, i) => (p.grad = filledTensors(1, shape.numel, dtype, i + 1, 0.1, placement, backend)[0]!));
   gc();
@@ -236,17 +251,19 @@ for (const shape of SHAPES) {
         for (const profile of entry.supports.profiles) {
           // wasm-simd also with worker threads (THREADS in all), beside torch and the floor at N threads
           const threadCounts = entry.id === wasmSimd.id && shape.numel >= PARALLEL_ABOVE ? [...new Set([1, THREADS])] : [1];
-          for (const threads of threadCounts) {
-            const backend = threads === 1 ? await entry.create({ profile }) : wasmBackend({ profile, threads: threads - 1, parallelAbove: PARALLEL_ABOVE });
-            // host tensors at one thread only: worker threads step a host tensor staged whole, and 16M x 1's configurations
+          // wasm-simd's float16 with its FP16 conversions (where they are here), then without them (one thread)
+          const fp16Choices = entry.id === wasmSimd.id && dtype === "float16" && wasmBackend().fp16.use ? [false, true] : [false];
+          for (const [threads, fp16Off] of threadCounts.flatMap((t) => fp16Choices.filter((off) => t === 1 || !off).map((off) => [t, off] as const))) {
+            const backend = await backendOf(entry, profile, fp16Off, threads);
+            // host tensors at one thread only (and with the FP16 conversions): worker threads step a host tensor staged whole, and 16M x 1's configurations
             // in both placements at both thread counts outgrow the memory's 4 GiB
-            for (const placement of placementsOf(backend).filter((p) => threads === 1 || p === "memory")) {
+            for (const placement of placementsOf(backend).filter((p) => (threads === 1 && !fp16Off) || p === "memory")) {
               const params = filledTensors(shape.count, shape.numel, dtype, 0, 0.1, placement, backend);
               const grads = filledTensors(shape.count, shape.numel, dtype, 1, 0.1, placement, backend);
               params.forEach((p, i) => (p.grad = grads[i]!));
               const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
               // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
-              const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile})`, backend: entry.id, profile, placement, kind: "backend", path, threads, times: [] };
+              const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile}${fp16Off ? ", float16 in software" : ""})`, backend: entry.id, profile, fp16Off, placement, kind: "backend", path, threads, times: [] };
               js.push({ row, step: backend.asynchronous ? () => optimizer.stepAsync() : () => optimizer.step() });
             }
           }
@@ -361,6 +378,8 @@ const batched = SHAPES.filter((s) => s.steps > 1);
 if (batched.length > 0) console.log(`a round times ${batched.map((s) => `${s.steps} back-to-back steps at ${s.name}`).join(", ")} (per step below), one step elsewhere`);
 console.log(`torch: ${"worker" in torch ? `${String(torch.info.torch)}, CPU capability ${String(torch.info.capability)}` : `unavailable (${torch.unavailable})`}`);
 const vectorizedFloor = "worker" in floor ? floor.info.vectorized : undefined;
+const fp16 = wasmBackend().fp16;
+console.log(`wasm-simd float16: ${fp16.use ? `FP16 conversions (${FP16_FLAG}, set by the bench), and in software` : `in software (${fp16.reason})`}`);
 console.log(`floor: ${"worker" in floor ? `cc ${FLOOR_FLAGS.filter((f) => f !== "-fopenmp" || floor.info.openmp).join(" ")}; its loops vectorized: ${vectorizedFloor === true ? "yes" : vectorizedFloor === false ? "NO (a scalar loop: not a floor)" : "unknown (the compiler does not say)"}` : `unavailable (${floor.unavailable})`}`);
 const warmups = results.flatMap((r) => (r.allocationWarmup === undefined ? [] : [r.allocationWarmup]));
 if (warmups.length > 0) console.log(`allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps, after a full collection, each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s)`);
@@ -371,7 +390,7 @@ if (args.includes("--rss")) {
   const seen = new Set<string>();
   for (const r of results.filter((row) => row.kind === "backend" && !row.failed)) {
     const shapeId = ALL_SHAPES.find((s) => s.name === r.shape)!.id;
-    const configuration = [r.backend!, r.path!, r.profile!, shapeId, r.dtype, r.placement!];
+    const configuration = [r.backend!, r.path!, r.profile!, shapeId, r.dtype, r.placement!, r.fp16Off === true ? "fp16-off" : "fp16-on"];
     const key = configuration.join(" ");
     if (seen.has(key)) continue;
     seen.add(key);

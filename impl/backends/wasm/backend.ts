@@ -40,8 +40,8 @@ export interface WasmBackendOptions {
   readonly parallelAbove?: number;
   /**
    * float16's conversions and roundings by the WebAssembly FP16 proposal's instructions, where this engine has them
-   * and a start-up probe finds them exact (Node 24 and later, started with --experimental-wasm-fp16): 2 to 3 times
-   * faster than in software, the same bits. Default true; false rounds in software everywhere.
+   * and a start-up probe finds them exact (Node 24 and later, started with --experimental-wasm-fp16): the same bits,
+   * about twice as fast as in software here. Default true; false rounds in software everywhere.
    */
   readonly fp16?: boolean;
 }
@@ -304,7 +304,9 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const heap = wasmHeap();
   const pool = WorkerPool.create(options.threads ?? 0, heap.memory);
   const parallelAbove = options.parallelAbove ?? 2 ** 20;
-  const fp16 = options.fp16 === false ? { use: false, reason: "turned off by the fp16 option: float16 is rounded in software" } : fp16Of(heap);
+  // (probed on first use: a float16 step, or the property; the probe takes tens of milliseconds)
+  const fp16Off: FeatureProbe = { use: false, reason: "turned off by the fp16 option: float16 is rounded in software" };
+  const fp16 = (): FeatureProbe => (options.fp16 === false ? fp16Off : fp16Of(heap));
   /** Staging blocks of host storages (params, or state tensors a user put in place): one per storage, freed with it. */
   const staging = new WeakMap<Storage, Storage>();
   /** One staging block per real dtype for grads, which are often new tensors every step. */
@@ -547,7 +549,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     cached.of = -1;
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       // (with the FP16 conversions, bounded scalars save nothing)
-      const hardware = storage === "float16" && fp16.use;
+      const hardware = storage === "float16" && fp16().use;
       const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, boundedScalars: !hardware && boundedScalars(storage, a), fp16: hardware } as const;
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
@@ -658,7 +660,9 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     supports: WASM_SUPPORT,
     asynchronous: false,
     relaxedMadd: { float32: relaxedMaddOf("float32", heap), float64: relaxedMaddOf("float64", heap) },
-    fp16,
+    get fp16() {
+      return fp16();
+    },
     threads: pool?.size ?? 0,
     get workerParts() {
       return pool?.parts ?? 0;
@@ -727,7 +731,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const storage = storageOf(real);
         const smallWeight = Math.abs(a[K.w]!) < 0.5;
         const differentiable = storage !== undefined && hyper.differentiable === true;
-        const hardware = storage === "float16" && fp16.use;
+        const hardware = storage === "float16" && fp16().use;
         const bounded = !hardware && boundedScalars(storage, a);
         const kernel = kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, false, differentiable, bounded, hardware, heap);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own

@@ -9,7 +9,6 @@
  */
 import { fmaExact } from "../../../spec/float/fma.ts";
 import { FORMATS } from "../../../spec/float/format.ts";
-import { halfToFloat, floatToHalf } from "../../../tensor/half.ts";
 import { conversionModuleBytes, fmaModuleBytes, type FmaStrategy, type Lane, type MemoryLimits } from "./kernels.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
 
@@ -90,61 +89,75 @@ export function probeRelaxedMadd(lane: Lane, heap: WasmHeap = wasmHeap()): Featu
 type Conversions = Record<"round16" | "decode16" | "encode16", (from: number, to: number, n: number) => void>;
 
 /**
- * float32 numbers (as bits) where a float16 rounding can go wrong: zeros, each float16 number of a sample of every
- * binade (the subnormals, the smallest normals and the top binade whole), the float32 numbers beside it, the tie with
- * the next number and the float32 numbers beside that; the overflow boundary, float32's subnormals and extremes,
- * infinities; both signs.
+ * float32 numbers (as bits) where a float16 rounding can go wrong, from `decoded`, the float32 bits of each finite
+ * non-negative float16 number (patterns 0 to 0x7bff): each number, the tie with the next one (65520 for the largest:
+ * overflow), and the float32 numbers beside both; float32's subnormals and extremes, infinities; both signs. (Between
+ * two float32 numbers of the same binade, or of two binades whose upper one starts at the second, their bits' mean is
+ * their mean: the tie.)
  */
-export function fp16ProbeInputs(): Uint32Array {
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  const bitsOf = (x: number): number => ((f32[0] = x), u32[0]!);
-  const inputs: number[] = [];
-  const push = (bits: number): void => void inputs.push(bits, (bits | 0x80000000) >>> 0);
-  for (let b = 0; b < 0x7c00; b++) {
-    if (!(b < 0x420 || b >= 0x7800 || b % 23 === 0)) continue;
-    const x = halfToFloat(b);
-    const tie = b === 0x7bff ? 65520 : (x + halfToFloat(b + 1)) / 2;
-    for (const bits of [bitsOf(x), bitsOf(tie)]) for (const near of [bits - 1, bits, bits + 1]) if (near >= 0) push(near);
+export function fp16ProbeInputs(decoded: Int32Array): Int32Array {
+  const top = 0x7bff;
+  const inputs = new Int32Array((top + 1) * 12 + 14);
+  let k = 0;
+  const push = (bits: number): void => {
+    inputs[k++] = bits;
+    inputs[k++] = bits | 0x80000000;
+  };
+  for (let b = 0; b <= top; b++) {
+    const x = decoded[b]!;
+    const tie = b === 0 ? 102 << 23 /* 2^-25 */ : b === top ? 0x477ff000 /* 65520 */ : (x + decoded[b + 1]!) / 2;
+    push(x);
+    push(x + 1);
+    if (x > 0) push(x - 1);
+    else push(1); // float32's smallest subnormal
+    push(tie - 1);
+    push(tie);
+    push(tie + 1);
   }
-  for (const x of [Infinity, 3.4028234663852886e38, 2 ** -149, 2 ** -126, 1e-30, 65536, 2 ** 20]) push(bitsOf(x));
-  return Uint32Array.from(inputs);
+  for (const bits of [0x7f800000, 0x7f7fffff, 0x00800000, 0x007fffff, 0x0d000000, 0x47800000, 0x49800000]) push(bits);
+  return inputs.subarray(0, k);
 }
 
 /**
- * Whether the FP16 proposal's conversions are here and exact: every float16 bit pattern decoded to its value (a NaN
- * to a NaN of its sign) and encoded back (a NaN to 0x7e00 of its sign), and fp16ProbeInputs rounded as tensor/half.ts
- * rounds them. Where V8 has the proposal behind a flag (Node 24 and later), it says so.
+ * Whether the FP16 proposal's conversions are here and exact: the same bits as the kernels' software conversions
+ * (which the tests hold to tensor/half.ts on every input class) for every float16 bit pattern decoded (a NaN: a NaN of
+ * its sign) and encoded back (a NaN as 0x7e00 of its sign), and for fp16ProbeInputs rounded. Where V8 has the
+ * proposal behind a flag (Node 24 and later), it says so.
  */
 export function probeFp16(heap: WasmHeap = wasmHeap()): FeatureProbe {
-  let conversions: Conversions;
+  let hardware: Conversions;
   try {
-    conversions = instantiate(conversionModuleBytes("float16", limitsOf(heap), true), heap) as Conversions;
+    hardware = instantiate(conversionModuleBytes("float16", limitsOf(heap), true), heap) as Conversions;
   } catch (error) {
     const first = (error as Error).message.split("\n")[0];
     return { use: false, reason: `the WebAssembly FP16 proposal's instructions are not available (${first}; Node 24 and later have them behind --experimental-wasm-fp16): float16 is rounded in software` };
   }
+  const software = instantiate(conversionModuleBytes("float16", limitsOf(heap), false), heap) as Conversions;
   const patterns = 65536;
-  const inputs = fp16ProbeInputs();
-  const n = inputs.length - (inputs.length % 4); // round16 takes whole vectors
-  const [bits16, decoded, x, rounded] = [heap.view(Uint16Array, patterns), heap.view(Float32Array, patterns), heap.view(Float32Array, n), heap.view(Float32Array, n)];
-  const bitsOf = (view: Float32Array): Uint32Array => new Uint32Array(view.buffer, view.byteOffset, view.length);
-  bits16.forEach((_, b) => (bits16[b] = b));
-  conversions.decode16(bits16.byteOffset, decoded.byteOffset, patterns);
-  const decodedBits = bitsOf(decoded);
+  const bits16 = heap.view(Uint16Array, patterns);
+  const [decodedHard, decodedSoft] = [0, 1].map(() => heap.view(Int32Array, patterns)) as [Int32Array, Int32Array];
+  const isNaN16 = (b: number): boolean => (b & 0x7fff) > 0x7c00;
+  const isNaN32 = (b: number): boolean => (b & 0x7fffffff) > 0x7f800000;
+  for (let b = 0; b < patterns; b++) bits16[b] = b;
+  hardware.decode16(bits16.byteOffset, decodedHard.byteOffset, patterns);
+  software.decode16(bits16.byteOffset, decodedSoft.byteOffset, patterns);
   for (let b = 0; b < patterns; b++) {
-    const want = halfToFloat(b);
-    const ok = Number.isNaN(want) ? Number.isNaN(decoded[b]) && decodedBits[b]! >>> 31 === b >>> 15 : Object.is(decoded[b], want);
-    if (!ok) return inexact(`decodes float16 0x${b.toString(16)} as ${decoded[b]}`);
+    const [hard, soft] = [decodedHard[b]!, decodedSoft[b]!];
+    if (isNaN16(b) ? !(isNaN32(hard) && hard >>> 31 === b >>> 15) : hard !== soft) return inexact(`decodes float16 0x${b.toString(16)} as float32 0x${(hard >>> 0).toString(16)}`);
   }
-  conversions.encode16(decoded.byteOffset, bits16.byteOffset, patterns);
+  hardware.encode16(decodedHard.byteOffset, bits16.byteOffset, patterns);
   for (let b = 0; b < patterns; b++) {
-    const want = Number.isNaN(halfToFloat(b)) ? (b & 0x8000) | 0x7e00 : b;
+    const want = isNaN16(b) ? (b & 0x8000) | 0x7e00 : b;
     if (bits16[b] !== want) return inexact(`encodes float16 0x${b.toString(16)} as 0x${bits16[b]!.toString(16)}`);
   }
-  bitsOf(x).set(inputs.subarray(0, n));
-  conversions.round16(x.byteOffset, rounded.byteOffset, n);
-  for (let k = 0; k < n; k++) if (!Object.is(rounded[k], halfToFloat(floatToHalf(x[k]!)))) return inexact(`rounds ${x[k]} to ${rounded[k]}`);
+  const inputs = fp16ProbeInputs(decodedSoft);
+  const n = inputs.length - (inputs.length % 4); // round16 takes whole vectors
+  const [hard, soft] = [0, 1].map(() => heap.view(Int32Array, n)) as [Int32Array, Int32Array];
+  hard.set(inputs.subarray(0, n));
+  soft.set(inputs.subarray(0, n));
+  hardware.round16(hard.byteOffset, hard.byteOffset, n);
+  software.round16(soft.byteOffset, soft.byteOffset, n);
+  for (let k = 0; k < n; k++) if (hard[k] !== soft[k]) return inexact(`rounds float32 0x${(inputs[k]! >>> 0).toString(16)} to 0x${(hard[k]! >>> 0).toString(16)}`);
   return { use: true, reason: "the WebAssembly FP16 proposal's float16 conversions are here and exact: used" };
 }
 

@@ -178,12 +178,14 @@ describe("float16 by the WebAssembly FP16 proposal's conversions, where the engi
     expect(wasmBackend({ fp16: false }).fp16).toEqual({ use: false, reason: expect.stringMatching(/turned off by the fp16 option/) });
   });
 
-  test("a probe input set that holds each binade's ties and the overflow boundary", () => {
-    const sample = new Float32Array(fp16ProbeInputs().buffer);
-    // the ties of the largest finite number (overflow), of the subnormals, of the last subnormal and first normal, of a
-    // sampled normal binade, and of the top binade
-    const sampledTie = (halfToFloat(23 * 1000) + halfToFloat(23 * 1000 + 1)) / 2;
-    for (const x of [65520, -65520, 2 ** -25, 3 * 2 ** -25, 2 ** -14 - 2 ** -25, sampledTie, -sampledTie, 32768 + 16]) expect(sample).toContain(x);
+  test("the probe's inputs hold every float16 number's tie with the next (the bits' mean), both signs, and the overflow boundary", () => {
+    const decoded = Int32Array.from({ length: 0x7c00 }, (_, b) => f32Bits(halfToFloat(b)));
+    const inputs = new Set(new Float32Array(fp16ProbeInputs(decoded).slice().buffer));
+    for (let b = 0; b < 0x7bff; b++) {
+      const tie = (halfToFloat(b) + halfToFloat(b + 1)) / 2; // exact: 12 significant bits at most
+      for (const x of [tie, -tie, halfToFloat(b), -halfToFloat(b)]) if (!inputs.has(x)) throw new Error(`no ${x} (pattern 0x${b.toString(16)})`);
+    }
+    for (const x of [65520, -65520, 2 ** -25, -(2 ** -25), 2 ** -149, Infinity, -Infinity]) expect(inputs.has(x)).toBe(true);
   });
 
   test("FP16 on and off step float16 to the same bits (both profiles, both paths, overflowing scalars)", () => {
