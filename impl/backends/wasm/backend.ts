@@ -276,7 +276,11 @@ function copyBits(into: Bits, from: Bits): void {
 /** Whether no two storages share a byte (in the same buffer). */
 function apart(storages: readonly Storage[]): boolean {
   const byBuffer = new Map<ArrayBufferLike, Storage[]>();
-  for (const data of storages) byBuffer.set(data.buffer, [...(byBuffer.get(data.buffer) ?? []), data]);
+  for (const data of storages) {
+    const list = byBuffer.get(data.buffer);
+    if (list === undefined) byBuffer.set(data.buffer, [data]);
+    else list.push(data); // (not a copy per storage: storages in the memory share one buffer, thousands of them)
+  }
   for (const list of byBuffer.values()) {
     list.sort((a, b) => a.byteOffset - b.byteOffset);
     for (let k = 1; k < list.length; k++) if (list[k]!.byteOffset < list[k - 1]!.byteOffset + list[k - 1]!.byteLength || list[k] === list[k - 1]) return false;
