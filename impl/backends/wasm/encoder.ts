@@ -42,17 +42,31 @@ function f64Bytes(x: number): number[] {
   return [...new Uint8Array(new Float64Array([x]).buffer)];
 }
 
-function name(s: string): number[] {
-  const bytes = [...new TextEncoder().encode(s)];
-  return [...uleb(bytes.length), ...bytes];
+/**
+ * Byte runs joined into one array, each copied once. (A kernel's body is tens of thousands of bytes: spread into
+ * new arrays at each level of the module, as numbers, its copies made megabytes of garbage for each kernel.)
+ */
+function concat(parts: readonly ArrayLike<number>[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
-function vec(items: readonly number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
+function name(s: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(s);
+  return concat([uleb(bytes.length), bytes]);
 }
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
+function vec(items: readonly ArrayLike<number>[]): Uint8Array<ArrayBuffer> {
+  return concat([uleb(items.length), ...items]);
+}
+
+function section(id: number, content: Uint8Array): Uint8Array<ArrayBuffer> {
+  return concat([[id, ...uleb(content.length)], content]);
 }
 
 /** The body of one function: its locals (after the params) and its instructions. */
@@ -70,6 +84,12 @@ export class Code {
 
   op(...bytes: number[]): this {
     this.bytes.push(...bytes);
+    return this;
+  }
+
+  /** Bytes emitted elsewhere (code moved after a prologue), appended one by one: a spread of a whole body could overflow the stack. */
+  append(bytes: readonly number[]): this {
+    for (const byte of bytes) this.bytes.push(byte);
     return this;
   }
 
@@ -101,7 +121,7 @@ export class Code {
   }
 
   /** The encoded body: locals grouped by runs of one type, the instructions, end. */
-  encode(): number[] {
+  encode(): Uint8Array<ArrayBuffer> {
     const groups: number[][] = [];
     for (let i = 0; i < this.localTypes.length; ) {
       let j = i;
@@ -109,8 +129,8 @@ export class Code {
       groups.push([...uleb(j - i), this.localTypes[i]!]);
       i = j;
     }
-    const body = [...vec(groups), ...this.bytes, 0x0b];
-    return [...uleb(body.length), ...body];
+    const locals = vec(groups);
+    return concat([uleb(locals.length + this.bytes.length + 1), locals, this.bytes, [0x0b]]);
   }
 }
 
@@ -240,20 +260,20 @@ export interface ModuleSpec {
 /** The module's bytes. */
 export function encodeModule(spec: ModuleSpec): Uint8Array<ArrayBuffer> {
   const signatures = [...spec.imports, ...spec.functions.map((f) => f.code)];
-  const types = signatures.map((s) => [0x60, ...vec(s.params.map((t) => [t])), ...vec(s.results.map((t) => [t]))]);
+  const types = signatures.map((s) => concat([[0x60], vec(s.params.map((t) => [t])), vec(s.results.map((t) => [t]))]));
   const { memory } = spec;
   const imports = [
-    [...name(memory.module), ...name(memory.name), 0x02, memory.shared ? 0x03 : 0x01, ...uleb(memory.minimum), ...uleb(memory.maximum)],
-    ...spec.imports.map((f, i) => [...name(f.module), ...name(f.name), 0x00, ...uleb(i)]),
+    concat([name(memory.module), name(memory.name), [0x02, memory.shared ? 0x03 : 0x01, ...uleb(memory.minimum), ...uleb(memory.maximum)]]),
+    ...spec.imports.map((f, i) => concat([name(f.module), name(f.name), [0x00, ...uleb(i)]])),
   ];
   const functionTypes = spec.functions.map((_, i) => uleb(spec.imports.length + i));
-  const exports = spec.functions.map((f, i) => [...name(f.name), 0x00, ...uleb(spec.imports.length + i)]);
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec(types)),
-    ...section(2, vec(imports)),
-    ...section(3, vec(functionTypes)),
-    ...section(7, vec(exports)),
-    ...section(10, vec(spec.functions.map((f) => f.code.encode()))),
+  const exports = spec.functions.map((f, i) => concat([name(f.name), [0x00, ...uleb(spec.imports.length + i)]]));
+  return concat([
+    [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    section(1, vec(types)),
+    section(2, vec(imports)),
+    section(3, vec(functionTypes)),
+    section(7, vec(exports)),
+    section(10, vec(spec.functions.map((f) => f.code.encode()))),
   ]);
 }

@@ -203,13 +203,9 @@ class VectorCode {
     return this.constant("zero", () => this.c.simd(SIMD.const, ...V128_ZERO));
   }
 
-  /** Code that must run before the loop: the constants the kernel used. Call after generating the body. */
-  prologueCode(): number[] {
-    const saved = this.c.bytes.splice(0);
+  /** Emit the code that must run before the loop: the constants the kernel used (known once the body is generated). */
+  emitPrologue(): void {
     for (const emit of this.prologue) emit();
-    const prologue = this.c.bytes.splice(0);
-    this.c.bytes.push(...saved);
-    return prologue;
   }
 
   private temps(): number[] {
@@ -831,8 +827,8 @@ function stepFunction(variant: KernelVariant, { groups, exactIndex, remainderInd
       c.simd(ops.splat).set(scalarLocals[k]!);
     });
     c.get(N).i32(-step).op(OP.i32And).i32(size).op(OP.i32Mul).set(vectorEnd);
-    c.bytes.push(...vc.prologueCode(), ...loop);
-    return c;
+    vc.emitPrologue();
+    return c.append(loop);
   }
 }
 
@@ -872,8 +868,8 @@ function fmaFunction(lane: Lane, strategy: FmaStrategy): Code {
   c.get(i).i32(16).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   const loop = c.bytes.splice(0);
   c.get(4).i32(vc.ops.size).op(OP.i32Mul).set(end);
-  c.bytes.push(...vc.prologueCode(), ...loop);
-  return c;
+  vc.emitPrologue();
+  return c.append(loop);
 }
 
 /**
@@ -895,8 +891,8 @@ function conversionFunctions(format: "float16" | "bfloat16", fp16: boolean): Mod
     body(c, vc, at);
     c.get(i).i32(width).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
     const code = c.bytes.splice(0);
-    c.bytes.push(...vc.prologueCode(), ...code);
-    return c;
+    vc.emitPrologue();
+    return c.append(code);
   };
   const round16 = loop(4, (c, vc, at) => {
     at(1, 4)();
