@@ -112,8 +112,6 @@ const SHUFFLE_HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 1
 const SHUFFLE_INTERLEAVE_LOW_16 = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
 const SHUFFLE_INTERLEAVE_HIGH_16 = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
 const SHUFFLE_JOIN_LOWS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** The low 32-bit words of two f64x2 vectors' four lanes, in lane order. */
-const SHUFFLE_LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
 /** Expression helpers over one function's code, for one lane type. */
 class VectorCode {
@@ -189,6 +187,11 @@ class VectorCode {
   }
   i32Splat(n: number): number {
     return this.constant(`i32 ${n}`, () => this.c.i32(n).simd(SIMD.i32x4Splat));
+  }
+  /** A v128 local holding the i32x4 lanes (a, b, a, b): a in each 64-bit lane's low word, b in its high word. */
+  private i32Pairs(a: number, b: number): number {
+    const bytes = [a, b, a, b].flatMap((n) => [0, 8, 16, 24].map((shift) => (n >>> shift) & 0xff));
+    return this.constant(`i32 pairs ${a} ${b}`, () => this.c.simd(SIMD.const, ...bytes));
   }
   private i64One(): number {
     return this.i64Splat(1);
@@ -356,8 +359,8 @@ class VectorCode {
    * scalar): below the normal range, overflowed, or NaN.
    */
   fmaShort = (x: Expr, y: Expr, z: Expr): Expr => () => {
-    const { c, risk } = this;
-    if (this.strategy !== "emulated" || this.lane !== "float32" || risk === undefined) return this.fma(x, y, z)();
+    const { c } = this;
+    if (this.strategy !== "emulated" || this.lane !== "float32" || !this.fast) return this.fma(x, y, z)();
     const [tx, product] = [this.tempOf("fmaShort x"), this.tempOf("fmaShort product")];
     this.assign(tx, x);
     c.get(tx);
@@ -370,7 +373,11 @@ class VectorCode {
     c.get(tx).get(this.zero()).simd(SIMD.f32x4Ne);
     c.get(product).simd(SIMD.f32x4Abs).tee(product).get(smallestNormal).simd(SIMD.f32x4Ge);
     c.get(product).get(infinity).simd(SIMD.f32x4Lt).simd(SIMD.and);
-    c.simd(SIMD.andnot).get(risk).simd(SIMD.or).set(risk);
+    c.simd(SIMD.andnot);
+    const risk = (this.riskMask ??= c.local(V128));
+    if (this.maskStarted) c.get(risk).simd(SIMD.or);
+    c.set(risk);
+    this.maskStarted = true;
   };
 
   /**
@@ -394,13 +401,22 @@ class VectorCode {
   }
 
   /**
-   * float32 lanes: a local that each fma in `fast` mode ORs its risky lanes
-   * into (see fma32), or undefined for `exact` mode, which rounds every fma to
-   * odd. The kernel runs an element's whole update fast and redoes it exact
-   * when any lane was risky.
+   * float32 lanes, inside `guarded`'s body: `fast` mode, where each fma leaves its risky lanes' trace in a local (fma32
+   * a key, fmaShort a mask; below) rather than rounding to odd, as `exact` mode (outside) does. The kernel runs an
+   * element's whole update fast and redoes it exact when any lane was risky.
    */
-  risk: number | undefined;
-  private riskLocal: number | undefined;
+  private fast = false;
+  /**
+   * fmaShort's risky lanes, ORed as masks (the first fmaShort of a body sets it, so no body starts with a zeroing).
+   */
+  private riskMask: number | undefined;
+  private maskStarted = false;
+  /**
+   * fma32's risk keys (i32x4 over the float64 sums' words), kept as their signed minimum (the first fma32 of a body
+   * sets it): a lane is risky where the minimum lies below `riskBounds` (see fma32).
+   */
+  private riskKeys: number | undefined;
+  private keysStarted = false;
 
   /**
    * The step kernel's 16-bit storage. With float16, every fma's exact result is 0, not finite, or at least 2^-101 in
@@ -428,12 +444,14 @@ class VectorCode {
   guarded(body: () => void, commit: () => void, exact: () => void): void {
     const { c } = this;
     if (!this.guards) return void (body(), commit());
-    const risk = (this.riskLocal ??= c.local(V128));
-    c.get(this.zero()).set(risk);
-    this.risk = risk;
+    [this.fast, this.maskStarted, this.keysStarted] = [true, false, false];
     body();
-    this.risk = undefined;
-    c.get(risk).simd(SIMD.anyTrue).op(OP.if, OP.void);
+    this.fast = false;
+    if (!this.maskStarted && !this.keysStarted) return void commit();
+    if (this.keysStarted) c.get(this.riskKeys!).get(this.riskBounds()).simd(SIMD.i32x4LtS);
+    if (this.maskStarted) c.get(this.riskMask!);
+    if (this.maskStarted && this.keysStarted) c.simd(SIMD.or);
+    c.simd(SIMD.anyTrue).op(OP.if, OP.void);
     exact();
     c.op(OP.else);
     commit();
@@ -442,17 +460,15 @@ class VectorCode {
 
   /**
    * float32 fma, two lanes at a time in float64, where x·y is exact and
-   * x·y + z is rounded once; demoting that sum rounds a second time, which
-   * matters only when the float64 sum is a float32 midpoint (its 29 low
-   * significand bits 1 then 28 zeros) or lies below float32's normal range
-   * (where the midpoints sit lower). Fast mode flags those lanes in `risk`;
-   * exact mode makes the float64 sum round-to-odd (TwoSum's error decides the
-   * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
+   * x·y + z is rounded once; demoting that sum rounds a second time. Fast mode
+   * flags the lanes where that can differ from one rounding (`riskKey`); exact
+   * mode makes the float64 sum round-to-odd (TwoSum's error decides the last
+   * bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
    * Melquiond 2008).
    */
   private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
-    const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
+    const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
     const operands = ([[x, tx, a], [y, ty, b], [z, tz, zz]] as const).map(([e, t, to]) => {
       const wide = this.wide.get(e);
@@ -468,41 +484,59 @@ class VectorCode {
         c.simd(SIMD.f64x2PromoteLowF32x4).set(to);
       }
     };
-    const join = (): void => void c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
-    const { risk } = this;
     for (const [half, result] of [[0, lo], [1, hi]] as const) {
       promoteHalf(half);
       c.get(wa).get(wb).simd(SIMD.f64x2Mul).set(prod); // exact
       c.get(prod).get(wz).simd(SIMD.f64x2Add).set(result);
-      if (risk !== undefined) continue;
+      if (this.fast) {
+        this.riskKey(result);
+        continue;
+      }
       // TwoSum: err = (prod - (sum - zv)) + (z - zv), zv = sum - prod
       c.get(result).get(prod).simd(SIMD.f64x2Sub).set(zv);
       c.get(prod).get(result).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Sub);
       c.get(wz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
       this.roundToOdd(result, err);
     }
-    join();
-    if (risk === undefined) return;
-    c.set(res);
-    // the risky lanes, each test leaving a mask:
-    const tests: (() => void)[] = [];
-    // a nonzero result at or below the smallest normal (as a sum below it rounds to); float16 storage has none
-    // (`storage`). A zero result is correct: it comes from a float64 sum s with |s| ≤ 2^-150, which is exact. With z = 0,
-    // s = x·y, exact; else |z| ≥ 2^-149, so |x·y| lies within 2^-150 of |z|, and x·y + z is a multiple of x·y's last
-    // place (at least |x·y|·2^-48 ≥ 2^-198) or of 2^-149, below 2^-149 in magnitude: 49 bits at most. (Flagging
-    // zeros sent every block of zero grads and zero state to the exact step.)
-    if (this.storage !== "float16") {
-      const smallestNormal = this.f32Splat(2 ** -126);
-      tests.push(() => void c.get(res).simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le).get(res).get(this.zero()).simd(SIMD.f32x4Ne).simd(SIMD.and));
-    }
-    // a float64 sum on a float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
-    tests.push(() => void c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq));
-    c.get(risk);
-    for (const test of tests) {
-      test();
-      c.simd(SIMD.or);
-    }
-    c.set(risk).get(res);
+    c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
+  }
+
+  /**
+   * Fast mode: fold the float64 sums `sum` (f64x2) of two fma32 lanes into `riskKeys`. Let e = x·y + z (exact) and s its
+   * float64 rounding, which the lane demotes. x, y, z are float32 numbers, multiples of 2^-149, so e is a multiple of
+   * 2^-298: 0 or at least 2^-298 in magnitude, float64 normal numbers (or e is not finite).
+   * - Demoting s gives e's float32 rounding unless s is a float32 midpoint (halfway between two neighbouring float32
+   *   numbers; 2^128 - 2^103, halfway to float32's overflow, counts). Every float32 midpoint is a float64 number
+   *   (odd multiples of 2^-150 or coarser, within float64's normal range): were one strictly between e and s, it would
+   *   be nearer e than s, which is e's nearest float64 number; so none is, and demoting e or s rounds to the same
+   *   side, except where s itself is a midpoint, which demotes to even whatever side e was on.
+   * - s = 0 only where e = 0 (e is 0 or at least 2^-298 in magnitude): exact. (Flagging zeros sent every block of
+   *   zero grads and zero state to the exact step.)
+   * - Where |s| ≥ 2^-126, in a binade [2^k, 2^(k + 1)) with k ≥ -126, the float32 midpoints are the odd multiples of
+   *   2^(k - 24), float64's grid is 2^(k - 52): s is one where its significand's 29 low bits (all in the low 32-bit
+   *   word) are 1 then 28 zeros. Below 2^-126 the midpoints sit lower in the significand; those lanes are all flagged.
+   * So a lane is risky where its low word w has w mod 2^29 = 2^28, or its high word h (sign, 11 exponent bits, 20
+   * significand bits) has 0 < |h| < 0x38100000 (2^-126's high word: |s| < 2^-126 exactly when |h| is below it; and
+   * s ≠ 0 exactly when |h| ≠ 0, as s = 0 or |s| ≥ 2^-298). Each as a key, small where risky, in [0, 2^31) (so signed
+   * and unsigned order agree, and the keys of all a body's fmas fold into one minimum, one instruction each):
+   * - low word: (w + 2^28) mod 2^29, 0 exactly at a midpoint: risky below 1;
+   * - high word: (h + 2^31 - 1) mod 2^31 = (|h| - 1) mod 2^31, which is |h| - 1 for |h| ≥ 1, and 2^31 - 1 for
+   *   |h| = 0: risky below 0x38100000 - 1.
+   * With float16 storage no exact result lies below 2^-101 except 0 (`storage`): the high words are never risky (bound
+   * 0, below every key). Not finite: ±∞'s keys are 2^28 and 0x7fefffff; a NaN's may flag its lane, which is only slower.
+   */
+  private riskKey(sum: number): void {
+    const { c } = this;
+    const keys = (this.riskKeys ??= c.local(V128));
+    c.get(sum).get(this.i32Pairs(2 ** 28, 2 ** 31 - 1)).simd(SIMD.i32x4Add).get(this.i32Pairs(2 ** 29 - 1, 2 ** 31 - 1)).simd(SIMD.and);
+    if (this.keysStarted) c.get(keys).simd(SIMD.i32x4MinS);
+    c.set(keys);
+    this.keysStarted = true;
+  }
+
+  /** The bounds below which a lane's key in `riskKeys` is risky (see riskKey). */
+  private riskBounds(): number {
+    return this.i32Pairs(1, this.storage === "float16" ? 0 : 0x38100000 - 1);
   }
 
   /** float64 fma: Dekker, TwoSum, round-to-odd; zero operands and out-of-range lanes apart. */

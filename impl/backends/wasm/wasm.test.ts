@@ -69,6 +69,17 @@ describe("the SIMD fma emulation against the spec's exact fma", () => {
     checkFma("float32", traps.slice(1)); // shifted: each trap in another lane
   });
 
+  test("float32 lanes: double-rounding traps below the normal range (a float64 sum on a subnormal's midpoint, not at 29 bits), in every lane position", () => {
+    // x·y = 2^-150 - 2^-196 (x = (1 + 2^-23)·2^-75, y = (1 - 2^-23)·2^-75) plus z = ±k·2^-149, k odd: the float64 sum is
+    // the midpoint ±k·2^-149 + 2^-150 (2^-196 is below half its last place from 2^-143 up), which demotes to even,
+    // away from the fma; k = 2^23 - 1 is the largest subnormal, whose midpoint above demotes to 2^-126
+    const [x, y] = [(1 + 2 ** -23) * 2 ** -75, (1 - 2 ** -23) * 2 ** -75];
+    const traps: [number, number, number][] = [];
+    for (const k of [2 ** 6 + 1, 513, 2 ** 15 + 3, 2 ** 22 + 1, 2 ** 23 - 1]) for (const [sx, sz] of [[1, 1], [1, -1], [-1, 1], [-1, -1]] as const) traps.push([sx * x, y, sz * k * 2 ** -149]);
+    for (const [a, b, c] of traps) expect(Math.fround(a * b + c)).not.toBe(fmaExact(a, b, c, FORMATS.float32)); // each a trap
+    for (let shift = 0; shift < 4; shift++) checkFma("float32", traps.slice(shift));
+  });
+
   test("float32 lanes: results below the normal range, exact ties, zeros, infinities", () => {
     const rng = new RandomFloats(22);
     const triples: [number, number, number][] = [[0, 5, -0], [-0, 5, -0], [3e38, 3e38, 1], [-3e38, 3e38, 1], [2 ** -75, 2 ** -75, 2 ** -149], [1.5, 2 ** -149, 0]];
