@@ -130,10 +130,29 @@ class VectorCode {
     this.ops = LANE_OPS[lane];
   }
 
-  at = (local: number): Expr => () => void this.c.get(local);
+  /** A local's value (one Expr per local, so that fma32 can tell which local an operand is). */
+  at = (local: number): Expr => {
+    let e = this.atExprs.get(local);
+    if (e === undefined) {
+      const made: Expr = () => void this.c.get(local);
+      this.atExprs.set(local, (e = made));
+      this.localOfExpr.set(made, local);
+    }
+    return e;
+  };
+  private readonly atExprs = new Map<number, Expr>();
+  private readonly localOfExpr = new Map<Expr, number>();
+  /**
+   * Locals that hold, until assigned again, the float32 lanes in memory at an address (pushed by `address`, plus
+   * `offset` bytes): the step kernel's inputs as loaded, in its main loop, where nothing is stored before the update's
+   * end. fma32 promotes such an operand's halves from there, the same numbers: a load that the engine folds into the
+   * conversion (x86-64: cvtps2pd from memory), not a conversion of a register and, for the high half, a shuffle first.
+   */
+  readonly inMemory = new Map<number, { readonly address: () => void; readonly offset: number }>();
   assign(local: number, e: Expr): void {
     e();
     this.c.set(local);
+    this.inMemory.delete(local);
   }
   private binary = (opcode: number) => (a: Expr, b: Expr): Expr => () => {
     a();
@@ -469,18 +488,26 @@ class VectorCode {
   private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number];
-    // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
+    // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half,
+    // from memory where they are there (`inMemory`).
     const operands = ([[x, tx, a], [y, ty, b], [z, tz, zz]] as const).map(([e, t, to]) => {
       const wide = this.wide.get(e);
-      if (wide === undefined) this.assign(t, e);
-      return { t, to, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
+      const local = this.localOfExpr.get(e);
+      const address = local === undefined ? undefined : this.inMemory.get(local);
+      if (wide === undefined && address === undefined) this.assign(t, e);
+      return { t, to, address, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
     });
     const [wa, wb, wz] = operands.map((o) => o.wide ?? o.to) as [number, number, number];
     const promoteHalf = (half: 0 | 1): void => {
-      for (const { t, to, wide } of operands) {
+      for (const { t, to, wide, address } of operands) {
         if (wide !== undefined) continue;
-        c.get(t);
-        if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
+        if (address !== undefined) {
+          address.address();
+          c.simd(SIMD.load64Zero, ...Code.memarg(2, address.offset + 8 * half));
+        } else {
+          c.get(t);
+          if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
+        }
         c.simd(SIMD.f64x2PromoteLowF32x4).set(to);
       }
     };
@@ -707,19 +734,25 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   const address = (ptr: number): void => void c.get(ptr).get(i).op(OP.i32Add);
   const loadVectors = (array: number): void => {
     if (storage !== undefined) return vc.loadDecoded8(storage, () => address(array), localOf(0, array), localOf(1, array));
-    address(array);
-    c.simd(SIMD.load, ...Code.memarg(align)).set(localOf(0, array));
+    for (let group = 0; group < groups; group++) {
+      address(array);
+      c.simd(SIMD.load, ...Code.memarg(align, 16 * group)).set(localOf(group, array));
+      if (variant.lane === "float32") vc.inMemory.set(localOf(group, array), { address: () => address(array), offset: 16 * group });
+    }
   };
   const storeVectors = (array: number): void => {
     if (storage !== undefined) return vc.storeEncoded8(storage, () => address(array), localOf(0, array), localOf(1, array));
-    address(array);
-    c.get(localOf(0, array)).simd(SIMD.store, ...Code.memarg(align));
+    for (let group = 0; group < groups; group++) {
+      address(array);
+      c.get(localOf(group, array)).simd(SIMD.store, ...Code.memarg(align, 16 * group));
+    }
   };
   // main loop over whole iterations
   c.op(OP.block, OP.void, OP.loop, OP.void);
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
   for (const array of arrays) loadVectors(array);
   element(() => written.forEach(storeVectors), () => void c.i32(step));
+  vc.inMemory.clear(); // (the tail's inputs are lanes loaded one by one, the memory past n not theirs)
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path:
   // every fma of zeros gives an exact zero, which the risk tests let through)
@@ -761,7 +794,7 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
           remaining();
           c.i32(lane).op(0x4b, OP.if, OP.void);
           address(array);
-          if (storage === undefined) c.get(local).simd(ops.extract, lane).op(ops.store, ...Code.memarg(align, lane * size));
+          if (storage === undefined) c.get(local).simd(ops.extract, lane % ops.lanes).op(ops.store, ...Code.memarg(align, lane * size));
           else c.get(encoded).simd(SIMD.i32x4ExtractLane, lane % ops.lanes).op(OP.i32Store16, ...Code.memarg(align, lane * size));
           c.op(OP.end);
         }
