@@ -541,8 +541,8 @@ describe("the fast kernel's risky blocks go to the exact one", () => {
     // grad = 2^-40, g - m rounds to 2^23 + 1, and -0.375·(2^23 + 1) + 2^-40 lies just above the float32 midpoint
     // -3145728.375: the float64 sum is the midpoint itself (2^-40 is below its last place), which rounds to even,
     // -3145728.5, unless the block goes to the exact kernel
-    const n = 11; // float32 lanes: two 4-number iterations and a tail of 3
-    const traps = new Set([2, 9]);
+    const n = 11; // float32 lanes, emulated fma: one 8-number iteration (two vectors) and a tail of 3
+    const traps = new Set([2, 6, 9]); // in each vector of the iteration, and the tail
     const rng = new RandomFloats(5);
     const params = Array.from({ length: n }, () => rng.unit() - 0.5);
     const hyper = { ...HYPER, betas: [0.375, 0.999] as [number, number], weight_decay: 0 };
