@@ -149,10 +149,25 @@ class VectorCode {
    * conversion (x86-64: cvtps2pd from memory), not a conversion of a register and, for the high half, a shuffle first.
    */
   readonly inMemory = new Map<number, { readonly address: () => void; readonly offset: number }>();
+  /**
+   * Locals that hold, until assigned again, an fma32's result: the locals of its two halves as demoted (lanes 0-1 and
+   * 2-3 in lanes 0-1), which fma32 promotes for such an operand instead of shuffling the high half down.
+   */
+  private readonly demoted = new Map<number, { readonly lo: number; readonly hi: number }>();
+  /** The last fma32's demoted halves, and where its code ends (its result is what an assignment ending there sets). */
+  private lastFma32: { readonly end: number; readonly lo: number; readonly hi: number } | undefined;
   assign(local: number, e: Expr): void {
     e();
+    const last = this.lastFma32;
+    if (last !== undefined && last.end === this.c.bytes.length) this.demoted.set(local, last);
+    else this.demoted.delete(local);
     this.c.set(local);
     this.inMemory.delete(local);
+  }
+  /** Forget what `inMemory` and `demoted` say (before code that sets the locals otherwise). */
+  forgetSources(): void {
+    this.inMemory.clear();
+    this.demoted.clear();
   }
   private binary = (opcode: number) => (a: Expr, b: Expr): Expr => () => {
     a();
@@ -489,21 +504,24 @@ class VectorCode {
     const { c } = this;
     const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number];
     // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half,
-    // from memory where they are there (`inMemory`).
+    // from memory where they are there (`inMemory`), from an earlier fma32's demoted halves where they are its result.
     const operands = ([[x, tx, a], [y, ty, b], [z, tz, zz]] as const).map(([e, t, to]) => {
       const wide = this.wide.get(e);
       const local = this.localOfExpr.get(e);
       const address = local === undefined ? undefined : this.inMemory.get(local);
-      if (wide === undefined && address === undefined) this.assign(t, e);
-      return { t, to, address, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
+      const halves = local === undefined || address !== undefined ? undefined : this.demoted.get(local);
+      if (wide === undefined && address === undefined && halves === undefined) this.assign(t, e);
+      return { t, to, address, halves, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
     });
     const [wa, wb, wz] = operands.map((o) => o.wide ?? o.to) as [number, number, number];
     const promoteHalf = (half: 0 | 1): void => {
-      for (const { t, to, wide, address } of operands) {
+      for (const { t, to, wide, address, halves } of operands) {
         if (wide !== undefined) continue;
         if (address !== undefined) {
           address.address();
           c.simd(SIMD.load64Zero, ...Code.memarg(2, address.offset + 8 * half));
+        } else if (halves !== undefined) {
+          c.get(half === 0 ? halves.lo : halves.hi);
         } else {
           c.get(t);
           if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
@@ -525,7 +543,9 @@ class VectorCode {
       c.get(wz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
       this.roundToOdd(result, err);
     }
-    c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
+    const [demotedLo, demotedHi] = [c.local(V128), c.local(V128)];
+    c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).tee(demotedLo).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).tee(demotedHi).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
+    this.lastFma32 = { end: c.bytes.length, lo: demotedLo, hi: demotedHi };
   }
 
   /**
@@ -754,7 +774,7 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
   for (const array of arrays) loadVectors(array);
   element(() => written.forEach(storeVectors), () => void c.i32(step));
-  vc.inMemory.clear(); // (the tail's inputs are lanes loaded one by one, the memory past n not theirs)
+  vc.forgetSources(); // (the tail's inputs are lanes loaded one by one, the memory past n not theirs)
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   // the last n mod step numbers: loaded one by one into zeroed vectors (zeros keep the padding lanes off the slow path:
   // every fma of zeros gives an exact zero, which the risk tests let through)
