@@ -675,8 +675,9 @@ function stepFunction(variant: KernelVariant, exactIndex?: number): Code {
   // 16-bit tensors: two vectors of float32 lanes an iteration, from one 128-bit load of 8 numbers per array, their
   // updates interleaved statement by statement: each element's update is one long chain of roundings, and two
   // independent chains side by side keep the processor busy while each waits on the other's latency. float32 tensors
-  // with emulated fmas (each a chain of conversions and float64 arithmetic) too, from two loads: 16M float32 L2 foreach
-  // 10-13% faster than one vector an iteration (Node 20, x86-64); four were no faster there, and slower on small tensors.
+  // with emulated fmas (each a chain of conversions and float64 arithmetic) too, from two loads: 4M and 16M float32 L2
+  // foreach about 11% faster than one vector an iteration (Node 20, x86-64); four were hardly faster there (0-3%), and
+  // slower on tensors of 10 and 1,000 numbers.
   const groups = storage !== undefined || (variant.lane === "float32" && variant.fused && variant.fma === "emulated") ? 2 : 1;
   const locals = Array.from({ length: groups }, () => ({ p: c.local(V128), g: c.local(V128), m: c.local(V128), v: c.local(V128), d: c.local(V128) }));
   const scalarLocals = KERNEL_SCALARS.map(() => c.local(V128));
