@@ -557,33 +557,38 @@ class VectorCode {
    *   (odd multiples of 2^-150 or coarser, within float64's normal range): were one strictly between e and s, it would
    *   be nearer e than s, which is e's nearest float64 number; so none is, and demoting e or s rounds to the same
    *   side, except where s itself is a midpoint, which demotes to even whatever side e was on.
-   * - s = 0 only where e = 0 (e is 0 or at least 2^-298 in magnitude): exact. (Flagging zeros sent every block of
-   *   zero grads and zero state to the exact step.)
    * - Where |s| ≥ 2^-126, in a binade [2^k, 2^(k + 1)) with k ≥ -126, the float32 midpoints are the odd multiples of
    *   2^(k - 24), float64's grid is 2^(k - 52): s is one where its significand's 29 low bits (all in the low 32-bit
-   *   word) are 1 then 28 zeros. Below 2^-126 the midpoints sit lower in the significand; those lanes are all flagged.
-   * So a lane is risky where its low word w has w mod 2^29 = 2^28, or its high word h (sign, 11 exponent bits, 20
-   * significand bits) has 0 < |h| < 0x38100000 (2^-126's high word: |s| < 2^-126 exactly when |h| is below it; and
-   * s ≠ 0 exactly when |h| ≠ 0, as s = 0 or |s| ≥ 2^-298). Each as a key, small where risky, in [0, 2^31) (so signed
-   * and unsigned order agree, and the keys of all a body's fmas fold into one minimum, one instruction each):
-   * - low word: (w + 2^28) mod 2^29, 0 exactly at a midpoint: risky below 1;
-   * - high word: (h + 2^31 - 1) mod 2^31 = (|h| - 1) mod 2^31, which is |h| - 1 for |h| ≥ 1, and 2^31 - 1 for
-   *   |h| = 0: risky below 0x38100000 - 1.
+   *   word w) are 1 then 28 zeros, w mod 2^29 = 2^28.
+   * - Below 2^-126 the midpoints sit lower in the significand: such lanes are flagged, except where s is exact, which
+   *   covers every s below 2^-197: with z = ±0, s = x·y (exact: at most 48 bits); with z ≠ 0, write x·y = P·2^q (P an
+   *   integer below 2^48, q ≥ -298 the sum of x's and y's last places): where |x·y| ≤ |z|/2, |e| ≥ |z|/2 ≥ 2^-150;
+   *   else 2^(48 + q) > |x·y| > 2^-150, so q ≥ -197, and e, a multiple of 2^min(q, -149), is 0 or at least 2^-197
+   *   in magnitude, and so is s (2^-197 is a float64 number). (Exact zeros stay off the exact step: flagging them sent
+   *   every block of zero grads and zero state there.)
+   * So a lane is risky only where w mod 2^29 = 2^28, or its high word h (sign, 11 exponent bits E, 20 significand bits)
+   * has E in [826, 896] (2^-197 ≤ |s| < 2^-126). One instruction keys both, h·8 and w·8 (mod 2^32, i32x4.shl by 3),
+   * as signed numbers, small where risky, so that the keys of all a body's fmas fold into one signed minimum:
+   * - low word: w·8 = (w mod 2^29)·2^3 is -2^31, the least of all, exactly at a midpoint: risky below -2^31 + 1;
+   * - high word: h·8 = (E mod 512)·2^23 + (h's significand bits)·2^3, below -127·2^23 as a signed number exactly
+   *   where E mod 512 is in [256, 384], that is E in [768, 896] (E ≤ 1279 where finite, as |e| < 2^257): risky below
+   *   -127·2^23. That flags [826, 896] and exact lanes from 2^-255 (slower only), and not 0 (E = 0), nor any E in
+   *   [897, 1279] (keys from -127·2^23 up, or positive), nor ±∞ (E = 2047: -2^23); a NaN may flag its lane (slower).
    * With float16 storage no exact result lies below 2^-101 except 0 (`storage`): the high words are never risky (bound
-   * 0, below every key). Not finite: ±∞'s keys are 2^28 and 0x7fefffff; a NaN's may flag its lane, which is only slower.
+   * -2^31, below every key).
    */
   private riskKey(sum: number): void {
     const { c } = this;
     const keys = (this.riskKeys ??= c.local(V128));
-    c.get(sum).get(this.i32Pairs(2 ** 28, 2 ** 31 - 1)).simd(SIMD.i32x4Add).get(this.i32Pairs(2 ** 29 - 1, 2 ** 31 - 1)).simd(SIMD.and);
+    c.get(sum).i32(3).simd(SIMD.i32x4Shl);
     if (this.keysStarted) c.get(keys).simd(SIMD.i32x4MinS);
     c.set(keys);
     this.keysStarted = true;
   }
 
-  /** The bounds below which a lane's key in `riskKeys` is risky (see riskKey). */
+  /** The bounds below which a lane's key in `riskKeys` is risky (see riskKey), as unsigned 32-bit patterns. */
   private riskBounds(): number {
-    return this.i32Pairs(1, this.storage === "float16" ? 0 : 0x38100000 - 1);
+    return this.i32Pairs(2 ** 31 + 1, this.storage === "float16" ? 2 ** 31 : 2 ** 32 - 127 * 2 ** 23);
   }
 
   /** float64 fma: Dekker, TwoSum, round-to-odd; zero operands and out-of-range lanes apart. */

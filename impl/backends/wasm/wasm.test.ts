@@ -77,7 +77,9 @@ describe("the SIMD fma emulation against the spec's exact fma", () => {
     const traps: [number, number, number][] = [];
     for (const k of [2 ** 6 + 1, 513, 2 ** 15 + 3, 2 ** 22 + 1, 2 ** 23 - 1]) for (const [sx, sz] of [[1, 1], [1, -1], [-1, 1], [-1, -1]] as const) traps.push([sx * x, y, sz * k * 2 ** -149]);
     for (const [a, b, c] of traps) expect(Math.fround(a * b + c)).not.toBe(fmaExact(a, b, c, FORMATS.float32)); // each a trap
-    for (let shift = 0; shift < 4; shift++) checkFma("float32", traps.slice(shift));
+    // and the lanes the fast path lets through below 2^-197: products with z = ±0 (exact), down to 2^-298
+    const tiny: [number, number, number][] = [[x, 2 ** -120, 0], [-x, 2 ** -120, -0], [2 ** -149, 2 ** -149, 0], [-(2 ** -149), 2 ** -149, -0], [x, y, 0], [x, -y, -0]];
+    for (let shift = 0; shift < 4; shift++) checkFma("float32", [...traps, ...tiny].slice(shift));
   });
 
   test("float32 lanes: results below the normal range, exact ties, zeros, infinities", () => {
