@@ -202,6 +202,7 @@ export const SIMD = {
   f32x4DemoteF64x2Zero: 0x5e,
   f64x2PromoteLowF32x4: 0x5f,
   load16x4U: 0x04,
+  load64Zero: 0x5d,
   store64Lane: 0x5b,
   i32x4ExtractLane: 0x1b,
   i32x4ReplaceLane: 0x1c,

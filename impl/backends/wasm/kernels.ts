@@ -118,8 +118,6 @@ const SHUFFLE_HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 1
 const SHUFFLE_INTERLEAVE_LOW_16 = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
 const SHUFFLE_INTERLEAVE_HIGH_16 = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
 const SHUFFLE_JOIN_LOWS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** The low 32-bit words of two f64x2 vectors' four lanes, in lane order. */
-const SHUFFLE_LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
 /** Expression helpers over one function's code, for one lane type. */
 class VectorCode {
@@ -138,10 +136,44 @@ class VectorCode {
     this.ops = LANE_OPS[lane];
   }
 
-  at = (local: number): Expr => () => void this.c.get(local);
+  /** A local's value (one Expr per local, so that fma32 can tell which local an operand is). */
+  at = (local: number): Expr => {
+    let e = this.atExprs.get(local);
+    if (e === undefined) {
+      const made: Expr = () => void this.c.get(local);
+      this.atExprs.set(local, (e = made));
+      this.localOfExpr.set(made, local);
+    }
+    return e;
+  };
+  private readonly atExprs = new Map<number, Expr>();
+  private readonly localOfExpr = new Map<Expr, number>();
+  /**
+   * Locals that hold, until assigned again, the float32 lanes in memory at an address (pushed by `address`, plus
+   * `offset` bytes): the step kernel's inputs as loaded, in its main loop, where nothing is stored before the update's
+   * end. fma32 promotes such an operand's halves from there, the same numbers: a load that the engine folds into the
+   * conversion (x86-64: cvtps2pd from memory), not a conversion of a register and, for the high half, a shuffle first.
+   */
+  readonly inMemory = new Map<number, { readonly address: () => void; readonly offset: number }>();
+  /**
+   * Locals that hold, until assigned again, an fma32's result: the locals of its two halves as demoted (lanes 0-1 and
+   * 2-3 in lanes 0-1), which fma32 promotes for such an operand instead of shuffling the high half down.
+   */
+  private readonly demoted = new Map<number, { readonly lo: number; readonly hi: number }>();
+  /** The last fma32's demoted halves, and where its code ends (its result is what an assignment ending there sets). */
+  private lastFma32: { readonly end: number; readonly lo: number; readonly hi: number } | undefined;
   assign(local: number, e: Expr): void {
     e();
+    const last = this.lastFma32;
+    if (last !== undefined && last.end === this.c.bytes.length) this.demoted.set(local, last);
+    else this.demoted.delete(local);
     this.c.set(local);
+    this.inMemory.delete(local);
+  }
+  /** Forget what `inMemory` and `demoted` say (before code that sets the locals otherwise). */
+  forgetSources(): void {
+    this.inMemory.clear();
+    this.demoted.clear();
   }
   private binary = (opcode: number) => (a: Expr, b: Expr): Expr => () => {
     a();
@@ -195,6 +227,11 @@ class VectorCode {
   }
   i32Splat(n: number): number {
     return this.constant(`i32 ${n}`, () => this.c.i32(n).simd(SIMD.i32x4Splat));
+  }
+  /** A v128 local holding the i32x4 lanes (a, b, a, b): a in each 64-bit lane's low word, b in its high word. */
+  private i32Pairs(a: number, b: number): number {
+    const bytes = [a, b, a, b].flatMap((n) => [0, 8, 16, 24].map((shift) => (n >>> shift) & 0xff));
+    return this.constant(`i32 pairs ${a} ${b}`, () => this.c.simd(SIMD.const, ...bytes));
   }
   private i64One(): number {
     return this.i64Splat(1);
@@ -388,8 +425,8 @@ class VectorCode {
    * scalar): below the normal range, overflowed, or NaN.
    */
   fmaShort = (x: Expr, y: Expr, z: Expr): Expr => () => {
-    const { c, risk } = this;
-    if (this.strategy !== "emulated" || this.lane !== "float32" || risk === undefined) return this.fma(x, y, z)();
+    const { c } = this;
+    if (this.strategy !== "emulated" || this.lane !== "float32" || !this.fast) return this.fma(x, y, z)();
     const [tx, product] = [this.tempOf("fmaShort x"), this.tempOf("fmaShort product")];
     this.assign(tx, x);
     c.get(tx);
@@ -402,7 +439,11 @@ class VectorCode {
     c.get(tx).get(this.zero()).simd(SIMD.f32x4Ne);
     c.get(product).simd(SIMD.f32x4Abs).tee(product).get(smallestNormal).simd(SIMD.f32x4Ge);
     c.get(product).get(infinity).simd(SIMD.f32x4Lt).simd(SIMD.and);
-    c.simd(SIMD.andnot).get(risk).simd(SIMD.or).set(risk);
+    c.simd(SIMD.andnot);
+    const risk = (this.riskMask ??= c.local(V128));
+    if (this.maskStarted) c.get(risk).simd(SIMD.or);
+    c.set(risk);
+    this.maskStarted = true;
   };
 
   /**
@@ -426,13 +467,22 @@ class VectorCode {
   }
 
   /**
-   * float32 lanes: a local that each fma in `fast` mode ORs its risky lanes
-   * into (see fma32), or undefined for `exact` mode, which rounds every fma to
-   * odd. The kernel runs an element's whole update fast and redoes it exact
-   * when any lane was risky.
+   * float32 lanes, inside `guarded`'s body: `fast` mode, where each fma leaves its risky lanes' trace in a local (fma32
+   * a key, fmaShort a mask; below) rather than rounding to odd, as `exact` mode (outside) does. The kernel runs an
+   * element's whole update fast and redoes it exact when any lane was risky.
    */
-  risk: number | undefined;
-  private riskLocal: number | undefined;
+  private fast = false;
+  /**
+   * fmaShort's risky lanes, ORed as masks (the first fmaShort of a body sets it, so no body starts with a zeroing).
+   */
+  private riskMask: number | undefined;
+  private maskStarted = false;
+  /**
+   * fma32's risk keys (i32x4 over the float64 sums' words), kept as their signed minimum (the first fma32 of a body
+   * sets it): a lane is risky where the minimum lies below `riskBounds` (see fma32).
+   */
+  private riskKeys: number | undefined;
+  private keysStarted = false;
 
   /**
    * The step kernel's 16-bit storage. With float16, every fma's exact result is 0, not finite, or at least 2^-101 in
@@ -460,12 +510,14 @@ class VectorCode {
   guarded(body: () => void, commit: () => void, exact: () => void): void {
     const { c } = this;
     if (!this.guards) return void (body(), commit());
-    const risk = (this.riskLocal ??= c.local(V128));
-    c.get(this.zero()).set(risk);
-    this.risk = risk;
+    [this.fast, this.maskStarted, this.keysStarted] = [true, false, false];
     body();
-    this.risk = undefined;
-    c.get(risk).simd(SIMD.anyTrue).op(OP.if, OP.void);
+    this.fast = false;
+    if (!this.maskStarted && !this.keysStarted) return void commit();
+    if (this.keysStarted) c.get(this.riskKeys!).get(this.riskBounds()).simd(SIMD.i32x4LtS);
+    if (this.maskStarted) c.get(this.riskMask!);
+    if (this.maskStarted && this.keysStarted) c.simd(SIMD.or);
+    c.simd(SIMD.anyTrue).op(OP.if, OP.void);
     exact();
     c.op(OP.else);
     commit();
@@ -474,67 +526,101 @@ class VectorCode {
 
   /**
    * float32 fma, two lanes at a time in float64, where x·y is exact and
-   * x·y + z is rounded once; demoting that sum rounds a second time, which
-   * matters only when the float64 sum is a float32 midpoint (its 29 low
-   * significand bits 1 then 28 zeros) or lies below float32's normal range
-   * (where the midpoints sit lower). Fast mode flags those lanes in `risk`;
-   * exact mode makes the float64 sum round-to-odd (TwoSum's error decides the
-   * last bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
+   * x·y + z is rounded once; demoting that sum rounds a second time. Fast mode
+   * flags the lanes where that can differ from one rounding (`riskKey`); exact
+   * mode makes the float64 sum round-to-odd (TwoSum's error decides the last
+   * bit), which one demotion then rounds correctly: 53 ≥ 24 + 2 (Boldo &
    * Melquiond 2008).
    */
   private fma32(x: Expr, y: Expr, z: Expr): void {
     const { c } = this;
-    const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi, res] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number, number];
-    // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half.
+    const [tx, ty, tz, a, b, zz, prod, zv, err, lo, hi] = this.temps() as [number, number, number, number, number, number, number, number, number, number, number];
+    // A host scalar's float64 form is a constant (no promotion per element); other operands are promoted half by half,
+    // from memory where they are there (`inMemory`), from an earlier fma32's demoted halves where they are its result.
     const operands = ([[x, tx, a], [y, ty, b], [z, tz, zz]] as const).map(([e, t, to]) => {
       const wide = this.wide.get(e);
-      if (wide === undefined) this.assign(t, e);
-      return { t, to, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
+      const local = this.localOfExpr.get(e);
+      const address = local === undefined ? undefined : this.inMemory.get(local);
+      const halves = local === undefined || address !== undefined ? undefined : this.demoted.get(local);
+      if (wide === undefined && address === undefined && halves === undefined) this.assign(t, e);
+      return { t, to, address, halves, wide: wide === undefined ? undefined : this.constant(`wide ${wide.key}`, wide.emit) };
     });
     const [wa, wb, wz] = operands.map((o) => o.wide ?? o.to) as [number, number, number];
     const promoteHalf = (half: 0 | 1): void => {
-      for (const { t, to, wide } of operands) {
+      for (const { t, to, wide, address, halves } of operands) {
         if (wide !== undefined) continue;
-        c.get(t);
-        if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
+        if (address !== undefined) {
+          address.address();
+          c.simd(SIMD.load64Zero, ...Code.memarg(2, address.offset + 8 * half));
+        } else if (halves !== undefined) {
+          c.get(half === 0 ? halves.lo : halves.hi);
+        } else {
+          c.get(t);
+          if (half === 1) c.get(t).simd(SIMD.shuffle, ...SHUFFLE_HIGH_PAIR);
+        }
         c.simd(SIMD.f64x2PromoteLowF32x4).set(to);
       }
     };
-    const join = (): void => void c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
-    const { risk } = this;
     for (const [half, result] of [[0, lo], [1, hi]] as const) {
       promoteHalf(half);
       c.get(wa).get(wb).simd(SIMD.f64x2Mul).set(prod); // exact
       c.get(prod).get(wz).simd(SIMD.f64x2Add).set(result);
-      if (risk !== undefined) continue;
+      if (this.fast) {
+        this.riskKey(result);
+        continue;
+      }
       // TwoSum: err = (prod - (sum - zv)) + (z - zv), zv = sum - prod
       c.get(result).get(prod).simd(SIMD.f64x2Sub).set(zv);
       c.get(prod).get(result).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Sub);
       c.get(wz).get(zv).simd(SIMD.f64x2Sub).simd(SIMD.f64x2Add).set(err);
       this.roundToOdd(result, err);
     }
-    join();
-    if (risk === undefined) return;
-    c.set(res);
-    // the risky lanes, each test leaving a mask:
-    const tests: (() => void)[] = [];
-    // a nonzero result at or below the smallest normal (as a sum below it rounds to); float16 storage has none
-    // (`storage`). A zero result is correct: it comes from a float64 sum s with |s| ≤ 2^-150, which is exact. With z = 0,
-    // s = x·y, exact; else |z| ≥ 2^-149, so |x·y| lies within 2^-150 of |z|, and x·y + z is a multiple of x·y's last
-    // place (at least |x·y|·2^-48 ≥ 2^-198) or of 2^-149, below 2^-149 in magnitude: 49 bits at most. (Flagging
-    // zeros sent every block of zero grads and zero state to the exact step.)
-    if (this.storage !== "float16") {
-      const smallestNormal = this.f32Splat(2 ** -126);
-      tests.push(() => void c.get(res).simd(SIMD.f32x4Abs).get(smallestNormal).simd(SIMD.f32x4Le).get(res).get(this.zero()).simd(SIMD.f32x4Ne).simd(SIMD.and));
-    }
-    // a float64 sum on a float32 midpoint (its low 29 bits, all in the low 32-bit word, are 1 then zeros)
-    tests.push(() => void c.get(lo).get(hi).simd(SIMD.shuffle, ...SHUFFLE_LOW_WORDS).get(this.i32Splat(0x1fffffff)).simd(SIMD.and).get(this.i32Splat(0x10000000)).simd(SIMD.i32x4Eq));
-    c.get(risk);
-    for (const test of tests) {
-      test();
-      c.simd(SIMD.or);
-    }
-    c.set(risk).get(res);
+    const [demotedLo, demotedHi] = [c.local(V128), c.local(V128)];
+    c.get(lo).simd(SIMD.f32x4DemoteF64x2Zero).tee(demotedLo).get(hi).simd(SIMD.f32x4DemoteF64x2Zero).tee(demotedHi).simd(SIMD.shuffle, ...SHUFFLE_JOIN_LOWS);
+    this.lastFma32 = { end: c.bytes.length, lo: demotedLo, hi: demotedHi };
+  }
+
+  /**
+   * Fast mode: fold the float64 sums `sum` (f64x2) of two fma32 lanes into `riskKeys`. Let e = x·y + z (exact) and s its
+   * float64 rounding, which the lane demotes. x, y, z are float32 numbers, multiples of 2^-149, so e is a multiple of
+   * 2^-298: 0 or at least 2^-298 in magnitude, float64 normal numbers (or e is not finite).
+   * - Demoting s gives e's float32 rounding unless s is a float32 midpoint (halfway between two neighbouring float32
+   *   numbers; 2^128 - 2^103, halfway to float32's overflow, counts). Every float32 midpoint is a float64 number
+   *   (odd multiples of 2^-150 or coarser, within float64's normal range): were one strictly between e and s, it would
+   *   be nearer e than s, which is e's nearest float64 number; so none is, and demoting e or s rounds to the same
+   *   side, except where s itself is a midpoint, which demotes to even whatever side e was on.
+   * - Where |s| ≥ 2^-126, in a binade [2^k, 2^(k + 1)) with k ≥ -126, the float32 midpoints are the odd multiples of
+   *   2^(k - 24), float64's grid is 2^(k - 52): s is one where its significand's 29 low bits (all in the low 32-bit
+   *   word w) are 1 then 28 zeros, w mod 2^29 = 2^28.
+   * - Below 2^-126 the midpoints sit lower in the significand: such lanes are flagged, except where s is exact, which
+   *   covers every s below 2^-197: with z = ±0, s = x·y (exact: at most 48 bits); with z ≠ 0, write x·y = P·2^q (P an
+   *   integer below 2^48, q ≥ -298 the sum of x's and y's last places): where |x·y| ≤ |z|/2, |e| ≥ |z|/2 ≥ 2^-150;
+   *   else 2^(48 + q) > |x·y| > 2^-150, so q ≥ -197, and e, a multiple of 2^min(q, -149), is 0 or at least 2^-197
+   *   in magnitude, and so is s (2^-197 is a float64 number). (Exact zeros stay off the exact step: flagging them sent
+   *   every block of zero grads and zero state there.)
+   * So a lane is risky only where w mod 2^29 = 2^28, or its high word h (sign, 11 exponent bits E, 20 significand bits)
+   * has E in [826, 896] (2^-197 ≤ |s| < 2^-126). One instruction keys both, h·8 and w·8 (mod 2^32, i32x4.shl by 3),
+   * as signed numbers, small where risky, so that the keys of all a body's fmas fold into one signed minimum:
+   * - low word: w·8 = (w mod 2^29)·2^3 is -2^31, the least of all, exactly at a midpoint: risky below -2^31 + 1;
+   * - high word: h·8 = (E mod 512)·2^23 + (h's significand bits)·2^3, below -127·2^23 as a signed number exactly
+   *   where E mod 512 is in [256, 384], that is E in [768, 896] (E ≤ 1279 where finite, as |e| < 2^257): risky below
+   *   -127·2^23. That flags [826, 896] and exact lanes from 2^-255 (slower only), and not 0 (E = 0), nor any E in
+   *   [897, 1279] (keys from -127·2^23 up, or positive), nor ±∞ (E = 2047: -2^23); a NaN may flag its lane (slower).
+   * With float16 storage no exact result lies below 2^-101 except 0 (`storage`): the high words are never risky (bound
+   * -2^31, below every key).
+   */
+  private riskKey(sum: number): void {
+    const { c } = this;
+    const keys = (this.riskKeys ??= c.local(V128));
+    c.get(sum).i32(3).simd(SIMD.i32x4Shl);
+    if (this.keysStarted) c.get(keys).simd(SIMD.i32x4MinS);
+    c.set(keys);
+    this.keysStarted = true;
+  }
+
+  /** The bounds below which a lane's key in `riskKeys` is risky (see riskKey), as unsigned 32-bit patterns. */
+  private riskBounds(): number {
+    return this.i32Pairs(2 ** 31 + 1, this.storage === "float16" ? 2 ** 31 : 2 ** 32 - 127 * 2 ** 23);
   }
 
   /** float64 fma: Dekker, TwoSum, round-to-odd; zero operands and out-of-range lanes apart. */
@@ -610,19 +696,22 @@ const V = 3;
 const N = 4;
 
 /**
- * Vectors a step function's main loop updates side by side, statement by statement (see stepFunction), per lane type
- * and storage. Each element's update is one long chain of dependent operations (for float16, of roundings); the engine
- * compiles the loop as written, with no software pipelining, so independent chains side by side are what keeps the
- * processor busy while each waits on its latencies. Measured on this project's 2-core x86-64 VM (4M numbers, Node 20
- * and 24, median of 7 steps): float32 lanes, emulated fma 22.1 → 16.8 ms from 1 to 4 vectors (8 was slower), no fma
- * 7.5 → 6.7; float64, emulated fma 96.9 → 83.8 from 1 to 4 (no fma: no change, it waits on memory); float16, FP16
- * conversions 29.1 → 14.6 ms from 2 to 16 vectors, in software 50.5 → 32.1; bfloat16 (integer roundings, short
- * chains): no gain past 2.
+ * Vectors a step function's main loop updates side by side, statement by statement (see stepFunction), per variant.
+ * Each element's update is one long chain of dependent operations; the engine compiles the loop as written, with no
+ * software pipelining, so independent chains side by side keep the processor busy while each waits on its latencies,
+ * until the registers run out. Where the chains are short, one vector is fastest. Measured here (2-core x86-64 VM),
+ * the raw step kernel on 4M numbers, each count's kernel timed in turn in one process, medians of 9 to 18 calls, ms:
+ * - float32, no fma: 1 vector 6.5-6.8, 2: 7.6-7.7, 4: 9.2-9.7 (Node 20); fma by relaxed_madd: 5.8 / 7.9 / 6.8
+ *   (Node 22), 5.4 / 5.4 / 5.5 (Node 24); emulated fma: 16.3-17.4 / 15.8-16.0 / 15.2-15.5 (16M: 66.8 / 63.8 / 65.0);
+ * - float64, emulated fma: 102 / 85 / 82 (Node 20), 83 / 74 / 74 (Node 22);
+ * - float16 in software: 2 vectors 46-48, 16: 123-168 (Node 20 and 22: their compilers spill), 37 (Node 24);
+ *   FP16 conversions (Node 24): 2: 23.0, 4: 19.1, 8: 15.3, 16: 14.5 (vectorized profile 29.6 / 24.7 / 21.8 / 23.8);
+ * - bfloat16: 2: 15.4, 4: 17.9 (Node 20), 15.3 / 14.5 (Node 24).
  */
 function groupsOf(variant: KernelVariant): number {
-  if (variant.storage === "float16") return 16;
+  if (variant.storage === "float16") return variant.fp16 === true ? 8 : 2;
   if (variant.storage === "bfloat16") return 2;
-  return variant.lane === "float32" ? 4 : variant.fused ? 4 : 2;
+  return variant.fused && variant.fma === "emulated" ? 2 : 1;
 }
 /** Vectors side by side in a remainder function (past the last whole iteration of groupsOf's), and in the exact one. */
 function smallGroupsOf(variant: KernelVariant): number {
@@ -738,6 +827,7 @@ function stepFunction(variant: KernelVariant, { groups, exactIndex, remainderInd
     for (let group = 0; group < groups; group++) {
       address(array);
       c.simd(SIMD.load, ...Code.memarg(align, 16 * group)).set(localOf(group, array));
+      if (variant.lane === "float32") vc.inMemory.set(localOf(group, array), { address: () => address(array), offset: 16 * group });
     }
   };
   const storeVectors = (array: number): void => {
@@ -755,6 +845,7 @@ function stepFunction(variant: KernelVariant, { groups, exactIndex, remainderInd
   c.get(i).get(vectorEnd).op(OP.i32GeU).op(OP.brIf, 1);
   for (const array of arrays) loadVectors(array);
   element(() => written.forEach(storeVectors), () => void c.i32(step));
+  vc.forgetSources(); // (the tail's inputs are lanes loaded one by one, the memory past n not theirs)
   c.get(i).i32(step * size).op(OP.i32Add).set(i).op(OP.br, 0, OP.end, OP.end);
   const remaining = (): void => void c.get(N).i32(step - 1).op(OP.i32And);
   if (remainderIndex !== undefined) {

@@ -82,6 +82,19 @@ describe("the SIMD fma emulation against the spec's exact fma", () => {
     checkFma("float32", traps.slice(1)); // shifted: each trap in another lane
   });
 
+  test("float32 lanes: double-rounding traps below the normal range (a float64 sum on a subnormal's midpoint, not at 29 bits), in every lane position", () => {
+    // x·y = 2^-150 - 2^-196 (x = (1 + 2^-23)·2^-75, y = (1 - 2^-23)·2^-75) plus z = ±k·2^-149, k odd: the float64 sum is
+    // the midpoint ±k·2^-149 + 2^-150 (2^-196 is below half its last place from 2^-143 up), which demotes to even,
+    // away from the fma; k = 2^23 - 1 is the largest subnormal, whose midpoint above demotes to 2^-126
+    const [x, y] = [(1 + 2 ** -23) * 2 ** -75, (1 - 2 ** -23) * 2 ** -75];
+    const traps: [number, number, number][] = [];
+    for (const k of [2 ** 6 + 1, 513, 2 ** 15 + 3, 2 ** 22 + 1, 2 ** 23 - 1]) for (const [sx, sz] of [[1, 1], [1, -1], [-1, 1], [-1, -1]] as const) traps.push([sx * x, y, sz * k * 2 ** -149]);
+    for (const [a, b, c] of traps) expect(Math.fround(a * b + c)).not.toBe(fmaExact(a, b, c, FORMATS.float32)); // each a trap
+    // and the lanes the fast path lets through below 2^-197: products with z = ±0 (exact), down to 2^-298
+    const tiny: [number, number, number][] = [[x, 2 ** -120, 0], [-x, 2 ** -120, -0], [2 ** -149, 2 ** -149, 0], [-(2 ** -149), 2 ** -149, -0], [x, y, 0], [x, -y, -0]];
+    for (let shift = 0; shift < 4; shift++) checkFma("float32", [...traps, ...tiny].slice(shift));
+  });
+
   test("float32 lanes: results below the normal range, exact ties, zeros, infinities", () => {
     const rng = new RandomFloats(22);
     const triples: [number, number, number][] = [[0, 5, -0], [-0, 5, -0], [3e38, 3e38, 1], [-3e38, 3e38, 1], [2 ** -75, 2 ** -75, 2 ** -149], [1.5, 2 ** -149, 0]];
@@ -609,8 +622,8 @@ describe("the fast kernel's risky blocks go to the exact one", () => {
     // grad = 2^-40, g - m rounds to 2^23 + 1, and -0.375·(2^23 + 1) + 2^-40 lies just above the float32 midpoint
     // -3145728.375: the float64 sum is the midpoint itself (2^-40 is below its last place), which rounds to even,
     // -3145728.5, unless the block goes to the exact kernel
-    const n = 11; // float32 lanes: two 4-number iterations and a tail of 3
-    const traps = new Set([2, 9]);
+    const n = 11; // float32 lanes, emulated fma: one 8-number iteration (two vectors) and a tail of 3
+    const traps = new Set([2, 6, 9]); // in each vector of the iteration, and the tail
     const rng = new RandomFloats(5);
     const params = Array.from({ length: n }, () => rng.unit() - 0.5);
     const hyper = { ...HYPER, betas: [0.375, 0.999] as [number, number], weight_decay: 0 };
