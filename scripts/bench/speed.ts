@@ -9,7 +9,9 @@
  * wasm-simd runs on tensors in its own memory (made by its zeros(): stepped in
  * place, as a training loop that cares for speed keeps them) and on host tensors
  * (plain Tensors, which it stages: copied in and out through a window each step;
- * one thread only).
+ * one thread only). Where this Node has the WebAssembly FP16 proposal behind its flag
+ * (Node 24 and later), the bench sets the flag, and wasm-simd's float16 rows run with
+ * those conversions and again without them ("float16 in software").
  *
  *   npm run bench [-- --rounds N] [--warmup N] [--shapes 4Mx1,1024x4096,16Mx1,100x10] [--only ID,ID] [--json FILE] [--rss]
  *
