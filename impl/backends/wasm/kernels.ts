@@ -704,7 +704,8 @@ const N = 4;
  * - float32, no fma: 1 vector 6.5-6.8, 2: 7.6-7.7, 4: 9.2-9.7 (Node 20); fma by relaxed_madd: 5.8 / 7.9 / 6.8
  *   (Node 22), 5.4 / 5.4 / 5.5 (Node 24); emulated fma: 16.3-17.4 / 15.8-16.0 / 15.2-15.5 (16M: 66.8 / 63.8 / 65.0);
  * - float64, emulated fma: 102 / 85 / 82 (Node 20), 83 / 74 / 74 (Node 22);
- * - float16 in software: 2 vectors 46-48, 16: 123-168 (Node 20 and 22: their compilers spill), 37 (Node 24);
+ * - float16 in software: 2 vectors 46-48, 16: 168 (Node 22), 123-126 through NAdam on Node 20 (their compilers
+ *   spill), 37 against 46 on Node 24;
  *   FP16 conversions (Node 24): 2: 23.0, 4: 19.1, 8: 15.3, 16: 14.5 (vectorized profile 29.6 / 24.7 / 21.8 / 23.8);
  * - bfloat16: 2: 15.4, 4: 17.9 (Node 20), 15.3 / 14.5 (Node 24).
  */
