@@ -16,6 +16,7 @@ const LOCK = join(DIR, ".installing");
 /** An install lock older than this is a crashed run's. */
 const STALE_MS = 10 * 60_000;
 
+/** Where a major's binary is: this process's own for its major, else the one installed into .cache/node-versions. */
 export function binaryOf(major: string): string {
   return major === process.versions.node.split(".")[0] ? process.execPath : join(DIR, "node_modules", `node${major}`, "bin/node");
 }
@@ -29,7 +30,8 @@ async function installMissing(): Promise<void> {
     try {
       mkdirSync(LOCK);
       break;
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const since = statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs;
       if (since !== undefined && Date.now() - since > STALE_MS) rmdirSync(LOCK);
       else if (since !== undefined) await new Promise((resolve) => setTimeout(resolve, 500));
