@@ -268,10 +268,10 @@ class VectorCode {
    * above (e ≤ 15): for ±∞ and NaN, exponent 255 + 13 wraps to a finite k (of exponent 12, negative), which they pass.
    */
   round16 = (format: "float16" | "bfloat16", x: Expr, bounded = false): Expr => () => {
+    if (format === "float16" && this.fp16) return void (x(), this.roundFp16());
     const { c } = this;
     const t = this.tempOf("round16 x");
     x();
-    if (format === "float16" && this.fp16) return void this.roundFp16();
     if (format === "bfloat16") {
       c.tee(t).get(t).i32(16).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
       c.get(this.i32Splat(0x7fff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffff0000 | 0)).simd(SIMD.and);
@@ -356,10 +356,10 @@ class VectorCode {
    * float16 number: from 2^-12): on the bits, ties to even, as bfloat16's rounding.
    */
   round16Normal = (x: Expr): Expr => () => {
+    if (this.fp16) return void (x(), this.roundFp16());
     const { c } = this;
     const t = this.tempOf("round16 x");
     x();
-    if (this.fp16) return void this.roundFp16();
     c.tee(t).get(t).i32(13).simd(SIMD.i32x4ShrU).get(this.i32Splat(1)).simd(SIMD.and).simd(SIMD.i32x4Add);
     c.get(this.i32Splat(0xfff)).simd(SIMD.i32x4Add).get(this.i32Splat(0xffffe000 | 0)).simd(SIMD.and);
   };
