@@ -5,6 +5,8 @@ import { FORMATS } from "../../../spec/float/format.ts";
 import { RandomFloats } from "../../../test/support/random-floats.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
+import { CODE_PATHS, type CodePath } from "../../../spec/nadam/types.ts";
+import type { NadamState, SyncBackend } from "../../backend.ts";
 import { typedArrayBackend } from "../typed-array/index.ts";
 import { wasmBackend } from "./backend.ts";
 import { WasmHeap, wasmHeap } from "./heap.ts";
@@ -37,6 +39,11 @@ function expectSameSteps(pw: Tensor, sw: Moments, pt: Tensor, st: Moments, bits:
 interface Moments {
   readonly exp_avg: Tensor;
   readonly exp_avg_sq: Tensor;
+}
+
+/** One param on each of two backends (each with its state) stepped with the same grad, once per path in `paths`. */
+function stepBoth(sides: readonly (readonly [SyncBackend<Tensor>, Tensor, NadamState<Tensor>])[], grad: Tensor, hyper: NadamHyperParameters, paths: readonly CodePath[] = CODE_PATHS): void {
+  for (const path of paths) for (const [backend, param, state] of sides) backend.stepGroup({ params: [param], grads: [grad], states: [state], hyper, path });
 }
 
 /** The emulated SIMD fma over triples, through the heap, against the exact one. */
@@ -212,10 +219,7 @@ describe("float16 by the WebAssembly FP16 proposal's conversions, where the engi
         const [sOn, sOff] = [on.initState(pOn, "float32"), off.initState(pOff, "float32")];
         for (let k = 0; k < 4; k++) {
           const grad = Tensor.from(values.map((x) => x * rng.float32(-3, 1)), "float16");
-          for (const path of ["forloop", "foreach"] as const) {
-            on.stepGroup({ params: [pOn], grads: [grad], states: [sOn], hyper, path });
-            off.stepGroup({ params: [pOff], grads: [grad], states: [sOff], hyper, path });
-          }
+          stepBoth([[on, pOn, sOn], [off, pOff, sOff]], grad, hyper);
         }
         expectSameSteps(pOn, sOn, pOff, sOff, (t) => Array.from(t.data));
       }
@@ -401,10 +405,7 @@ describe("float16 and bfloat16 in float32 lanes", () => {
           const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
           for (let k = 0; k < 3; k++) {
             const grad = Tensor.from(values.map((x, i) => (i + k) % 3 === 0 ? x : -x / 7), dtype);
-            for (const path of ["forloop", "foreach"] as const) {
-              wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
-              typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
-            }
+            stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, hyper);
           }
           // bit patterns, but a NaN's sign (which x86 arithmetic and JavaScript engines choose differently) only as NaN
           expectSameSteps(pw, sw, pt, st);
@@ -479,11 +480,7 @@ describe("float16 with scalars that let results overflow", () => {
           state.exp_avg_sq.data.set(params.map((_, i) => floatToHalf(i % 4 === 0 ? 65504 : 1000)));
         }
         const grad = Tensor.from(params.map((_, i) => scale * (i % 3 === 0 ? -65504 : 50000)), "float16");
-        for (const path of ["forloop", "foreach"] as const) {
-          const hyper = { ...HYPER, weight_decay: 0, ...override };
-          wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
-          typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
-        }
+        stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, { ...HYPER, weight_decay: 0, ...override });
         expectSameSteps(pw, sw, pt, st, float16BitsNaNAside);
       }
     }
@@ -587,10 +584,7 @@ describe("the vectorized profile's 16-bit add(alpha) (float16: mul then add; bfl
           // grads near alpha·param (the sum then short), or anywhere
           const alpha = weight_decay;
           const grad = Tensor.from(params.map((x, i) => (i % 2 === 0 ? -alpha * x * (1 + rng.int(-8, 8) * 2 ** -10) : random(exponents[i]! + rng.int(-40, 40)))), dtype);
-          for (const path of ["forloop", "foreach"] as const) {
-            wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
-            typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
-          }
+          stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, hyper);
         }
         expectSameSteps(pw, sw, pt, st);
       }
@@ -608,10 +602,7 @@ describe("the vectorized profile's bfloat16 add(alpha) past float32's range", ()
     const [pw, pt] = [Tensor.from(params, "bfloat16"), Tensor.from(params, "bfloat16")];
     const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
     const grad = Tensor.from(params.map((x) => (x === 2 ** 64 ? -(2 ** 127) : x / 4)), "bfloat16");
-    for (const path of ["forloop", "foreach"] as const) {
-      wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
-      typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
-    }
+    stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, hyper);
     expectSameSteps(pw, sw, pt, st);
   });
 });
@@ -633,8 +624,7 @@ describe("the fast kernel's risky blocks go to the exact one", () => {
       const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
       for (const state of [sw, st]) for (const i of traps) state.exp_avg.data[i] = -(2 ** 23 + 1);
       const grad = Tensor.from(params.map((x, i) => (traps.has(i) ? 2 ** -40 : x / 8)), "float32");
-      wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper, path });
-      typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper, path });
+      stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, hyper, [path]);
       for (const i of traps) expect(sw.exp_avg.data[i]).toBe(-3145728.25);
       for (const [a, b] of [[pw, pt], [sw.exp_avg, st.exp_avg], [sw.exp_avg_sq, st.exp_avg_sq]] as const) expect(Array.from(a.data)).toEqual(Array.from(b.data));
     }
@@ -653,8 +643,7 @@ describe("float16 decoding and encoding", () => {
         const grad = new Tensor("float16", [65536], reversed);
         const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
         for (let k = 0; k < 2; k++) {
-          wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper: { ...HYPER, weight_decay: 0 }, path });
-          typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: { ...HYPER, weight_decay: 0 }, path });
+          stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, { ...HYPER, weight_decay: 0 }, [path]);
         }
         // bit patterns, a NaN's sign and payload aside
         expectSameSteps(pw, sw, pt, st, float16BitsNaNAside);
@@ -801,8 +790,7 @@ describe("worker threads (opt-in)", () => {
           const [sw, st] = [wasm.initState(pw, "float32"), typed.initState(pt, "float32")];
           for (let k = 0; k < 4; k++) {
             const grad = Tensor.from(values.map(() => rng.float32(-8, 1)), dtype);
-            wasm.stepGroup({ params: [pw], grads: [grad], states: [sw], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
-            typed.stepGroup({ params: [pt], grads: [grad], states: [st], hyper: HYPER, path: k % 2 ? "foreach" : "forloop" });
+            stepBoth([[wasm, pw, sw], [typed, pt, st]], grad, HYPER, [k % 2 ? "foreach" : "forloop"]);
           }
           // bit patterns (a NaN's sign apart: x86 and JavaScript engines choose it differently)
           expectSameSteps(pw, sw, pt, st);
