@@ -1,0 +1,73 @@
+"""The golden catalog (scripts/golden/generate.py, imported unchanged) run by whatever
+torch this python has, on its CPU or on CUDA, for measuring how far another torch
+build or a GPU is from the spec (scripts/torch-elsewhere/replay.ts). Its output is not
+part of the corpus: `torch` in each file adds `mode` and `device`, which the corpus
+schema does not allow.
+
+    python3 catalog.py OUT_DIR MODE [ID_PREFIX]
+    MODE: cpu (ATEN_CPU_CAPABILITY picks the kernels, as for the corpus),
+          cuda (params and grads made on the GPU, everything else as the generator does),
+          cuda-capturable (the same with NAdam(capturable=True): the step sizes on the GPU).
+A case that raises is listed as skipped with the error, not stopped on.
+"""
+import json
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+import torch  # noqa: E402
+import generate as G  # noqa: E402
+
+MODES = ("cpu", "cuda", "cuda-capturable")
+
+
+def main():
+    out_dir, mode = sys.argv[1], sys.argv[2]
+    only = sys.argv[3] if len(sys.argv) > 3 else ""
+    if mode not in MODES:
+        raise SystemExit("MODE must be one of %s, not %r" % (", ".join(MODES), mode))
+    if mode.startswith("cuda"):
+        make = G.from_values
+        G.from_values = lambda values, dtype: make(values, dtype).to("cuda")
+    if mode == "cuda-capturable":
+        options = G.torch_options
+        G.torch_options = lambda o: {**options(o), "capturable": True}
+    capability = G.cpu_capability()
+    provenance = {
+        "version": torch.__version__,
+        "cpu_capability": capability,
+        "profile": G.profile_of(capability),
+        "python": platform.python_version(),
+        "mode": mode,
+        "device": torch.cuda.get_device_name() if mode.startswith("cuda") else platform.processor(),
+    }
+    written, skipped, started = 0, [], time.time()
+    for case in G.catalog():
+        if not case["id"].startswith(only):
+            continue
+        reason = G.unsupported_reason(case)
+        if reason is None:
+            try:
+                result = G.run_case(case)
+            except Exception as error:  # noqa: BLE001 - recorded, the run goes on
+                reason = "%s: %s" % (type(error).__name__, (str(error).splitlines() or [""])[0])
+        if reason is not None:
+            skipped.append({"id": case["id"], "reason": reason})
+            continue
+        doc = {
+            "format": G.FORMAT, "id": case["id"], "description": case["description"], "tags": case["tags"],
+            "torch": provenance, "dtype": case["dtype"], "foreach": case["foreach"], "default_dtype": case["default_dtype"],
+            **result,
+        }
+        path = os.path.join(out_dir, *case["id"].split("/")) + ".json"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(G.dump(doc))
+        written += 1
+    print(json.dumps({"torch": provenance, "written": written, "skipped": skipped, "seconds": round(time.time() - started, 1)}))
+
+
+if __name__ == "__main__":
+    main()
