@@ -57,13 +57,17 @@ describe("a state dict many times the chunk size", () => {
     expect(wholeChunks.growthMiB - baseline.growthMiB).toBeGreaterThan(32);
   });
 
-  test("convert --chunk-size 64K of it to .json streams too (its 256 MiB of text is never one string): within 16 MiB of a small one's peak", () => {
+  // 32 MiB, not validate's 16: convert's growth over the small file's measured 6.7-7.9 MiB alone and
+  // 16.0 once under the full suite (the young generation grows with the allocation rate, and 256 MiB of
+  // text is written through it). Holding the text (256 MiB) or one whole moment (48 MiB) still fails it.
+  test("convert --chunk-size 64K of it to .json streams too (its 256 MiB of text is never one string): within 32 MiB of a small one's peak", () => {
     const out = join(dir, "big.json");
     const baseline = peakGrowth(["convert", "--chunk-size", "64K", small, join(dir, "small.json")]);
     const { growthMiB, status } = peakGrowth(["convert", "--chunk-size", "64K", path, out]);
     expect([baseline.status, status]).toEqual([0, 0]);
     expect(statSync(out).size).toBeGreaterThan(256 * MiB);
-    expect(growthMiB - baseline.growthMiB).toBeLessThan(16);
+    console.log(`convert to .json: peak RSS growth ${growthMiB.toFixed(1)} MiB for ${(size / MiB).toFixed(0)} MiB, ${baseline.growthMiB.toFixed(1)} MiB for 16 KB`);
+    expect(growthMiB - baseline.growthMiB).toBeLessThan(32);
     rmSync(out);
   });
 
