@@ -1,7 +1,7 @@
 #!/bin/bash
 # One call on a GPU machine with torch (from the repository root): the catalog four
 # times in parallel (CPU vectorized, CPU default, CUDA, CUDA capturable) and the
-# float64 foreach op check and the sqrt check, tarred into $OUT (or ./torch-elsewhere-out).
+# float64 foreach op check and the two sqrt checks, tarred into $OUT (or ./torch-elsewhere-out).
 set -u
 OUT=${OUT:-$PWD/torch-elsewhere-out}
 mkdir -p "$OUT"
@@ -16,6 +16,7 @@ python3 $here/catalog.py "$work/cuda" cuda >"$work/cuda.log" 2>&1 &
 python3 $here/catalog.py "$work/cuda-capturable" cuda-capturable >"$work/cuda-capturable.log" 2>&1 &
 ATEN_CPU_CAPABILITY=default python3 $here/foreach_ops.py >"$work/foreach-ops.log" 2>&1 &
 python3 $here/sqrt.py >"$work/sqrt.log" 2>&1 &
+python3 $here/nadam_sqrt.py >"$work/nadam-sqrt.log" 2>&1 &
 wait
 for f in "$work"/*.log; do echo "== $f"; tail -c 2000 "$f"; cp "$f" "$OUT/"; done
 tar -C "$work" -cJf "$OUT/runs.tar.xz" cpu-vectorized cpu-default cuda cuda-capturable
