@@ -22,7 +22,10 @@
  * is the JavaScript heap and array buffers grown per step over ALLOCATION_STEPS
  * steps, after the rounds and then more steps, up to ALLOCATION_WARMUP_STEPS or
  * ALLOCATION_WARMUP_MS: the engine optimises a function only after many calls,
- * and until then its float arithmetic allocates.
+ * and until then its float arithmetic allocates. The fewest over up to
+ * ALLOCATION_WINDOWS such windows: what the engine allocates once (a function's
+ * optimised code and its metadata, when it tiers up inside a window) shows in one
+ * window only, what a step allocates in every window.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,6 +38,7 @@ import { BACKENDS } from "../../impl/backends/index.ts";
 import { wasmBackend, wasmSimd, type WasmBackend } from "../../impl/backends/wasm/index.ts";
 import { NAdam, Tensor } from "../../impl/index.ts";
 import { DTYPE, type DType } from "../../spec/float/dtype.ts";
+import type { RoundingProfile } from "../../spec/nadam/types.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -66,6 +70,22 @@ const ALLOCATION_WARMUP_STEPS = 2000;
 const ALLOCATION_WARMUP_MS = 3000;
 const ALLOCATION_STEPS = 50;
 const ALLOCATION_MS = 1000;
+const ALLOCATION_WINDOWS = 4;
+/**
+ * The bytes a window's own measurement allocates: the first process.memoryUsage() returns an object made after it
+ * read the heap, inside the window. Measured here as two readings with nothing between (the fewest of 10), and
+ * taken off each window's growth.
+ */
+const MEASUREMENT_BYTES = (() => {
+  let fewest = Infinity;
+  for (let k = 0; k < 10; k++) {
+    gc();
+    const before = process.memoryUsage();
+    const after = process.memoryUsage();
+    fewest = Math.min(fewest, Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers));
+  }
+  return fewest;
+})();
 /**
  * `steps`: steps a round times back to back, per configuration (the time
  * reported is per step): one where a step takes milliseconds; at 100 x 10,
@@ -165,13 +185,16 @@ interface Row {
   readonly path?: "forloop" | "foreach";
   /** A backend's id, profile and where its tensors live. */
   readonly backend?: string;
-  readonly profile?: "default" | "vectorized";
+  readonly profile?: RoundingProfile;
   /** wasm-simd's float16 rounded in software where it has the FP16 conversions (its fp16 option off). */
   readonly fp16Off?: boolean;
   readonly placement?: Placement;
   readonly threads: number;
   readonly times: number[];
+  /** The fewest bytes per step over the windows measured (ALLOCATION_WINDOWS). */
   allocated?: number;
+  /** Each window's bytes per step, in order. */
+  allocatedWindows?: number[];
   /** Steps it had taken before the allocation was measured. */
   allocationWarmup?: number;
   failed?: string;
@@ -201,7 +224,7 @@ function filledTensors(count: number, numel: number, dtype: DType, seed: number,
 }
 
 /** A backend of an entry, with wasm-simd's FP16 conversions turned off where `fp16Off`. */
-async function backendOf(entry: (typeof BACKENDS)[number], profile: "default" | "vectorized", fp16Off: boolean, threads = 1): Promise<Awaited<ReturnType<(typeof BACKENDS)[number]["create"]>>> {
+async function backendOf(entry: (typeof BACKENDS)[number], profile: RoundingProfile, fp16Off: boolean, threads = 1): Promise<Awaited<ReturnType<(typeof BACKENDS)[number]["create"]>>> {
   if (entry.id !== wasmSimd.id) return entry.create({ profile });
   return wasmBackend({ profile, fp16: !fp16Off, ...(threads > 1 ? { threads: threads - 1, parallelAbove: PARALLEL_ABOVE } : {}) });
 }
@@ -323,19 +346,25 @@ for (const shape of SHAPES) {
       row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
       // a collection inside the window would hide what it freed: then again over half the steps
       const fit = Math.floor(ALLOCATION_MS / median(row.times)); // row.times: ms per step
-      for (let measured = Number.isFinite(fit) ? Math.max(1, Math.min(ALLOCATION_STEPS, fit)) : 1; measured >= 1; measured = Math.floor(measured / 2)) {
-        gc();
-        const before = process.memoryUsage();
-        for (let k = 0; k < measured; k++) {
-          const result = step();
-          if (result instanceof Promise) await result;
+      const windows: number[] = [];
+      while (windows.length < ALLOCATION_WINDOWS && windows.at(-1) !== 0) {
+        for (let measured = Number.isFinite(fit) ? Math.max(1, Math.min(ALLOCATION_STEPS, fit)) : 1; measured >= 1; measured = Math.floor(measured / 2)) {
+          gc();
+          const before = process.memoryUsage();
+          for (let k = 0; k < measured; k++) {
+            const result = step();
+            if (result instanceof Promise) await result;
+          }
+          const after = process.memoryUsage();
+          const collected = after.heapUsed < before.heapUsed || after.arrayBuffers < before.arrayBuffers;
+          if (collected && measured > 1) continue;
+          const grown = Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers);
+          windows.push(Math.round(Math.max(0, grown - MEASUREMENT_BYTES) / measured));
+          break;
         }
-        const after = process.memoryUsage();
-        const collected = after.heapUsed < before.heapUsed || after.arrayBuffers < before.arrayBuffers;
-        if (collected && measured > 1) continue;
-        row.allocated = Math.round((Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers)) / measured);
-        break;
       }
+      row.allocatedWindows = windows;
+      row.allocated = Math.min(...windows);
     }
     rows.push(...js.map((j) => j.row), ...torchRows, ...floorRows);
     peaks.push({ shape: shape.name, dtype, peakRssMiB: (process.resourceUsage().maxRSS * 1024 - rssBefore) / M, dataMiB: (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M });
@@ -384,7 +413,11 @@ const fp16 = wasmBackend().fp16;
 console.log(`wasm-simd float16: ${fp16.use ? `FP16 conversions (${FP16_FLAG}, set by the bench), and in software` : `in software (${fp16.reason})`}`);
 console.log(`floor: ${"worker" in floor ? `cc ${FLOOR_FLAGS.filter((f) => f !== "-fopenmp" || floor.info.openmp).join(" ")}; its loops vectorized: ${vectorizedFloor === true ? "yes" : vectorizedFloor === false ? "NO (a scalar loop: not a floor)" : "unknown (the compiler does not say)"}` : `unavailable (${floor.unavailable})`}`);
 const warmups = results.flatMap((r) => (r.allocationWarmup === undefined ? [] : [r.allocationWarmup]));
-if (warmups.length > 0) console.log(`allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps, after a full collection, each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s)`);
+if (warmups.length > 0) {
+  console.log(
+    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s); the first window's figure is in the JSON (allocatedWindows)`,
+  );
+}
 for (const row of table) console.log(row.map((cell, c) => (c < 6 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
 if (args.includes("--rss")) {
   // each configuration alone in a child process: its own peak, not the interleaved run's
