@@ -7,19 +7,19 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ONNX_IR_VERSION, ONNX_OPSET, onnxStepGraph, onnxStepModel, SCALAR_INPUTS, type StepGraphSignature } from "../impl/index.ts";
-import { CODE_PATHS, ROUNDING_PROFILES } from "../spec/nadam/types.ts";
+import { CODE_PATHS, CPU_ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 
 const CHOICES = {
   "--path": CODE_PATHS,
   "--dtype": ["float32", "float64", "float16", "bfloat16"],
-  "--profile": ROUNDING_PROFILES,
+  "--profile": CPU_ROUNDING_PROFILES,
   "--weight-decay": ["none", "l2", "decoupled"],
   "--lerp": ["small-weight", "large-weight"],
 } as const;
 
 export function exportOnnxUsage(program: string): string {
   return `${program} export-onnx --out FILE.onnx [--path ${CODE_PATHS.join("|")}] [--dtype float32|float64|float16|bfloat16]
-    [--profile ${ROUNDING_PROFILES.join("|")}] [--params N] [--weight-decay none|l2|decoupled] [--maximize]
+    [--profile ${CPU_ROUNDING_PROFILES.join("|")}] [--params N] [--weight-decay none|l2|decoupled] [--maximize]
     [--lerp small-weight|large-weight]
   Writes NAdam's step as an ONNX model (IR ${ONNX_IR_VERSION}, opset ${ONNX_OPSET}): the graph the ONNX Runtime
   backends run, bit-exact to PyTorch's CPU kernels under the profile. Defaults: foreach, float32, default,

@@ -5,6 +5,7 @@
  * concatenated in row-major order (spec/float/codec.ts).
  */
 import type { DType } from "../spec/float/dtype.ts";
+import type { RoundingProfile } from "../spec/nadam/types.ts";
 
 export const GOLDEN_FORMAT = "nadam-golden/1";
 
@@ -54,8 +55,11 @@ export interface GoldenProvenance {
   readonly version: string;
   /** What torch.backends.cpu.get_cpu_capability() said: "AVX2", "AVX512", "NO AVX"... */
   readonly cpu_capability: string;
-  readonly profile: "default" | "vectorized";
+  /** How its kernels round: a CPU profile, or `cuda` for a run on a GPU. */
+  readonly profile: RoundingProfile;
   readonly python: string;
+  /** The GPU of a `cuda` run (torch.cuda.get_device_name()); absent on the CPU. */
+  readonly device?: string;
 }
 
 export interface GoldenCase {

@@ -15,6 +15,8 @@ import validateSchema, { type SchemaError } from "./schema.validate.js";
 
 export const GOLDEN_DIR = dirname(fileURLToPath(import.meta.url));
 export const GOLDEN_DATA_DIR = join(GOLDEN_DIR, "data");
+/** Real PyTorch on CUDA (golden/cuda.test.ts): replayed by the spec, outside the suite's corpus. */
+export const GOLDEN_CUDA_DIR = join(GOLDEN_DIR, "cuda");
 
 export interface GoldenRun {
   readonly dir: string;

@@ -1,15 +1,15 @@
 /**
- * `npm start`: replays the whole golden corpus through the spec and prints, per
- * torch version and CPU profile, how many cases and values matched real
+ * `npm run replay`: replays the whole golden corpus (and golden/cuda) through the spec and prints, per
+ * torch version and rounding profile, how many cases and values matched real
  * PyTorch bit for bit. Exits 1 on any mismatch, naming the first ones.
  */
-import { loadGoldenCorpus } from "./load.ts";
+import { GOLDEN_CUDA_DIR, loadGoldenCorpus } from "./load.ts";
 import { replayCase, type ReplayReport } from "./replay.ts";
 import { runLabel, summarize } from "./summary.ts";
 
 const started = performance.now();
 const reports = new Map<string, ReplayReport[]>();
-for (const { golden } of loadGoldenCorpus()) {
+for (const { golden } of [...loadGoldenCorpus(), ...loadGoldenCorpus(GOLDEN_CUDA_DIR)]) {
   const run = runLabel(golden);
   reports.set(run, [...(reports.get(run) ?? []), replayCase(golden)]);
 }

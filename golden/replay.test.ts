@@ -1,14 +1,15 @@
 /**
- * The spec replays every golden case of real PyTorch and must match every
- * param and every state entry after every step, bit for bit, under the case's
- * torch version, CPU profile and code path.
+ * The spec replays every golden case of real PyTorch (golden/data on the CPU,
+ * golden/cuda on a GPU) and must match every param and every state entry after
+ * every step, bit for bit, under the case's torch version, rounding profile and
+ * code path.
  */
 import { afterAll, describe, expect, test } from "vitest";
-import { loadGoldenCorpus } from "./load.ts";
+import { GOLDEN_CUDA_DIR, loadGoldenCorpus } from "./load.ts";
 import { replayCase, type ReplayReport } from "./replay.ts";
 import { runLabel, summarize } from "./summary.ts";
 
-const corpus = loadGoldenCorpus();
+const corpus = [...loadGoldenCorpus(), ...loadGoldenCorpus(GOLDEN_CUDA_DIR)];
 const byRun = new Map<string, typeof corpus>();
 for (const entry of corpus) {
   const run = runLabel(entry.golden);

@@ -3,7 +3,7 @@ import type { GoldenCase } from "./case.ts";
 import type { ReplayReport } from "./replay.ts";
 
 export function runLabel(golden: GoldenCase): string {
-  return `torch ${golden.torch.version}, profile ${golden.torch.profile} (${golden.torch.cpu_capability})`;
+  return `torch ${golden.torch.version}, profile ${golden.torch.profile} (${golden.torch.device ?? golden.torch.cpu_capability})`;
 }
 
 export function summarize(reports: ReadonlyMap<string, readonly ReplayReport[]>): string {

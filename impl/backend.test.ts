@@ -150,3 +150,12 @@ describe("a backend that supports less", () => {
     expect(optimizer.state.size).toBe(0);
   });
 });
+
+describe("rounding profiles a backend does not follow", () => {
+  test("wasm-simd, a CPU backend, refuses `cuda` by name; typed-array follows it", async () => {
+    const { wasmBackend } = await import("./backends/wasm/index.ts");
+    expect(() => wasmBackend({ profile: "cuda" })).toThrow(new TypeError('the wasm-simd backend follows the default and vectorized profiles, not "cuda"'));
+    expect(() => wasmBackend({ profile: "avx" as never })).toThrow(/not "avx"/);
+    expect(typedArrayBackend({ profile: "cuda" }).name).toBe("typed-array (cuda)");
+  });
+});

@@ -99,3 +99,13 @@ export interface BackendEntry {
   /** An instance for one rounding profile (one of `supports.profiles`; ignored by a backend that has none). */
   create(options: { readonly profile?: RoundingProfile }): Promise<NadamBackend<unknown>>;
 }
+
+/**
+ * The profile a backend was asked for (`vectorized` when none), or a TypeError naming the one it
+ * cannot follow: a CPU backend handed `cuda` must refuse it, not round as the CPU does.
+ */
+export function chosenProfile(backend: string, supported: readonly RoundingProfile[], requested: RoundingProfile | undefined): RoundingProfile {
+  const profile = requested ?? "vectorized";
+  if (!supported.includes(profile)) throw new TypeError(`the ${backend} backend follows the ${supported.join(" and ")} profiles, not ${JSON.stringify(profile)}`);
+  return profile;
+}

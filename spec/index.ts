@@ -7,7 +7,7 @@ export { elementOps, inVectorBody, vectorBodyLength } from "./nadam/element-ops.
 export type { ElementOps } from "./nadam/element-ops.ts";
 export { biasCorrection2, decoupledDecayFactor, mu, muNext, stepScalars, stepSizes, tensorLrStepSizes } from "./nadam/scalars.ts";
 export type { ScalarState, StepScalars } from "./nadam/scalars.ts";
-export { CODE_PATHS, FEATURES, FORMULA_QUIRKS, QUIRKS, ROUNDING_PROFILES } from "./nadam/types.ts";
+export { CODE_PATHS, CPU_ROUNDING_PROFILES, FEATURES, FORMULA_QUIRKS, QUIRKS, ROUNDING_PROFILES } from "./nadam/types.ts";
 export type { CodePath, Feature, Formula, Quirk, RoundingProfile } from "./nadam/types.ts";
 export { DTYPE, DTYPES, isDType } from "./float/dtype.ts";
 export type { DType, DTypeTraits } from "./float/dtype.ts";

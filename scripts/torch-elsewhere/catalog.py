@@ -1,8 +1,9 @@
 """The golden catalog (scripts/golden/generate.py, imported unchanged) run by whatever
 torch this python has, on its CPU or on CUDA, for measuring how far another torch
-build or a GPU is from the spec (scripts/torch-elsewhere/replay.ts). Its output is not
-part of the corpus: `torch` in each file adds `mode` and `device`, which the corpus
-schema does not allow.
+build or a GPU is from the spec (scripts/torch-elsewhere/replay.ts). A `cuda` run's
+files have the corpus schema's form (profile `cuda`, `device`), as golden/cuda's do
+(its manifest is written beside them). A `cuda-capturable` run adds `capturable`,
+which the schema does not allow: the spec does not model capturable.
 
     python3 catalog.py OUT_DIR MODE [ID_PREFIX]
     MODE: cpu (ATEN_CPU_CAPABILITY picks the kernels, as for the corpus),
@@ -38,11 +39,13 @@ def main():
     provenance = {
         "version": torch.__version__,
         "cpu_capability": capability,
-        "profile": G.profile_of(capability),
+        "profile": "cuda" if mode.startswith("cuda") else G.profile_of(capability),
         "python": platform.python_version(),
-        "mode": mode,
-        "device": torch.cuda.get_device_name() if mode.startswith("cuda") else platform.processor(),
     }
+    if mode.startswith("cuda"):
+        provenance["device"] = torch.cuda.get_device_name()
+    if mode == "cuda-capturable":
+        provenance["capturable"] = True  # not in the corpus schema: the spec does not model capturable
     written, skipped, started = 0, [], time.time()
     for case in G.catalog():
         if not case["id"].startswith(only):

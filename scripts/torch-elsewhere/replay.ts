@@ -3,8 +3,8 @@
  * prints, per run × spec profile × dtype × path: values compared, the share that is
  * bit-identical (NaN = NaN counts as identical), the largest ULP distance, that
  * distance outside the edge/ cases (NaN, ±Inf, eps 0, extreme magnitudes), and the
- * cases with any difference. A CPU run is replayed under its own profile; a CUDA run,
- * which has none, under both. Run: npx tsx scripts/torch-elsewhere/replay.ts RUNS_DIR [--detail]
+ * cases with any difference. A CPU run is replayed under its own profile; a CUDA run
+ * under `cuda` and the CPU's two. Run: npx tsx scripts/torch-elsewhere/replay.ts RUNS_DIR [--detail]
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -68,10 +68,11 @@ const detail = process.argv.includes("--detail");
 for (const run of readdirSync(root).filter((name) => statSync(join(root, name)).isDirectory()).sort()) {
   const cases = walk(join(root, run))
     .filter((f) => f.endsWith(".json"))
-    .map((f) => JSON.parse(readFileSync(f, "utf8")) as GoldenCase & { torch: { mode?: string } });
+    .map((f) => JSON.parse(readFileSync(f, "utf8")) as GoldenCase & { torch: { capturable?: boolean } });
   const first = cases[0];
   if (!first) continue;
-  const profiles: readonly RoundingProfile[] = first.torch.mode?.startsWith("cuda") ? ["vectorized", "default"] : [first.torch.profile];
+  // a CUDA run under the CPU's profiles too, to show how far they are
+  const profiles: readonly RoundingProfile[] = first.torch.profile === "cuda" ? ["cuda", "vectorized", "default"] : [first.torch.profile];
   for (const profile of profiles) {
     const rows = new Map<string, Row>();
     for (const golden of cases) {
@@ -80,7 +81,7 @@ for (const run of readdirSync(root).filter((name) => statSync(join(root, name)).
       rows.set(key, row);
       replay(golden, profile, row);
     }
-    console.log(`\n${run} (torch ${first.torch.version}, ${first.torch.mode ?? "cpu"} ${first.torch.cpu_capability}), spec profile ${profile}: ${cases.length} cases`);
+    console.log(`\n${run} (torch ${first.torch.version}, ${first.torch.device ?? first.torch.cpu_capability}${first.torch.capturable ? ", capturable" : ""}), spec profile ${profile}: ${cases.length} cases`);
     console.log(`  dtype      path     cases  differing    values  bit-identical  max ULP  max ULP outside edge/`);
     for (const [key, r] of [...rows].sort(([a], [b]) => a.localeCompare(b))) {
       const share = ((100 * r.identical) / r.values).toFixed(3);

@@ -1,6 +1,6 @@
 /**
- * PyTorch's CPU elementwise kernels, one element at a time, rounded as PyTorch
- * rounds them.
+ * PyTorch's elementwise kernels (CPU and CUDA), one element at a time, rounded
+ * as PyTorch rounds them.
  *
  * Each kernel computes in its "opmath" type (float64 for float64 tensors,
  * float32 for float32, float16 and bfloat16 ones), with Python float scalars
@@ -10,7 +10,15 @@
  * multiply-add into one rounding. addcdiv never fuses, and computes
  * self + (value·t1)/t2 (value times t1 first).
  *
- * float16 and bfloat16 add quirks, measured on torch 2.6 (identical for float32
+ * Under `cuda` (PyTorch's CUDA kernels, measured on torch 2.11 with an H100:
+ * golden/cuda) add-with-alpha, addcmul, addcdiv and lerp fuse: a + alpha·b,
+ * a + value·(t1·t2) and a + value·(t1/t2) are one fma each after the tensors'
+ * product or quotient; Tensor.div by a Python float multiplies by its reciprocal
+ * (computed in float64, rounded to opmath), while _foreach_div_ divides; and the
+ * Python floats of _foreach_mul_ and add(alpha=) stay in opmath for every dtype.
+ * sqrt is correctly rounded, as on the CPU.
+ *
+ * float16 and bfloat16 add quirks on the CPU, measured on torch 2.6 (identical for float32
  * and float64, where opmath is the dtype):
  * - `add(scalar)` and the `alpha` of `add(other, alpha)` round the scalar to the
  *   tensor dtype first (they become a 0-d tensor of that dtype), while `mul`,
@@ -37,10 +45,12 @@ export interface ElementOps {
   scalar(s: number): number;
   /** a * s, s a Python float */
   mul(a: number, s: number): number;
-  /** torch._foreach_mul_ by a Python float: like mul, but the scalar is rounded to the dtype */
+  /** torch._foreach_mul_ by a Python float: like mul, but on the CPU the scalar is rounded to the dtype first */
   foreachMul(a: number, s: number): number;
-  /** a / s, s a Python float (a true division on CPU, not a reciprocal multiply) */
+  /** Tensor.div by a Python float: a true division on the CPU; on CUDA a · (1/s), the reciprocal rounded from float64 to opmath */
   div(a: number, s: number): number;
+  /** torch._foreach_div_ by a Python float (one of a list): a true division everywhere */
+  foreachDiv(a: number, s: number): number;
   /** a + s, s a Python float */
   add(a: number, s: number): number;
   /** a / b, both tensors */
@@ -73,18 +83,24 @@ export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
   const r = wide ? (x: number) => x : Math.fround;
   const fma = wide ? fma64 : fma32;
   const out = dtype === "float64" || dtype === "float32" ? (x: number) => x : (x: number) => roundToFormat(x, format);
-  const fused = profile === "vectorized";
+  const fused = profile !== "default";
+  const cuda = profile === "cuda";
   // A Python float turned into a 0-d tensor of the dtype (double → opmath → dtype).
   const asDtype = (s: number): number => out(r(s));
+  const mul = (a: number, s: number): number => out(r(a * r(s)));
+  const trueDiv = (a: number, s: number): number => out(r(a / r(s)));
 
   return {
     dtype,
     profile,
     round: (x) => roundToFormat(x, format),
     scalar: r,
-    mul: (a, s) => out(r(a * r(s))),
-    foreachMul: (a, s) => out(r(a * asDtype(s))),
-    div: (a, s) => out(r(a / r(s))),
+    mul,
+    // (CUDA's foreach kernels keep the Python float in opmath)
+    foreachMul: cuda ? mul : (a, s) => out(r(a * asDtype(s))),
+    div: cuda ? (a, s) => out(r(a * r(1 / s))) : trueDiv,
+    foreachDiv: trueDiv,
+    // (CUDA's add is the CPU's here: in the recorded runs a + s and a + out(s) gave the same bits, eps being small)
     add: (a, s) => out(r(a + asDtype(s))),
     divTensor: (a, b) => out(r(a / b)),
     sqrt: (a) => out(r(Math.sqrt(a))),
@@ -92,15 +108,18 @@ export function elementOps(dtype: DType, profile: RoundingProfile): ElementOps {
     rsub: (s, a) => out(r(r(s) - a)),
     reciprocal: (a) => out(r(1 / a)),
     addAlpha(a, b, alpha, inBody) {
+      if (cuda) return out(fma(b, r(alpha), a));
       const w = asDtype(alpha);
       if (wide || dtype === "float32") return fused ? fma(b, w, a) : r(a + r(w * b));
       return fused && inBody ? out(fma(b, w, a)) : out(r(a + out(r(w * b))));
     },
     addcmul(a, t1, t2, value) {
+      if (cuda) return out(fma(r(value), r(t1 * t2), a)); // the tensors' product first, then value times it
       const scaled = r(r(value) * t1);
       return out(fused ? fma(scaled, t2, a) : r(a + r(scaled * t2)));
     },
     addcdiv(a, t1, t2, value) {
+      if (cuda) return out(fma(r(value), r(t1 / t2), a)); // the quotient first, then value times it, fused with the sum
       return out(r(a + r(r(r(value) * t1) / t2)));
     },
     lerp(a, b, weight) {

@@ -229,7 +229,7 @@ function denomForloop(s: Slot, bc2: number, eps: number): number[] {
 
 /** foreach denominator: sqrt(exp_avg_sq) / bias_correction2 ** 0.5 + eps */
 function denomForeach(s: Slot, bcSqrt: number, eps: number): number[] {
-  return s.expAvgSq.map((v) => s.ops.add(s.ops.div(s.ops.sqrt(v), bcSqrt), eps));
+  return s.expAvgSq.map((v) => s.ops.add(s.ops.foreachDiv(s.ops.sqrt(v), bcSqrt), eps));
 }
 
 /** param.addcdiv_(grad, denom, value=grad step size); param.addcdiv_(exp_avg, denom, value=exp_avg step size) */

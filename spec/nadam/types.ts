@@ -4,14 +4,19 @@
  */
 
 /**
- * PyTorch's CPU rounding profiles (see ../shared/reference/torch-cpu-rounding.md):
- * - `default`: the kernels PyTorch runs with ATEN_CPU_CAPABILITY=default (no AVX):
+ * How PyTorch's elementwise kernels round (see ../shared/reference/torch-cpu-rounding.md
+ * for the CPU):
+ * - `default`: the CPU kernels PyTorch runs with ATEN_CPU_CAPABILITY=default (no AVX):
  *   every multiply and add rounded separately;
- * - `vectorized`: the AVX2 / AVX512 kernels, whose add(alpha=), addcmul and lerp
- *   use fused multiply-add. This is what a normal x86-64 machine runs.
+ * - `vectorized`: the AVX2 / AVX512 CPU kernels, whose add(alpha=), addcmul and lerp
+ *   use fused multiply-add. This is what a normal x86-64 machine runs;
+ * - `cuda`: the CUDA kernels that NAdam without `capturable` runs, measured on an H100
+ *   with torch 2.11 (golden/cuda); element-ops.ts says how they round.
  */
-export type RoundingProfile = "default" | "vectorized";
-export const ROUNDING_PROFILES: readonly RoundingProfile[] = ["default", "vectorized"];
+export type RoundingProfile = "default" | "vectorized" | "cuda";
+export const ROUNDING_PROFILES: readonly RoundingProfile[] = ["default", "vectorized", "cuda"];
+/** The CPU's profiles: what a CPU backend can claim. */
+export const CPU_ROUNDING_PROFILES: readonly RoundingProfile[] = ["default", "vectorized"];
 
 /**
  * PyTorch's two NAdam code paths: `forloop` is `_single_tensor_nadam`

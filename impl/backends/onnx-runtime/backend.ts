@@ -14,7 +14,7 @@ import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
 import { groupStepScalars, scalarStateKey, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
-import type { AsyncBackend, BackendSupport, GroupStep, NadamState } from "../../backend.ts";
+import { chosenProfile, type AsyncBackend, type BackendSupport, type GroupStep, type NadamState } from "../../backend.ts";
 import { GROUP_SCALARS, io, stepModel, type GraphDType, type GroupScalar, type StepGraphSignature } from "./graph.ts";
 import { encodeModel } from "./onnx.ts";
 import type { ExecutionProvider, OrtModule, OrtSession, OrtTensor } from "./ort.ts";
@@ -114,7 +114,8 @@ function storeValues(t: Tensor, values: Float32Array): void {
   for (let i = 0; i < values.length; i++) t.set(i, values[i]!);
 }
 
-export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, profile: RoundingProfile): OnnxRuntimeBackend {
+export function onnxRuntimeBackend(ort: OrtModule, traits: ProviderTraits, requested: RoundingProfile): OnnxRuntimeBackend {
+  const profile = chosenProfile(`onnxruntime-${traits.provider}`, traits.support.profiles, requested);
   const fused = profile === "vectorized";
   const transfers: TransferCounts = { uploads: 0, downloads: 0 };
   let runs = 0;

@@ -5,7 +5,7 @@
  * run where the tests run.
  */
 import { DTYPES } from "../../../spec/float/dtype.ts";
-import { CODE_PATHS, ROUNDING_PROFILES } from "../../../spec/nadam/types.ts";
+import { CODE_PATHS, CPU_ROUNDING_PROFILES } from "../../../spec/nadam/types.ts";
 import type { ProviderTraits } from "./backend.ts";
 import type { ExecutionProvider } from "./ort.ts";
 
@@ -16,7 +16,7 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
     provider: "cpu",
     // every dtype: float16 and bfloat16 computed in float32, each kernel's result rounded by a Cast (round to
     // nearest even, overflow to inf: measured), bfloat16 carried in float32 tensors
-    support: { dtypes: DTYPES, paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    support: { dtypes: DTYPES, paths: CODE_PATHS, profiles: CPU_ROUNDING_PROFILES, features: FEATURES },
     deviceResident: false,
   },
   webgpu: {
@@ -30,7 +30,7 @@ export const PROVIDER_TRAITS: Readonly<Record<ExecutionProvider, ProviderTraits>
   },
   cuda: {
     provider: "cuda",
-    support: { dtypes: ["float32", "float64", "complex64", "complex128"], paths: CODE_PATHS, profiles: ROUNDING_PROFILES, features: FEATURES },
+    support: { dtypes: ["float32", "float64", "complex64", "complex128"], paths: CODE_PATHS, profiles: CPU_ROUNDING_PROFILES, features: FEATURES },
     deviceResident: true,
   },
 };

@@ -1,6 +1,6 @@
 /**
  * The typed-array backend: NAdam on host Tensors (Float64Array / Float32Array /
- * Uint16Array storage), bit-exact to PyTorch's CPU kernels under a chosen
+ * Uint16Array storage), bit-exact to PyTorch's kernels (CPU or CUDA) under a chosen
  * rounding profile. Per param: the host-side scalars from the spec
  * (stepScalars), then one pass over the elements (kernels.ts).
  */
@@ -9,11 +9,11 @@ import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
 import { groupStepScalars } from "../../../spec/nadam/scalars.ts";
 import { CODE_PATHS, ROUNDING_PROFILES, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
-import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
+import { chosenProfile, type BackendSupport, type GroupStep, type SyncBackend } from "../../backend.ts";
 import { updateElements } from "./kernels.ts";
 
 export interface TypedArrayBackendOptions {
-  /** PyTorch's CPU rounding profile to reproduce. Default "vectorized" (AVX2/AVX512 machines). */
+  /** PyTorch's rounding profile to reproduce: the CPU's two, or cuda. Default "vectorized" (AVX2/AVX512 machines). */
   readonly profile?: RoundingProfile;
 }
 
@@ -38,7 +38,7 @@ function storeBack(t: Tensor, values: Float64Array | Float32Array): void {
 }
 
 export function typedArrayBackend(options: TypedArrayBackendOptions = {}): SyncBackend<Tensor> {
-  const profile = options.profile ?? "vectorized";
+  const profile = chosenProfile("typed-array", TYPED_ARRAY_SUPPORT.profiles, options.profile);
   return {
     name: `typed-array (${profile})`,
     device: "cpu",

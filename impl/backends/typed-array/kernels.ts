@@ -66,23 +66,25 @@ export function updateElements(
 ): void {
   const k = KINDS[config.dtype];
   const narrow = k === F16 || k === BF16;
-  const fused = config.profile === "vectorized";
+  const fused = config.profile !== "default";
+  const cuda = config.profile === "cuda"; // (spec/nadam/element-ops.ts: what CUDA's kernels do differently)
   const foreach = config.path === "foreach";
   const toDtype = (x: number): number => out(r(x, k), k); // a Python float turned into a 0-d tensor of the dtype
 
   // Scalars as each kernel receives them.
   const [beta1, beta2Float] = h.betas;
-  const decayFactorIsForeachScalar = foreach && !h.lr_is_tensor; // _foreach_mul_(params, float) rounds it to a 16-bit dtype
+  const decayFactorIsForeachScalar = foreach && !h.lr_is_tensor && !cuda; // the CPU's _foreach_mul_(params, float) rounds it to a 16-bit dtype
   const decay = decayFactorIsForeachScalar && narrow ? toDtype(s.decayFactor) : r(s.decayFactor, k);
   const weightDecay = h.weight_decay;
-  const alpha = narrow ? toDtype(weightDecay) : r(weightDecay, k);
+  const alpha = narrow && !cuda ? toDtype(weightDecay) : r(weightDecay, k);
   const w = r(1 - beta1, k); // lerp weight
   const smallWeight = Math.abs(w) < 0.5;
   const wMinusOne = r(w - 1, k);
   const oneMinusW = r(1 - w, k);
-  const beta2 = foreach && narrow ? toDtype(beta2Float) : r(beta2Float, k);
+  const beta2 = foreach && narrow && !cuda ? toDtype(beta2Float) : r(beta2Float, k);
   const oneMinusBeta2 = r(1 - beta2Float, k);
   const bc2 = r(s.biasCorrection2, k);
+  const bc2Reciprocal = r(1 / s.biasCorrection2, k); // CUDA's Tensor.div by a float
   const bcSqrt = r(s.biasCorrection2Sqrt, k);
   const eps = narrow ? toDtype(h.eps) : r(h.eps, k);
   // The two step sizes, or the differentiable branch's scales (spec/nadam/scalars.ts).
@@ -99,6 +101,8 @@ export function updateElements(
     if (weightDecay !== 0) {
       if (decoupled) {
         param = out(r(param * decay, k), k);
+      } else if (cuda) {
+        grad = out(fma(param, alpha, grad, k), k);
       } else if (!narrow) {
         grad = fused ? fma(param, alpha, grad, k) : r(grad + r(alpha * param, k), k);
       } else {
@@ -113,15 +117,24 @@ export function updateElements(
     else expAvg = out(fused ? fma(wMinusOne, diff, grad, k) : r(grad - r(diff * oneMinusW, k), k), k);
     // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     let expAvgSq = out(r(v[i]! * beta2, k), k);
-    const scaled = r(oneMinusBeta2 * grad, k);
-    expAvgSq = out(fused ? fma(scaled, grad, expAvgSq, k) : r(expAvgSq + r(scaled * grad, k), k), k);
+    if (cuda) {
+      expAvgSq = out(fma(oneMinusBeta2, r(grad * grad, k), expAvgSq, k), k);
+    } else {
+      const scaled = r(oneMinusBeta2 * grad, k);
+      expAvgSq = out(fused ? fma(scaled, grad, expAvgSq, k) : r(expAvgSq + r(scaled * grad, k), k), k);
+    }
     // denominator
-    let denom = foreach ? out(r(out(r(Math.sqrt(expAvgSq), k), k) / bcSqrt, k), k) : out(r(Math.sqrt(out(r(expAvgSq / bc2, k), k)), k), k);
+    const scaledExpAvgSq = cuda ? out(r(expAvgSq * bc2Reciprocal, k), k) : out(r(expAvgSq / bc2, k), k);
+    let denom = foreach ? out(r(out(r(Math.sqrt(expAvgSq), k), k) / bcSqrt, k), k) : out(r(Math.sqrt(scaledExpAvgSq), k), k);
     denom = out(r(denom + eps, k), k);
     if (differentiable) {
       // grad * c1, exp_avg * c2 (new tensors), then addcdiv_ with value 1
       param = out(r(param + r(out(r(grad * step1, k), k) / denom, k), k), k);
       param = out(r(param + r(out(r(expAvg * step2, k), k) / denom, k), k), k);
+    } else if (cuda) {
+      // two addcdiv_, each an fma after the quotient
+      param = out(fma(step1, r(grad / denom, k), param, k), k);
+      param = out(fma(step2, r(expAvg / denom, k), param, k), k);
     } else {
       // two addcdiv_
       param = out(r(param + r(r(step1 * grad, k) / denom, k), k), k);

@@ -22,10 +22,10 @@ import { DTYPE, DTYPES, REAL_DTYPES, type DType, type RealDType } from "../../..
 import { vectorBodyLength } from "../../../spec/nadam/element-ops.ts";
 import { newStepScalars, stepScalarsInto, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
-import { CODE_PATHS, ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
+import { CODE_PATHS, CPU_ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../../../tensor/half.ts";
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
-import type { BackendSupport, GroupStep, SyncBackend } from "../../backend.ts";
+import { chosenProfile, type BackendSupport, type GroupStep, type SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
 import { KERNEL_SCALARS, STEPS_ENTRY_BYTES, stepModuleBytes, type KernelVariant, type Lane, type StepKernel, type StepsKernel } from "./kernels.ts";
 import { instantiate, limitsOf, probeFp16, probeRelaxedMadd, type FeatureProbe } from "./probe.ts";
@@ -52,7 +52,7 @@ export const WASM_DTYPES: readonly DType[] = DTYPES;
 export const WASM_SUPPORT: BackendSupport = {
   dtypes: WASM_DTYPES,
   paths: CODE_PATHS,
-  profiles: ROUNDING_PROFILES,
+  profiles: CPU_ROUNDING_PROFILES,
   features: ["tensor-lr", "differentiable"],
 };
 
@@ -304,7 +304,7 @@ export interface WasmBackend extends SyncBackend<Tensor> {
 }
 
 export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
-  const profile = options.profile ?? "vectorized";
+  const profile = chosenProfile("wasm-simd", CPU_ROUNDING_PROFILES, options.profile);
   const heap = wasmHeap();
   const pool = WorkerPool.create(options.threads ?? 0, heap.memory);
   const parallelAbove = options.parallelAbove ?? 2 ** 20;
