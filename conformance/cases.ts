@@ -96,16 +96,17 @@ function goldenOptionsOf(golden: GoldenCase): OptionName[] {
 const loaded = new Map<string, ConformanceCase[]>();
 
 /**
- * Every case, for both profiles: the torch 2.x golden cases of a corpus folder
- * (golden/locate.ts), one recording per case and profile — the AVX512 run repeats
- * AVX2's bits (golden/corpus.test.ts checks it) and is left to the spec's replay —
- * then the closed-loop runs.
+ * Every case, for both CPU profiles: the torch 2.x golden cases of a corpus folder
+ * (golden/locate.ts), one recording per case and profile — the AVX512 CPU run
+ * repeats AVX2's bits (golden/corpus.test.ts checks it) and is left to the spec's
+ * replay; a `cuda` run (golden/cuda) counts whatever CPU it had — then the
+ * closed-loop runs.
  */
 export function allCases(corpusDir: string = locateCorpus()): ConformanceCase[] {
   const cached = loaded.get(corpusDir);
   if (cached) return cached;
   const golden: ConformanceCase[] = loadGoldenCorpus(corpusDir)
-    .filter(({ golden: g }) => g.torch.version.startsWith("2.") && g.torch.cpu_capability !== "AVX512")
+    .filter(({ golden: g }) => g.torch.version.startsWith("2.") && (g.torch.profile === "cuda" || g.torch.cpu_capability !== "AVX512"))
     .map(({ golden: g }) => ({
       id: g.id,
       description: g.description,

@@ -44,7 +44,7 @@ export interface TolerancePolicy {
 
 export const EXACT: TolerancePolicy = {
   name: "exact",
-  description: "bit-identical to torch 2.6 under the case's own CPU profile and code path (NaN = NaN)",
+  description: "bit-identical to torch's recording under the case's own rounding profile and code path (NaN = NaN)",
   acceptSiblings: false,
   budget: () => 0,
 };
@@ -71,7 +71,7 @@ export const DEFAULT_BUDGETS: Readonly<Record<CaseSource, Readonly<Partial<Recor
 
 export const DEFAULT: TolerancePolicy = {
   name: "default",
-  description: "within a few ULPs (at the tensor's scale) of torch 2.6 under any of its CPU profiles and code paths",
+  description: "within a few ULPs (at the tensor's scale) of torch under any of its rounding profiles and code paths",
   acceptSiblings: true,
   budget: (dtype, kind, source) => {
     const budget = DEFAULT_BUDGETS[source][dtype]?.[kind];

@@ -9,6 +9,7 @@ import type { JsonStateDict, JsonTensor } from "../checkpoint/json.ts";
 import { componentsOf, type DType } from "../spec/float/dtype.ts";
 import { configOf, hyperFrom, recorded, simulate, type Stepper, type TrajectoryStep } from "../golden/simulate.ts";
 import { nadamStep, type NadamHyperParameters, type NadamParamState, type StepConfig } from "../spec/nadam/step.ts";
+import { CPU_ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../spec/nadam/types.ts";
 import type { GoldenOptions } from "../golden/case.ts";
 import { hexToTensor, wireOptions, type ConformanceCase } from "./cases.ts";
 import { compareTrajectories, describeDivergence, type Comparison } from "./judge.ts";
@@ -189,12 +190,13 @@ function caseConfig(c: ConformanceCase): StepConfig {
  * used directly, since each path's golden case has inputs of its own.
  */
 export function alternatives(c: ConformanceCase): { label: string; variant: Variant }[] {
-  const profile = c.profile === "default" ? "vectorized" : "default";
-  const path = c.path === "forloop" ? "foreach" : "forloop";
-  const changes: { label: string; change: Partial<StepConfig> }[] = [{ label: `torch's ${profile} profile`, change: { profile } }];
+  // a CPU case's other CPU profile; a CUDA case's two CPU profiles
+  const profiles: readonly RoundingProfile[] = c.profile === "cuda" ? CPU_ROUNDING_PROFILES : [c.profile === "default" ? "vectorized" : "default"];
+  const path: CodePath = c.path === "forloop" ? "foreach" : "forloop";
+  const changes: { label: string; change: Partial<StepConfig> }[] = profiles.map((profile) => ({ label: `torch's ${profile} profile`, change: { profile } }));
   if (!c.tags.includes("differentiable")) {
     // foreach refuses differentiable groups
-    changes.push({ label: `torch's ${path} path`, change: { path } }, { label: `torch's ${profile} profile and ${path} path`, change: { profile, path } });
+    changes.push({ label: `torch's ${path} path`, change: { path } }, ...profiles.map((profile) => ({ label: `torch's ${profile} profile and ${path} path`, change: { profile, path } })));
   }
   return changes.map(({ label, change }) => ({ label, variant: { stepper: nadamStep, config: (config: StepConfig) => ({ ...config, ...change }) } }));
 }
