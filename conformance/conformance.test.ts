@@ -10,11 +10,12 @@ import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, test } from "vitest";
 import { main } from "../cli/main.ts";
+import { GOLDEN_CUDA_DIR } from "../golden/load.ts";
+import { CPU_ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 import { hexToTensor, selectCases } from "./cases.ts";
 import { offlinePort, recordingPort } from "./offline.ts";
 import { DEFAULT, EXACT } from "./policy.ts";
 import { junit } from "./report/junit.ts";
-import { CPU_ROUNDING_PROFILES } from "../spec/nadam/types.ts";
 import { html } from "./report/html.ts";
 import { specPort } from "./spec-port.ts";
 import { subprocessPort } from "./subprocess.ts";
@@ -41,6 +42,26 @@ describe("built-in ports", () => {
     const results = report.ports[0]!.results;
     expect(results.length).toBe(selectCases().length);
     expect(results.filter((r) => r.status !== "pass").map((r) => `${r.id} ${r.profile}: ${r.firstDivergence ?? r.reason}`)).toEqual([]);
+  });
+});
+
+describe("torch's CUDA recordings as the corpus (--corpus golden/cuda)", () => {
+  const run = async (port: string) => {
+    const lines: string[] = [];
+    const status = await main(["check", "--port", port, "--corpus", GOLDEN_CUDA_DIR, "--id", "options/defaults/*", "--policy", "exact", "--random", "0"], (l) => lines.push(l));
+    return { status, rows: lines.join("\n").split("\n") };
+  };
+
+  test("typed-array, which follows `cuda`, passes them exact", async () => {
+    const { status, rows } = await run("builtin:typed-array");
+    expect(rows.some((l) => /^typed-array\s+8\/8\s+8\/8$/.test(l))).toBe(true);
+    expect(status).toBe(0);
+  });
+
+  test("wasm-simd, a CPU backend, skips every one of them under exact, and a run that judged nothing does not pass", async () => {
+    const { status, rows } = await run("builtin:wasm-simd");
+    expect(rows.some((l) => /^wasm-simd\s+0\/0 S8\s+0\/0 S8$/.test(l))).toBe(true);
+    expect(status).not.toBe(0);
   });
 });
 

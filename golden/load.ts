@@ -15,7 +15,7 @@ import validateSchema, { type SchemaError } from "./schema.validate.js";
 
 export const GOLDEN_DIR = dirname(fileURLToPath(import.meta.url));
 export const GOLDEN_DATA_DIR = join(GOLDEN_DIR, "data");
-/** Real PyTorch on CUDA (golden/cuda.test.ts): replayed by the spec, outside the suite's corpus. */
+/** Real PyTorch on CUDA (golden/cuda.test.ts): replayed by the spec; the suite's corpus only when named (check --corpus golden/cuda). */
 export const GOLDEN_CUDA_DIR = join(GOLDEN_DIR, "cuda");
 
 export interface GoldenRun {
