@@ -189,3 +189,8 @@ describe.each(loaded.map(([name, l]) => [name, l] as const))("tfjs %s", (name, l
     });
   });
 });
+
+test("the tfjs NAdam follows the CPU's profiles and refuses `cuda` by name", () => {
+  expect(() => nadam({ profile: "cuda" })).toThrow(new TypeError('the tfjs backend follows the default and vectorized profiles, not "cuda"'));
+  expect(nadam({ profile: "vectorized" }).getConfig()).toMatchObject({ profile: "vectorized" });
+});

@@ -18,7 +18,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { NADAM_DEFAULTS } from "../../../spec/nadam/defaults.ts";
 import { stepScalars, type StepScalars } from "../../../spec/nadam/scalars.ts";
 import type { NadamHyperParameters } from "../../../spec/nadam/step.ts";
-import type { CodePath, RoundingProfile } from "../../../spec/nadam/types.ts";
+import { CPU_ROUNDING_PROFILES, type CodePath, type RoundingProfile } from "../../../spec/nadam/types.ts";
+import { chosenProfile } from "../../backend.ts";
 import type { StateDict } from "../../../tensor/state-dict.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
 import { nadamForeach, type Moments, type ParamStep } from "./kernel.ts";
@@ -107,7 +108,7 @@ export class NadamOptimizer extends tf.Optimizer {
     this.decoupledWeightDecay = config.decoupledWeightDecay ?? false;
     this.maximize = config.maximize ?? false;
     this.foreach = config.foreach ?? true;
-    this.profile = config.profile ?? "default";
+    this.profile = chosenProfile("tfjs", CPU_ROUNDING_PROFILES, config.profile ?? "default");
     this.kernel = config.kernel;
     // PyTorch's constructor checks
     for (const [key, value] of [["learning rate", this.learningRate], ["epsilon value", this.epsilon], ["weight_decay value", this.weightDecay], ["momentum_decay value", this.momentumDecay]] as const) {
