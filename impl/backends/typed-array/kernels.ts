@@ -124,8 +124,9 @@ export function updateElements(
       expAvgSq = out(fused ? fma(scaled, grad, expAvgSq, k) : r(expAvgSq + r(scaled * grad, k), k), k);
     }
     // denominator
-    const scaledExpAvgSq = cuda ? out(r(expAvgSq * bc2Reciprocal, k), k) : out(r(expAvgSq / bc2, k), k);
-    let denom = foreach ? out(r(out(r(Math.sqrt(expAvgSq), k), k) / bcSqrt, k), k) : out(r(Math.sqrt(scaledExpAvgSq), k), k);
+    let denom = foreach
+      ? out(r(out(r(Math.sqrt(expAvgSq), k), k) / bcSqrt, k), k)
+      : out(r(Math.sqrt(cuda ? out(r(expAvgSq * bc2Reciprocal, k), k) : out(r(expAvgSq / bc2, k), k)), k), k);
     denom = out(r(denom + eps, k), k);
     if (differentiable) {
       // grad * c1, exp_avg * c2 (new tensors), then addcdiv_ with value 1
