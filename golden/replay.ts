@@ -10,7 +10,8 @@
 import type { DType } from "../spec/float/dtype.ts";
 import type { GoldenCase } from "./case.ts";
 import { sameValue } from "./compare.ts";
-import { recorded, simulate } from "./simulate.ts";
+import type { StepConfig } from "../spec/nadam/step.ts";
+import { configOf, recorded, simulate } from "./simulate.ts";
 
 export interface Mismatch {
   readonly step: number; // 1-based
@@ -32,9 +33,10 @@ export interface ReplayReport {
   readonly firstMismatches: readonly Mismatch[];
 }
 
-export function replayCase(golden: GoldenCase, maxMismatches = 5): ReplayReport {
+/** `config`: the case's own by default; another (a profile torch did not record it under) to show how far that is. */
+export function replayCase(golden: GoldenCase, maxMismatches = 5, config: StepConfig = configOf(golden)): ReplayReport {
   const expected = recorded(golden);
-  const actual = simulate(golden);
+  const actual = simulate(golden, undefined, config);
   const dtypes = golden.params.map((p) => p.init.dtype);
   let compared = 0;
   let nanCompared = 0;
