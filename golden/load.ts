@@ -129,3 +129,8 @@ export function loadGoldenCorpus(dataDir = GOLDEN_DATA_DIR): { file: string; gol
     return { file, golden: parseGoldenCase(bytes.toString("utf8"), file) };
   });
 }
+
+/** Every case the spec replays: the CPU corpus, then golden/cuda. */
+export function loadReplayedCases(): { file: string; golden: GoldenCase }[] {
+  return [...loadGoldenCorpus(), ...loadGoldenCorpus(GOLDEN_CUDA_DIR)];
+}

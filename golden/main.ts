@@ -3,13 +3,13 @@
  * torch version and rounding profile, how many cases and values matched real
  * PyTorch bit for bit. Exits 1 on any mismatch, naming the first ones.
  */
-import { GOLDEN_CUDA_DIR, loadGoldenCorpus } from "./load.ts";
+import { loadReplayedCases } from "./load.ts";
 import { replayCase, type ReplayReport } from "./replay.ts";
 import { runLabel, summarize } from "./summary.ts";
 
 const started = performance.now();
 const reports = new Map<string, ReplayReport[]>();
-for (const { golden } of [...loadGoldenCorpus(), ...loadGoldenCorpus(GOLDEN_CUDA_DIR)]) {
+for (const { golden } of loadReplayedCases()) {
   const run = runLabel(golden);
   reports.set(run, [...(reports.get(run) ?? []), replayCase(golden)]);
 }

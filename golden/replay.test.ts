@@ -5,11 +5,11 @@
  * code path.
  */
 import { afterAll, describe, expect, test } from "vitest";
-import { GOLDEN_CUDA_DIR, loadGoldenCorpus } from "./load.ts";
+import { loadReplayedCases } from "./load.ts";
 import { replayCase, type ReplayReport } from "./replay.ts";
 import { runLabel, summarize } from "./summary.ts";
 
-const corpus = [...loadGoldenCorpus(), ...loadGoldenCorpus(GOLDEN_CUDA_DIR)];
+const corpus = loadReplayedCases();
 const byRun = new Map<string, typeof corpus>();
 for (const entry of corpus) {
   const run = runLabel(entry.golden);
