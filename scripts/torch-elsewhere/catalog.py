@@ -1,9 +1,12 @@
 """The golden catalog (scripts/golden/generate.py, imported unchanged) run by whatever
 torch this python has, on its CPU or on CUDA, for measuring how far another torch
-build or a GPU is from the spec (scripts/torch-elsewhere/replay.ts). A `cuda` run's
-files have the corpus schema's form (profile `cuda`, `device`), as golden/cuda's do
-(its manifest is written beside them). A `cuda-capturable` run adds `capturable`,
-which the schema does not allow: the spec does not model capturable.
+build or a GPU is from the spec (scripts/torch-elsewhere/replay.ts). It writes
+OUT_DIR/<torch version>/<case id>.json and OUT_DIR/manifest.json, golden/load.ts's
+layout, which golden/cuda has (it came from this script's earlier form, which wrote
+no manifest and other provenance keys; they were rewritten to this form after the
+run). A `cuda` run's files have the corpus schema's form (profile `cuda`, `device`);
+a `cuda-capturable` run adds `capturable`, which the schema does not allow: the spec
+does not model capturable.
 
     python3 catalog.py OUT_DIR MODE [ID_PREFIX]
     MODE: cpu (ATEN_CPU_CAPABILITY picks the kernels, as for the corpus),
@@ -11,6 +14,7 @@ which the schema does not allow: the spec does not model capturable.
           cuda-capturable (the same with NAdam(capturable=True): the step sizes on the GPU).
 A case that raises is listed as skipped with the error, not stopped on.
 """
+import hashlib
 import json
 import os
 import platform
@@ -46,7 +50,7 @@ def main():
         provenance["device"] = torch.cuda.get_device_name()
     if mode == "cuda-capturable":
         provenance["capturable"] = True  # not in the corpus schema: the spec does not model capturable
-    written, skipped, started = 0, [], time.time()
+    files, skipped, started = {}, [], time.time()
     for case in G.catalog():
         if not case["id"].startswith(only):
             continue
@@ -64,12 +68,25 @@ def main():
             "torch": provenance, "dtype": case["dtype"], "foreach": case["foreach"], "default_dtype": case["default_dtype"],
             **result,
         }
-        path = os.path.join(out_dir, *case["id"].split("/")) + ".json"
+        text = G.dump(doc)
+        file = "/".join([torch.__version__, case["id"]]) + ".json"
+        path = os.path.join(out_dir, *file.split("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
-            f.write(G.dump(doc))
-        written += 1
-    print(json.dumps({"torch": provenance, "written": written, "skipped": skipped, "seconds": round(time.time() - started, 1)}))
+            f.write(text)
+        files[file] = hashlib.sha256(text.encode()).hexdigest()
+    generator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden", "generate.py")
+    with open(generator, "rb") as f:
+        generator_sha256 = hashlib.sha256(f.read()).hexdigest()
+    manifest = {
+        "format": "nadam-golden-manifest/1",
+        "generator": {"path": "scripts/golden/generate.py", "sha256": generator_sha256},
+        "runs": [{"dir": torch.__version__, "torch": provenance, "written": len(files), "skipped": skipped}],
+        "files": dict(sorted(files.items())),
+    }
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        f.write(json.dumps(manifest, indent=1) + "\n")
+    print(json.dumps({"torch": provenance, "written": len(files), "skipped": skipped, "seconds": round(time.time() - started, 1)}))
 
 
 if __name__ == "__main__":

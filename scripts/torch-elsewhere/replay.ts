@@ -67,7 +67,7 @@ if (!root) throw new Error("usage: replay.ts RUNS_DIR [--detail]");
 const detail = process.argv.includes("--detail");
 for (const run of readdirSync(root).filter((name) => statSync(join(root, name)).isDirectory()).sort()) {
   const cases = walk(join(root, run))
-    .filter((f) => f.endsWith(".json"))
+    .filter((f) => f.endsWith(".json") && !f.endsWith("manifest.json"))
     .map((f) => JSON.parse(readFileSync(f, "utf8")) as GoldenCase & { torch: { capturable?: boolean } });
   const first = cases[0];
   if (!first) continue;
