@@ -21,7 +21,7 @@ def vals(x):
         return x
     return str(x)
 
-def hook_fn(owner, name, method):
+def hook_fn(owner, name):
     orig = getattr(owner, name)
     def f(*args, **kwargs):
         first = args[0]
@@ -36,9 +36,9 @@ def hook_fn(owner, name, method):
     setattr(owner, name, f)
 
 for n in ["_foreach_add_", "_foreach_add", "_foreach_mul_", "_foreach_mul", "_foreach_div_", "_foreach_sqrt", "_foreach_addcdiv_", "_foreach_addcmul_", "_foreach_lerp_", "_foreach_neg", "_foreach_neg_", "_foreach_sub_", "_foreach_sub", "_foreach_pow"]:
-    if hasattr(torch, n): hook_fn(torch, n, False)
+    if hasattr(torch, n): hook_fn(torch, n)
 for n in ["mul_", "add_", "add", "addcmul_", "addcdiv_", "lerp_", "div", "sqrt", "mul", "neg", "div_", "sqrt_", "sub", "sub_"]:
-    hook_fn(torch.Tensor, n, True)
+    hook_fn(torch.Tensor, n)
 ids = set(sys.argv[2:])
 for case in G.catalog():
     if case["id"] in ids:

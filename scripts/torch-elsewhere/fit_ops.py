@@ -14,8 +14,6 @@ def bf16(x):
     if (b & 0x7fffffff) > 0x7f800000: return float('nan')
     b = (b + 0x7fff + ((b >> 16) & 1)) & 0xffff0000
     return struct.unpack('<f', struct.pack('<I', b))[0]
-def f16(x): return float(np.float16(np.float32(x)))
-OUT = {'torch.float64': lambda x: x, 'torch.float32': f32, 'torch.float16': lambda x: float(np.float16(x)), 'torch.bfloat16': None}
 def rnd(dtype):
     # opmath rounding, then output rounding
     if dtype == 'torch.float64': return (lambda x: x), (lambda x: x), lambda a,b,c: float(F(a)*F(b)+F(c))
@@ -69,10 +67,8 @@ def items(rec):
     op = rec['op']; A = rec['args']; K = rec['kwargs']
     fe = op.startswith('_foreach')
     selves = A[0] if fe else [A[0]]
-    outs = (rec['out'] if rec['out'] != 'self' else rec['self_after'])
+    outs = rec['self_after'] if rec['out'] == 'self' or op.endswith('_') else rec['out']
     outs = outs if fe else [outs]
-    if rec['out'] == 'self' or op.endswith('_'):
-        outs = rec['self_after'] if fe else [rec['self_after']]
     res = []
     for i, s in enumerate(selves):
         if not isinstance(s, dict) or s['dev'] != 'cuda': continue
