@@ -81,11 +81,14 @@ const MEASUREMENT_BYTES = (() => {
   for (let k = 0; k < 10; k++) {
     gc();
     const before = process.memoryUsage();
-    const after = process.memoryUsage();
-    fewest = Math.min(fewest, Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers));
+    fewest = Math.min(fewest, grownBetween(before, process.memoryUsage()));
   }
   return fewest;
 })();
+/** The JavaScript heap's and the array buffers' growth from one reading to the next, each counted where it grew. */
+function grownBetween(before: NodeJS.MemoryUsage, after: NodeJS.MemoryUsage): number {
+  return Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers);
+}
 /**
  * `steps`: steps a round times back to back, per configuration (the time
  * reported is per step): one where a step takes milliseconds; at 100 x 10,
@@ -358,8 +361,7 @@ for (const shape of SHAPES) {
           const after = process.memoryUsage();
           const collected = after.heapUsed < before.heapUsed || after.arrayBuffers < before.arrayBuffers;
           if (collected && measured > 1) continue;
-          const grown = Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.arrayBuffers - before.arrayBuffers);
-          windows.push(Math.round(Math.max(0, grown - MEASUREMENT_BYTES) / measured));
+          windows.push(Math.round(Math.max(0, grownBetween(before, after) - MEASUREMENT_BYTES) / measured));
           break;
         }
       }
