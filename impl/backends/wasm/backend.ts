@@ -137,6 +137,22 @@ function fp16Of(heap: WasmHeap): FeatureProbe {
   return (fp16Probe ??= probeFp16(heap));
 }
 
+/** A dtype's kernel arguments in the memory, and what they were made from. */
+interface KernelArguments {
+  readonly values: Float64Array;
+  /** The scalarsWritten count of the step scalars they were made from, -1 for none. */
+  of: number;
+  hyper: NadamHyperParameters | undefined;
+  path: CodePath | undefined;
+  /**
+   * The kernel variant's smallWeight and boundedScalars (before the FP16 conversions are asked about), found from the
+   * arguments when they are written: the per-param path reading the arguments for them each step would box each float
+   * it reads until the engine optimises the step, which a large tensor's few hundred steps do not make it do.
+   */
+  smallWeight: boolean;
+  bounded: boolean;
+}
+
 /** A compiled step kernel: its module (what a worker thread instantiates) and whether it calls the host's exact fma. */
 interface CompiledKernel {
   readonly key: number;
@@ -317,8 +333,16 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const gradStaging: Partial<Record<RealDType, Storage>> = {};
   /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
   // (in the memory: the steps kernel reads them there)
-  // (`of`: the scalarsWritten count of the scalars they were made from, -1 for none)
-  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: -1, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined }])) as Record<RealDType, { values: Float64Array; of: number; hyper: NadamHyperParameters | undefined; path: CodePath | undefined }>;
+  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: -1, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined, smallWeight: false, bounded: false }])) as Record<RealDType, KernelArguments>;
+  /** A dtype's arguments for new hyper-parameters or path, all of them, and what follows from them. */
+  const writeArguments = (cached: KernelArguments, hyper: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath): void => {
+    const a = cached.values;
+    kernelArguments(hyper, s, real, path, a);
+    cached.hyper = hyper;
+    cached.path = path;
+    cached.smallWeight = Math.abs(a[K.w]!) < 0.5;
+    cached.bounded = boundedScalars(storageOf(real), a);
+  };
   /** The per-param path's scalars, rewritten (not allocated) when a param's scalar state differs from the last one's; scalarsWritten counts the rewrites. */
   const paramScalars = newStepScalars();
   let scalarsWritten = 0;
@@ -326,10 +350,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const argumentsFor = (real: RealDType, s: StepScalars, hyper: NadamHyperParameters, path: CodePath): Float64Array => {
     const cached = args[real];
     if (cached.hyper !== hyper || cached.path !== path) {
-      kernelArguments(hyper, s, real, path, cached.values);
+      writeArguments(cached, hyper, s, real, path);
       cached.of = scalarsWritten;
-      cached.hyper = hyper;
-      cached.path = path;
     } else if (cached.of !== scalarsWritten) {
       stepArguments(s, real, cached.values);
       cached.of = scalarsWritten;
@@ -544,9 +566,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     const cached = args[real];
     const a = cached.values;
     if (cached.hyper !== hyper || cached.path !== path) {
-      kernelArguments(hyper, s, real, path, a);
-      cached.hyper = hyper;
-      cached.path = path;
+      writeArguments(cached, hyper, s, real, path);
     } else {
       stepArguments(s, real, a);
     }
@@ -554,7 +574,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     if (batch.kernelFor?.[0] !== hyper || batch.kernelFor[1] !== path) {
       // (with the FP16 conversions, bounded scalars save nothing)
       const hardware = storage === "float16" && fp16().use;
-      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: Math.abs(a[K.w]!) < 0.5, storage, differentiable: storage !== undefined && hyper.differentiable === true, boundedScalars: !hardware && boundedScalars(storage, a), fp16: hardware } as const;
+      const variant = { lane: LANE[real], fused: profile === "vectorized", foreach: path === "foreach", maximize: hyper.maximize, weightDecay, smallWeight: cached.smallWeight, storage, differentiable: storage !== undefined && hyper.differentiable === true, boundedScalars: !hardware && cached.bounded, fp16: hardware } as const;
       batch.kernel = kernelFor(variant, heap);
       batch.kernelFor = [hyper, path];
     }
@@ -572,6 +592,22 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       for (let k = chunkCopies[c]!; k < chunkCopies[c + 1]!; k++) copyBits(stagedHosts[k]!, stagedBlocks[k]!);
     }
     return true;
+  };
+  /** The list entry (p, g, m, v, n) through which the per-param path hands one call's numbers to a `steps` kernel. */
+  const callEntry = heap.view(Int32Array, STEPS_ENTRY_BYTES / 4);
+  /**
+   * A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a` (a view in the
+   * memory): through `steps`, which reads them there, rather than `step`, which takes them as 12 float64 arguments.
+   * Until the engine optimises the caller (a 4M-element step is called tens of times, not thousands), each float
+   * passed from JavaScript is boxed: 12 allocations a call, and a large host param is stepped in 64 pieces.
+   */
+  const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: Float64Array): void => {
+    callEntry[0] = p;
+    callEntry[1] = g;
+    callEntry[2] = m;
+    callEntry[3] = v;
+    callEntry[4] = n;
+    kernel.steps(callEntry.byteOffset, 1, a.byteOffset);
   };
   /**
    * Whether a param's step goes a piece at a time: larger than a piece, with a
@@ -639,10 +675,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         }
       }
       const inBody = Math.max(0, Math.min(length, body - start));
-      if (inBody > 0) kernel.step(at[0]!, at[1]!, at[2]!, at[3]!, inBody, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+      if (inBody > 0) runKernel(kernel, at[0]!, at[1]!, at[2]!, at[3]!, inBody, a);
       if (inBody < length) {
         const skip = inBody * bytes;
-        tail!.step(at[0]! + skip, at[1]! + skip, at[2]! + skip, at[3]! + skip, length - inBody, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+        runKernel(tail!, at[0]! + skip, at[1]! + skip, at[2]! + skip, at[3]! + skip, length - inBody, a);
       }
       for (let r = 0; r < 4; r++) if (r !== 1 && !heap.owns(storages[r]!)) copyBits(piecesOf(storages[r]!)[piece]!, windowPiece(window, r, length));
     }
@@ -732,11 +768,11 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const n = param.data.length;
         if (n === 0) continue;
         const a = argumentsFor(real, s, hyper, path);
+        const { smallWeight } = args[real];
         const storage = storageOf(real);
-        const smallWeight = Math.abs(a[K.w]!) < 0.5;
         const differentiable = storage !== undefined && hyper.differentiable === true;
         const hardware = storage === "float16" && fp16().use;
-        const bounded = !hardware && boundedScalars(storage, a);
+        const bounded = !hardware && args[real].bounded;
         const kernel = kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, false, differentiable, bounded, hardware, heap);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
         const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;
@@ -756,13 +792,13 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const v = placed(state.exp_avg_sq.data);
         if (pool !== undefined && body >= parallelAbove && !kernel.callsHost) {
           // parts of a multiple of 32 elements: PyTorch's vector blocks stay whole, and only the last part has a tail
-          pool.run(kernel.key, kernel.module, kernel.step, p, g, m, v, DTYPE[real].itemSize, body, a, 32);
+          pool.run(kernel.key, kernel.module, kernel.steps, callEntry, p, g, m, v, DTYPE[real].itemSize, body, a, 32);
         } else if (body > 0) {
-          kernel.step(p, g, m, v, body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+          runKernel(kernel, p, g, m, v, body, a);
         }
         if (tail !== undefined) {
           const skip = body * 2;
-          tail.step(p + skip, g + skip, m + skip, v + skip, n - body, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+          runKernel(tail, p + skip, g + skip, m + skip, v + skip, n - body, a);
         }
         copyBack(param.data);
         copyBack(state.exp_avg.data);
