@@ -20,9 +20,13 @@
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
  * is the JavaScript heap and array buffers grown per step over ALLOCATION_STEPS
- * steps, after the rounds and then more steps, up to ALLOCATION_WARMUP_STEPS or
- * ALLOCATION_WARMUP_MS: the engine optimises a function only after many calls,
- * and until then its float arithmetic allocates. The fewest over up to
+ * steps, after the rounds and then more steps of every configuration of the shape
+ * and dtype, up to ALLOCATION_WARMUP_STEPS or ALLOCATION_WARMUP_MS each: the engine
+ * optimises a function only after many calls, and until then its float arithmetic
+ * allocates. The host side of a step (the spec's pows, the backend's bookkeeping)
+ * is code every configuration runs, as a training process runs it step after step;
+ * a 4M-element configuration alone takes a few hundred steps in its warm-up, too few
+ * for the engine to optimise the spec's pow. The fewest over up to
  * ALLOCATION_WINDOWS such windows: what the engine allocates once (a function's
  * optimised code and its metadata, when it tiers up inside a window) shows in one
  * window only, what a step allocates in every window.
@@ -337,7 +341,7 @@ for (const shape of SHAPES) {
       }
       process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
     }
-    // bytes a step allocates, after more warm-up and a full collection (see ALLOCATION_WARMUP_STEPS)
+    // bytes a step allocates, after more warm-up of every configuration and a full collection (see ALLOCATION_WARMUP_STEPS)
     for (const { row, step } of js) {
       if (row.failed) continue;
       const warmupEnd = performance.now() + ALLOCATION_WARMUP_MS;
@@ -347,6 +351,9 @@ for (const shape of SHAPES) {
         if (result instanceof Promise) await result;
       }
       row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
+    }
+    for (const { row, step } of js) {
+      if (row.failed) continue;
       // a collection inside the window would hide what it freed: then again over half the steps
       const fit = Math.floor(ALLOCATION_MS / median(row.times)); // row.times: ms per step
       const windows: number[] = [];
@@ -417,7 +424,7 @@ console.log(`floor: ${"worker" in floor ? `cc ${FLOOR_FLAGS.filter((f) => f !== 
 const warmups = results.flatMap((r) => (r.allocationWarmup === undefined ? [] : [r.allocationWarmup]));
 if (warmups.length > 0) {
   console.log(
-    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s); the first window's figure is in the JSON (allocatedWindows)`,
+    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s), and every configuration of its shape and dtype its own; the first window's figure is in the JSON (allocatedWindows)`,
   );
 }
 for (const row of table) console.log(row.map((cell, c) => (c < 6 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
