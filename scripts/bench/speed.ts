@@ -3,9 +3,10 @@
  * × code path × profile (wasm-simd at 1 and N threads), side by side in one run with PyTorch's own NAdam
  * (foreach and for-loop, 1 and N threads; torch 2.6 where `npm run golden` made
  * its Debian 13 root, or the python named by NADAM_TORCH_PYTHON) and a fused C
- * loop compiled here (the bandwidth floor, 1 and N threads). Each round times
- * one step of every configuration (JavaScript, then torch, then C): medians of
- * interleaved rounds. A baseline that cannot run here is "unavailable", with why.
+ * loop compiled here (the bandwidth floor, 1 and N threads). One backend at a
+ * time, each round times one step of each of its configurations, then torch's,
+ * then C's: medians of interleaved rounds (torch's and C's over every backend's
+ * rounds). A baseline that cannot run here is "unavailable", with why.
  * wasm-simd runs on tensors in its own memory (made by its zeros(): stepped in
  * place, as a training loop that cares for speed keeps them) and on host tensors
  * (plain Tensors, which it stages: copied in and out through a window each step;
@@ -20,8 +21,8 @@
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
  * is the JavaScript heap and array buffers grown per step over ALLOCATION_STEPS
- * steps, after the rounds and then more steps of every configuration of the shape
- * and dtype, up to ALLOCATION_WARMUP_STEPS or ALLOCATION_WARMUP_MS each: the engine
+ * steps, after the rounds and then more steps of every configuration of the backend,
+ * shape and dtype, up to ALLOCATION_WARMUP_STEPS or ALLOCATION_WARMUP_MS each: the engine
  * optimises a function only after many calls, and until then its float arithmetic
  * allocates. The host side of a step (the spec's pows, the backend's bookkeeping)
  * is code every configuration runs, as a training process runs it step after step;
@@ -275,40 +276,14 @@ const peaks: { shape: string; dtype: DType; peakRssMiB: number; dataMiB: number 
 for (const shape of SHAPES) {
   for (const dtype of shape.dtypes) {
     const label = `${shape.name} ${dtype}`;
-    const js: { row: Row; step: () => unknown }[] = [];
-    for (const entry of BACKENDS) {
-      if (only && !only.includes(entry.id)) continue;
-      if (!entry.supports.dtypes.includes(dtype) || !(await entry.availability()).available) continue;
-      for (const path of entry.supports.paths) {
-        for (const profile of entry.supports.profiles) {
-          // wasm-simd also with worker threads (THREADS in all), beside torch and the floor at N threads
-          const threadCounts = entry.id === wasmSimd.id && shape.numel >= PARALLEL_ABOVE ? [...new Set([1, THREADS])] : [1];
-          // wasm-simd's float16 with its FP16 conversions (where they are here), then without them (one thread)
-          const fp16Choices = entry.id === wasmSimd.id && dtype === "float16" && wasmBackend().fp16.use ? [false, true] : [false];
-          for (const [threads, fp16Off] of threadCounts.flatMap((t) => fp16Choices.filter((off) => t === 1 || !off).map((off) => [t, off] as const))) {
-            const backend = await backendOf(entry, profile, fp16Off, threads);
-            // host tensors at one thread only (and with the FP16 conversions): worker threads step a host tensor staged whole, and 16M x 1's configurations
-            // in both placements at both thread counts outgrow the memory's 4 GiB
-            for (const placement of placementsOf(backend).filter((p) => (threads === 1 && !fp16Off) || p === "memory")) {
-              const params = filledTensors(shape.count, shape.numel, dtype, 0, 0.1, placement, backend);
-              const grads = filledTensors(shape.count, shape.numel, dtype, 1, 0.1, placement, backend);
-              params.forEach((p, i) => (p.grad = grads[i]!));
-              const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
-              // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
-              const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile}${fp16Off ? ", float16 in software" : ""})`, backend: entry.id, profile, fp16Off, placement, kind: "backend", path, threads, times: [] };
-              js.push({ row, step: backend.asynchronous ? () => optimizer.stepAsync() : () => optimizer.step() });
-            }
-          }
-        }
-      }
-    }
     const threadCounts = [...new Set([1, THREADS])];
     const torchRows: Row[] = [];
     if ("worker" in torch) {
       for (const foreach of [true, false]) {
         for (const threads of threadCounts) {
           const answer = await torch.worker.ask(JSON.stringify({ op: "setup", count: shape.count, numel: shape.numel, dtype, foreach, threads }));
-          torchRows.push({ shape: shape.name, dtype, name: `torch ${String(torch.info.torch)} (${String(torch.info.capability)})`, kind: "torch", path: foreach ? "foreach" : "forloop", threads, times: [], ...(answer.ok ? {} : { failed: JSON.stringify(answer) }) });
+          torchRows.push({ shape: shape.name, dtype, name: `torch ${String(torch.info.torch)} (${String(torch.info.capability)})`, kind: "torch", path: foreach ? "foreach" : "forloop", threads, times: [] });
+          if (!answer.ok) torchRows.at(-1)!.failed = JSON.stringify(answer);
         }
       }
     }
@@ -319,68 +294,121 @@ for (const shape of SHAPES) {
         floorRows.push({ shape: shape.name, dtype, name: "fused C loop (floor)", kind: "floor", threads, times: [] });
       }
     }
-    const steps = shape.steps;
-    for (let round = 0; round < WARMUP + ROUNDS; round++) {
-      for (const { row, step } of js) {
-        if (row.failed) continue;
-        const t0 = performance.now();
-        try {
-          for (let k = 0; k < steps; k++) {
-            const result = step();
-            if (result instanceof Promise) await result;
-          }
-        } catch (e) {
-          row.failed = (e as Error).message.split("\n")[0];
-        }
-        if (round >= WARMUP) row.times.push((performance.now() - t0) / steps);
-      }
-      for (const [baseline, baselineRows] of [[torch, torchRows], [floor, floorRows]] as const) {
-        if (!("worker" in baseline) || baselineRows.length === 0) continue;
-        const answer = await baseline.worker.ask(baseline === floor ? `round ${steps}` : JSON.stringify({ op: "round", steps }));
-        if (round >= WARMUP) (answer.ms as number[]).forEach((ms, k) => baselineRows[k]!.times.push(ms));
-      }
-      process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
+    // One backend's configurations at a time, each of its rounds timing them, then torch, then the floor: all of every
+    // backend's at once held 22 GiB at 16M x 1 (the machine's memory), most of it the tensors and the backends' own
+    // buffers. torch's and the floor's times gather over every backend's rounds.
+    const entries = BACKENDS.filter((entry) => (!only || only.includes(entry.id)) && entry.supports.dtypes.includes(dtype));
+    const groups: (typeof BACKENDS)[number][] = [];
+    for (const entry of entries) if ((await entry.availability()).available) groups.push(entry);
+    for (const entry of groups.length > 0 ? groups : [undefined]) {
+      const { js, backends } = entry === undefined ? { js: [], backends: [] } : await configurations(entry, shape, dtype);
+      await rounds(`${label}${entry === undefined ? "" : ` ${entry.id}`}`, js, shape.steps, torchRows, floorRows);
+      await measureAllocation(js, shape.steps);
+      rows.push(...js.map((j) => j.row));
+      // this backend's tensors let go before the next one's are made
+      js.length = 0;
+      for (const backend of backends) await backend.dispose?.();
+      gc();
     }
-    // bytes a step allocates, after more warm-up of every configuration and a full collection (see ALLOCATION_WARMUP_STEPS)
-    for (const { row, step } of js) {
-      if (row.failed) continue;
-      const warmupEnd = performance.now() + ALLOCATION_WARMUP_MS;
-      let warm = 0;
-      for (; warm < ALLOCATION_WARMUP_STEPS && performance.now() < warmupEnd; warm++) {
-        const result = step();
-        if (result instanceof Promise) await result;
-      }
-      row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
-    }
-    for (const { row, step } of js) {
-      if (row.failed) continue;
-      // a collection inside the window would hide what it freed: then again over half the steps
-      const fit = Math.floor(ALLOCATION_MS / median(row.times)); // row.times: ms per step
-      const windows: number[] = [];
-      while (windows.length < ALLOCATION_WINDOWS && windows.at(-1) !== 0) {
-        for (let measured = Number.isFinite(fit) ? Math.max(1, Math.min(ALLOCATION_STEPS, fit)) : 1; measured >= 1; measured = Math.floor(measured / 2)) {
-          gc();
-          const before = process.memoryUsage();
-          for (let k = 0; k < measured; k++) {
-            const result = step();
-            if (result instanceof Promise) await result;
-          }
-          const after = process.memoryUsage();
-          const collected = after.heapUsed < before.heapUsed || after.arrayBuffers < before.arrayBuffers;
-          if (collected && measured > 1) continue;
-          windows.push(Math.round(Math.max(0, grownBetween(before, after) - MEASUREMENT_BYTES) / measured));
-          break;
-        }
-      }
-      row.allocatedWindows = windows;
-      row.allocated = Math.min(...windows);
-    }
-    rows.push(...js.map((j) => j.row), ...torchRows, ...floorRows);
+    rows.push(...torchRows, ...floorRows);
     peaks.push({ shape: shape.name, dtype, peakRssMiB: (process.resourceUsage().maxRSS * 1024 - rssBefore) / M, dataMiB: (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M });
     if ("worker" in torch) await torch.worker.ask(JSON.stringify({ op: "clear" }));
     if ("worker" in floor) await floor.worker.ask("clear");
-    js.length = 0;
     gc();
+  }
+}
+
+type Configuration = { row: Row; step: () => unknown };
+
+/** A backend entry's configurations of a shape and dtype (every path, profile, thread count and placement), their tensors made. */
+async function configurations(entry: (typeof BACKENDS)[number], shape: (typeof ALL_SHAPES)[number], dtype: DType): Promise<{ js: Configuration[]; backends: Awaited<ReturnType<typeof backendOf>>[] }> {
+  const js: Configuration[] = [];
+  const backends: Awaited<ReturnType<typeof backendOf>>[] = [];
+  for (const path of entry.supports.paths) {
+    for (const profile of entry.supports.profiles) {
+      // wasm-simd also with worker threads (THREADS in all), beside torch and the floor at N threads
+      const threadCounts = entry.id === wasmSimd.id && shape.numel >= PARALLEL_ABOVE ? [...new Set([1, THREADS])] : [1];
+      // wasm-simd's float16 with its FP16 conversions (where they are here), then without them (one thread)
+      const fp16Choices = entry.id === wasmSimd.id && dtype === "float16" && wasmBackend().fp16.use ? [false, true] : [false];
+      for (const [threads, fp16Off] of threadCounts.flatMap((t) => fp16Choices.filter((off) => t === 1 || !off).map((off) => [t, off] as const))) {
+        const backend = await backendOf(entry, profile, fp16Off, threads);
+        backends.push(backend);
+        // host tensors at one thread only (and with the FP16 conversions): worker threads step a host tensor staged whole, and 16M x 1's configurations
+        // in both placements at both thread counts outgrow the memory's 4 GiB
+        for (const placement of placementsOf(backend).filter((p) => (threads === 1 && !fp16Off) || p === "memory")) {
+          const params = filledTensors(shape.count, shape.numel, dtype, 0, 0.1, placement, backend);
+          const grads = filledTensors(shape.count, shape.numel, dtype, 1, 0.1, placement, backend);
+          params.forEach((p, i) => (p.grad = grads[i]!));
+          const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
+          // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
+          const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile}${fp16Off ? ", float16 in software" : ""})`, backend: entry.id, profile, fp16Off, placement, kind: "backend", path, threads, times: [] };
+          js.push({ row, step: backend.asynchronous ? () => optimizer.stepAsync() : () => optimizer.step() });
+        }
+      }
+    }
+  }
+  return { js, backends };
+}
+
+/** WARMUP + ROUNDS rounds, each timing `steps` steps of every configuration, then torch's and the floor's. */
+async function rounds(label: string, js: Configuration[], steps: number, torchRows: Row[], floorRows: Row[]): Promise<void> {
+  for (let round = 0; round < WARMUP + ROUNDS; round++) {
+    for (const { row, step } of js) {
+      if (row.failed) continue;
+      const t0 = performance.now();
+      try {
+        for (let k = 0; k < steps; k++) {
+          const result = step();
+          if (result instanceof Promise) await result;
+        }
+      } catch (e) {
+        row.failed = (e as Error).message.split("\n")[0];
+      }
+      if (round >= WARMUP) row.times.push((performance.now() - t0) / steps);
+    }
+    for (const [baseline, baselineRows] of [[torch, torchRows], [floor, floorRows]] as const) {
+      if (!("worker" in baseline) || baselineRows.length === 0) continue;
+      const answer = await baseline.worker.ask(baseline === floor ? `round ${steps}` : JSON.stringify({ op: "round", steps }));
+      if (round >= WARMUP) (answer.ms as number[]).forEach((ms, k) => baselineRows[k]!.times.push(ms));
+    }
+    process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
+  }
+}
+
+/** Bytes a step allocates, after more warm-up of every configuration and a full collection (see ALLOCATION_WARMUP_STEPS). */
+async function measureAllocation(js: Configuration[], steps: number): Promise<void> {
+  for (const { row, step } of js) {
+    if (row.failed) continue;
+    const warmupEnd = performance.now() + ALLOCATION_WARMUP_MS;
+    let warm = 0;
+    for (; warm < ALLOCATION_WARMUP_STEPS && performance.now() < warmupEnd; warm++) {
+      const result = step();
+      if (result instanceof Promise) await result;
+    }
+    row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
+  }
+  for (const { row, step } of js) {
+    if (row.failed) continue;
+    // a collection inside the window would hide what it freed: then again over half the steps
+    const fit = Math.floor(ALLOCATION_MS / median(row.times)); // row.times: ms per step
+    const windows: number[] = [];
+    while (windows.length < ALLOCATION_WINDOWS && windows.at(-1) !== 0) {
+      for (let measured = Number.isFinite(fit) ? Math.max(1, Math.min(ALLOCATION_STEPS, fit)) : 1; measured >= 1; measured = Math.floor(measured / 2)) {
+        gc();
+        const before = process.memoryUsage();
+        for (let k = 0; k < measured; k++) {
+          const result = step();
+          if (result instanceof Promise) await result;
+        }
+        const after = process.memoryUsage();
+        const collected = after.heapUsed < before.heapUsed || after.arrayBuffers < before.arrayBuffers;
+        if (collected && measured > 1) continue;
+        windows.push(Math.round(Math.max(0, grownBetween(before, after) - MEASUREMENT_BYTES) / measured));
+        break;
+      }
+    }
+    row.allocatedWindows = windows;
+    row.allocated = Math.min(...windows);
   }
 }
 
@@ -424,7 +452,7 @@ console.log(`floor: ${"worker" in floor ? `cc ${FLOOR_FLAGS.filter((f) => f !== 
 const warmups = results.flatMap((r) => (r.allocationWarmup === undefined ? [] : [r.allocationWarmup]));
 if (warmups.length > 0) {
   console.log(
-    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s), and every configuration of its shape and dtype its own; the first window's figure is in the JSON (allocatedWindows)`,
+    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s), and every configuration of its backend, shape and dtype its own; the first window's figure is in the JSON (allocatedWindows)`,
   );
 }
 for (const row of table) console.log(row.map((cell, c) => (c < 6 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
