@@ -282,8 +282,7 @@ for (const shape of SHAPES) {
       for (const foreach of [true, false]) {
         for (const threads of threadCounts) {
           const answer = await torch.worker.ask(JSON.stringify({ op: "setup", count: shape.count, numel: shape.numel, dtype, foreach, threads }));
-          torchRows.push({ shape: shape.name, dtype, name: `torch ${String(torch.info.torch)} (${String(torch.info.capability)})`, kind: "torch", path: foreach ? "foreach" : "forloop", threads, times: [] });
-          if (!answer.ok) torchRows.at(-1)!.failed = JSON.stringify(answer);
+          torchRows.push({ shape: shape.name, dtype, name: `torch ${String(torch.info.torch)} (${String(torch.info.capability)})`, kind: "torch", path: foreach ? "foreach" : "forloop", threads, times: [], ...(answer.ok ? {} : { failed: JSON.stringify(answer) }) });
         }
       }
     }
@@ -294,9 +293,9 @@ for (const shape of SHAPES) {
         floorRows.push({ shape: shape.name, dtype, name: "fused C loop (floor)", kind: "floor", threads, times: [] });
       }
     }
-    // One backend's configurations at a time, each of its rounds timing them, then torch, then the floor: all of every
-    // backend's at once held 22 GiB at 16M x 1 (the machine's memory), most of it the tensors and the backends' own
-    // buffers. torch's and the floor's times gather over every backend's rounds.
+    // One backend's configurations at a time, each of its rounds timing them, then torch, then the floor: every
+    // backend's at once, at 16M x 1, grew to 21.8 GB resident and were killed out of memory (a 23 GB machine), most of
+    // it the tensors and the backends' own buffers. torch's and the floor's times gather over every backend's rounds.
     const entries = BACKENDS.filter((entry) => (!only || only.includes(entry.id)) && entry.supports.dtypes.includes(dtype));
     const groups: (typeof BACKENDS)[number][] = [];
     for (const entry of entries) if ((await entry.availability()).available) groups.push(entry);

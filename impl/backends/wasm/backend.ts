@@ -27,7 +27,7 @@ import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../.
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
 import { chosenProfile, type BackendSupport, type GroupStep, type SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
-import { KERNEL_SCALARS, STEPS_ENTRY_BYTES, stepModuleBytes, type KernelVariant, type Lane, type StepKernel, type StepsKernel } from "./kernels.ts";
+import { KERNEL_SCALARS, STEPS_ENTRY_BYTES, stepModuleBytes, type KernelVariant, type Lane, type StepsKernel } from "./kernels.ts";
 import { instantiate, limitsOf, probeFp16, probeRelaxedMadd, type FeatureProbe } from "./probe.ts";
 import { WorkerPool } from "./threads.ts";
 
@@ -157,7 +157,6 @@ interface KernelArguments {
 interface CompiledKernel {
   readonly key: number;
   readonly module: WebAssembly.Module;
-  readonly step: StepKernel;
   readonly steps: StepsKernel;
   /** float64 lanes with emulated fma fall back to the host for extreme exponents: such a kernel runs on this thread only. */
   readonly callsHost: boolean;
@@ -201,8 +200,8 @@ function kernelFor(variant: Omit<KernelVariant, "fma">, heap: WasmHeap): Compile
   if (kernel === undefined) {
     const fma = variant.fused && relaxedMaddOf(variant.lane, heap).use ? "relaxed" : "emulated";
     const module = new WebAssembly.Module(stepModuleBytes({ ...variant, fma }, limitsOf(heap)));
-    const { step, steps } = instantiate(module, heap) as { step: StepKernel; steps: StepsKernel };
-    kernel = { key, module, step, steps, callsHost: variant.lane === "float64" && variant.fused && fma === "emulated" };
+    const { steps } = instantiate(module, heap) as { steps: StepsKernel };
+    kernel = { key, module, steps, callsHost: variant.lane === "float64" && variant.fused && fma === "emulated" };
     kernels.set(key, kernel);
   }
   return kernel;
