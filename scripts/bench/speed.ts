@@ -39,6 +39,7 @@ import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import type { BackendEntry } from "../../impl/backend.ts";
 import { BACKENDS } from "../../impl/backends/index.ts";
 import { wasmBackend, wasmSimd, type WasmBackend } from "../../impl/backends/wasm/index.ts";
 import { NAdam, Tensor } from "../../impl/index.ts";
@@ -297,7 +298,7 @@ for (const shape of SHAPES) {
     // backend's at once, at 16M x 1, grew to 21.8 GB resident and were killed out of memory (a 23 GB machine), most of
     // it the tensors and the backends' own buffers. torch's and the floor's times gather over every backend's rounds.
     const entries = BACKENDS.filter((entry) => (!only || only.includes(entry.id)) && entry.supports.dtypes.includes(dtype));
-    const groups: (typeof BACKENDS)[number][] = [];
+    const groups: BackendEntry[] = [];
     for (const entry of entries) if ((await entry.availability()).available) groups.push(entry);
     for (const entry of groups.length > 0 ? groups : [undefined]) {
       const { js, backends } = entry === undefined ? { js: [], backends: [] } : await configurations(entry, shape, dtype);
@@ -318,11 +319,12 @@ for (const shape of SHAPES) {
 }
 
 type Configuration = { row: Row; step: () => unknown };
+type BenchBackend = Awaited<ReturnType<typeof backendOf>>;
 
 /** A backend entry's configurations of a shape and dtype (every path, profile, thread count and placement), their tensors made. */
-async function configurations(entry: (typeof BACKENDS)[number], shape: (typeof ALL_SHAPES)[number], dtype: DType): Promise<{ js: Configuration[]; backends: Awaited<ReturnType<typeof backendOf>>[] }> {
+async function configurations(entry: BackendEntry, shape: (typeof ALL_SHAPES)[number], dtype: DType): Promise<{ js: Configuration[]; backends: BenchBackend[] }> {
   const js: Configuration[] = [];
-  const backends: Awaited<ReturnType<typeof backendOf>>[] = [];
+  const backends: BenchBackend[] = [];
   for (const path of entry.supports.paths) {
     for (const profile of entry.supports.profiles) {
       // wasm-simd also with worker threads (THREADS in all), beside torch and the floor at N threads

@@ -27,7 +27,7 @@ import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "../.
 import { Tensor, type Storage } from "../../../tensor/tensor.ts";
 import { chosenProfile, type BackendSupport, type GroupStep, type SyncBackend } from "../../backend.ts";
 import { wasmHeap, type WasmHeap } from "./heap.ts";
-import { KERNEL_SCALARS, STEPS_ENTRY_BYTES, stepModuleBytes, type KernelVariant, type Lane, type StepsKernel } from "./kernels.ts";
+import { KERNEL_SCALARS, STEPS_ENTRY_BYTES, stepModuleBytes, stepsOnce, type KernelVariant, type Lane, type StepsKernel } from "./kernels.ts";
 import { instantiate, limitsOf, probeFp16, probeRelaxedMadd, type FeatureProbe } from "./probe.ts";
 import { WorkerPool } from "./threads.ts";
 
@@ -592,22 +592,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     return true;
   };
-  /** The list entry (p, g, m, v, n) through which the per-param path hands one call's numbers to a `steps` kernel. */
+  /** The list entry through which the per-param path hands one call's numbers to a `steps` kernel (stepsOnce). */
   const callEntry = heap.view(Int32Array, STEPS_ENTRY_BYTES / 4);
-  /**
-   * A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a` (a view in the
-   * memory): through `steps`, which reads them there, rather than `step`, which takes them as 12 float64 arguments.
-   * Until the engine optimises the caller (a 4M-element step is called tens of times, not thousands), each float
-   * passed from JavaScript is boxed: 12 allocations a call, and a large host param is stepped in 64 pieces.
-   */
-  const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: Float64Array): void => {
-    callEntry[0] = p;
-    callEntry[1] = g;
-    callEntry[2] = m;
-    callEntry[3] = v;
-    callEntry[4] = n;
-    kernel.steps(callEntry.byteOffset, 1, a.byteOffset);
-  };
+  /** A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a` (a view in the memory). */
+  const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: Float64Array): void => stepsOnce(kernel.steps, callEntry, p, g, m, v, n, a);
   /**
    * Whether a param's step goes a piece at a time: larger than a piece, with a
    * host storage, and no two of its host storages in one buffer (a piece is
@@ -767,11 +755,11 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const n = param.data.length;
         if (n === 0) continue;
         const a = argumentsFor(real, s, hyper, path);
-        const { smallWeight } = args[real];
+        const { smallWeight, bounded: boundedArguments } = args[real];
         const storage = storageOf(real);
         const differentiable = storage !== undefined && hyper.differentiable === true;
         const hardware = storage === "float16" && fp16().use;
-        const bounded = !hardware && args[real].bounded;
+        const bounded = !hardware && boundedArguments;
         const kernel = kernelOf(LANE[real], fused, foreach, hyper.maximize, weightDecay, smallWeight, storage, false, differentiable, bounded, hardware, heap);
         // 16-bit add(alpha) differs past PyTorch's vectorized main loop: those elements get a kernel of their own
         const body = storage !== undefined && fused && weightDecay === "l2" ? vectorBodyLength(n, real) : n;

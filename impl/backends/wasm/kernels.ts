@@ -82,6 +82,20 @@ export type StepKernel = (p: number, g: number, m: number, v: number, n: number,
 export type StepsKernel = (list: number, count: number, scalars: number) => void;
 export const STEPS_ENTRY_BYTES = 20;
 
+/**
+ * `steps` over one entry: (p, g, m, v, n) written into `entry` (one entry's view in the memory), the arguments read
+ * from `args` (a view in the memory). Only integers cross into WebAssembly: a float passed from JavaScript is boxed
+ * until the engine optimises the caller, which a large tensor's few hundred steps do not make it do.
+ */
+export function stepsOnce(steps: StepsKernel, entry: Int32Array, p: number, g: number, m: number, v: number, n: number, args: Float64Array): void {
+  entry[0] = p;
+  entry[1] = g;
+  entry[2] = m;
+  entry[3] = v;
+  entry[4] = n;
+  steps(entry.byteOffset, 1, args.byteOffset);
+}
+
 interface LaneOps {
   readonly lanes: number;
   readonly size: number;

@@ -7,7 +7,7 @@
  * Opt-in (wasmBackend's `threads`), Node only: workers come from
  * `process.getBuiltinModule`, so nothing here is loaded where there is none.
  */
-import { KERNEL_SCALARS, type StepsKernel } from "./kernels.ts";
+import { KERNEL_SCALARS, stepsOnce, type StepsKernel } from "./kernels.ts";
 
 /** The kernel's float64 arguments, which run() passes one by one: a change in their number fails to compile here. */
 const ARGUMENTS: 12 = KERNEL_SCALARS.length;
@@ -121,10 +121,8 @@ export class WorkerPool {
   /**
    * The kernel over n elements of `bytes` bytes each at p, g, m and v, with the arguments `args`, in parts of a
    * multiple of `align` elements: the first here, the others on the workers; returns when all are done. This
-   * thread's part goes through `steps`, its list entry written into `entry` (5 words in the memory), which reads
-   * `args` in the memory too: passed as 12 float64 arguments, each would be boxed until the engine optimises this
-   * function, which a large tensor's few hundred steps do not make it do. (p, g, m and v one by one: an array of them
-   * would be an allocation per call.)
+   * thread's part goes through `steps` (stepsOnce, through `entry`; `args` in the memory). (p, g, m and v one by
+   * one: an array of them would be an allocation per call.)
    */
   run(key: number, module: WebAssembly.Module, steps: StepsKernel, entry: Int32Array, p: number, g: number, m: number, v: number, bytes: number, n: number, args: Float64Array, align: number): void {
     const part = Math.ceil(n / (this.workers.length + 1) / align) * align;
@@ -149,12 +147,7 @@ export class WorkerPool {
       Atomics.notify(words, GENERATION);
       posted++;
     }
-    entry[0] = p;
-    entry[1] = g;
-    entry[2] = m;
-    entry[3] = v;
-    entry[4] = Math.min(part, n);
-    steps(entry.byteOffset, 1, args.byteOffset);
+    stepsOnce(steps, entry, p, g, m, v, Math.min(part, n), args);
     // (time counted in waits that timed out, not read from a clock: Date.now() returns a new heap number, an allocation per step)
     let waited = 0;
     for (let finished = Atomics.load(this.done, 0); finished < posted; finished = Atomics.load(this.done, 0)) {
