@@ -140,6 +140,8 @@ function fp16Of(heap: WasmHeap): FeatureProbe {
 /** A dtype's kernel arguments in the memory, and what they were made from. */
 interface KernelArguments {
   readonly values: Float64Array;
+  /** Their float64 index in the memory (byte offset / 8: see StepsKernel). */
+  readonly index: number;
   /** The scalarsWritten count of the step scalars they were made from, -1 for none. */
   of: number;
   hyper: NadamHyperParameters | undefined;
@@ -225,12 +227,16 @@ interface Batch {
   readonly real: RealDType;
   /** (p, g, m, v, n) per piece (STEPS_ENTRY_BYTES), in the memory; g is written when a param's grad changes. */
   readonly list: Int32Array;
+  /** Its int32 index in the memory (see StepsKernel). */
+  readonly listIndex: number;
   /** Param i's pieces are firstPiece[i] to firstPiece[i + 1] - 1; a piece starts at pieceStart (a number's index in its param). */
   readonly firstPiece: readonly number[];
   readonly pieceStart: readonly number[];
-  /** Per piece, the slot a host grad's piece is copied into, and its bits. */
-  readonly gradSlots: readonly Storage[];
+  /** Per piece, the slot a host grad's piece is copied into: its byte offset in the memory, and its bits. */
+  readonly gradSlotAt: readonly number[];
   readonly gradSlotBits: readonly Bits[];
+  /** Per piece, its numbers. */
+  readonly pieceLength: readonly number[];
   /** Where each chunk of pieces starts, and then the pieces' count; and where each chunk's staged copies start, then their count. */
   readonly chunks: readonly number[];
   readonly chunkCopies: readonly number[];
@@ -332,7 +338,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const gradStaging: Partial<Record<RealDType, Storage>> = {};
   /** The kernel arguments per real dtype, refilled when the step's scalars or the hyper-parameters change (no allocation per step). */
   // (in the memory: the steps kernel reads them there)
-  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, { values: heap.view(Float64Array, KERNEL_SCALARS.length), of: -1, hyper: undefined as NadamHyperParameters | undefined, path: undefined as CodePath | undefined, smallWeight: false, bounded: false }])) as Record<RealDType, KernelArguments>;
+  const args = Object.fromEntries(REAL_DTYPES.map((real) => [real, argumentsIn(heap.view(Float64Array, KERNEL_SCALARS.length))])) as Record<RealDType, KernelArguments>;
+  function argumentsIn(values: Float64Array): KernelArguments {
+    return { values, index: heap.offsetOf(values) / 8, of: -1, hyper: undefined, path: undefined, smallWeight: false, bounded: false };
+  }
   /** A dtype's arguments for new hyper-parameters or path, all of them, and what follows from them. */
   const writeArguments = (cached: KernelArguments, hyper: NadamHyperParameters, s: StepScalars, real: RealDType, path: CodePath): void => {
     const a = cached.values;
@@ -346,7 +355,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const paramScalars = newStepScalars();
   let scalarsWritten = 0;
   /** A dtype's kernel arguments in the memory, written again only when the step scalars, hyper-parameters or path they were made from change. */
-  const argumentsFor = (real: RealDType, s: StepScalars, hyper: NadamHyperParameters, path: CodePath): Float64Array => {
+  const argumentsFor = (real: RealDType, s: StepScalars, hyper: NadamHyperParameters, path: CodePath): KernelArguments => {
     const cached = args[real];
     if (cached.hyper !== hyper || cached.path !== path) {
       writeArguments(cached, hyper, s, real, path);
@@ -355,7 +364,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       stepArguments(s, real, cached.values);
       cached.of = scalarsWritten;
     }
-    return cached.values;
+    return cached;
   };
 
   const zeros = (shape: readonly number[], dtype: DType = "float32"): Tensor => {
@@ -371,10 +380,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   };
   /** The byte offset of a storage's numbers in the memory: its own, or its staging block's after copying them in. */
   const placed = (data: Storage): number => {
-    if (heap.owns(data)) return data.byteOffset;
+    if (heap.owns(data)) return heap.offsetOf(data);
     const block = stagingOf(data);
     block.set(data as never);
-    return block.byteOffset;
+    return heap.offsetOf(block);
   };
 
   /** Batches by their first param. */
@@ -450,7 +459,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const i = pieceParam[k]!;
         const state = states[i]!;
         const offsetOf = (data: Storage, role: number): number => {
-          if (heap.owns(data)) return data.byteOffset + pieceStart[k]! * bytes;
+          if (heap.owns(data)) return heap.offsetOf(data) + pieceStart[k]! * bytes;
           const from = regionOf[role]! * region + slotAt[k]!;
           const slot = window!.subarray(from, from + pieceLength[k]!);
           stagedHosts.push(bitsOfPiece(data, pieceStart[k]!, pieceLength[k]!));
@@ -462,13 +471,13 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     chunkCopies.push(stagedHosts.length);
     // the host grads' slots in one block, made on first use (grads in the memory need none)
-    let gradSlots: Storage[] = [];
+    let gradSlotAt: number[] = [];
     let gradSlotBits: Bits[] = [];
     const slots = (): void => {
-      if (gradSlots.length === 0 && usable) {
+      if (gradSlotAt.length === 0 && usable) {
         const block = heap.view(storage, region);
-        gradSlots = slotAt.map((slot, k) => block.subarray(slot, slot + pieceLength[k]!));
-        gradSlotBits = gradSlots.map(bitsOf);
+        gradSlotAt = slotAt.map((slot) => heap.offsetOf(block) + slot * bytes);
+        gradSlotBits = slotAt.map((slot, k) => bitsOf(block.subarray(slot, slot + pieceLength[k]!)));
       }
     };
     return {
@@ -477,14 +486,16 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       usable,
       real,
       list,
+      listIndex: heap.offsetOf(list) / 4,
       firstPiece,
       pieceStart,
       chunks,
       chunkCopies,
-      get gradSlots() {
+      get gradSlotAt() {
         slots();
-        return gradSlots;
+        return gradSlotAt;
       },
+      pieceLength,
       get gradSlotBits() {
         slots();
         return gradSlotBits;
@@ -536,11 +547,10 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
       const data = grad.data;
       const owned = heap.owns(data);
       if (!owned && (batch.buffers.has(data.buffer) || data.buffer instanceof SharedArrayBuffer)) return false;
-      const { firstPiece, pieceStart, hostGrads } = batch;
+      const { firstPiece, pieceStart, pieceLength, hostGrads } = batch;
       for (let k = firstPiece[i]!; k < firstPiece[i + 1]!; k++) {
-        const slot = owned ? undefined : batch.gradSlots[k]!;
-        list[entry * k + 1] = slot === undefined ? data.byteOffset + pieceStart[k]! * data.BYTES_PER_ELEMENT : slot.byteOffset;
-        hostGrads[k] = slot === undefined ? undefined : bitsOfPiece(data, pieceStart[k]!, slot.length);
+        list[entry * k + 1] = owned ? heap.offsetOf(data) + pieceStart[k]! * data.BYTES_PER_ELEMENT : batch.gradSlotAt[k]!;
+        hostGrads[k] = owned ? undefined : bitsOfPiece(data, pieceStart[k]!, pieceLength[k]!);
       }
       placedGrads[i] = grad;
     }
@@ -587,15 +597,18 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const bits = hostGrads[k];
         if (bits !== undefined) copyBits((gradSlotBits ??= batch.gradSlotBits)[k]!, bits);
       }
-      if (to > from) batch.kernel!.steps(list.byteOffset + from * STEPS_ENTRY_BYTES, to - from, a.byteOffset);
+      if (to > from) batch.kernel!.steps(batch.listIndex + (from * STEPS_ENTRY_BYTES) / 4, to - from, cached.index);
       for (let k = chunkCopies[c]!; k < chunkCopies[c + 1]!; k++) copyBits(stagedHosts[k]!, stagedBlocks[k]!);
     }
     return true;
   };
   /** The list entry through which the per-param path hands one call's numbers to a `steps` kernel (stepsOnce). */
   const callEntry = heap.view(Int32Array, STEPS_ENTRY_BYTES / 4);
-  /** A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a` (a view in the memory). */
-  const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: Float64Array): void => stepsOnce(kernel.steps, callEntry, p, g, m, v, n, a);
+  const callEntryIndex = heap.offsetOf(callEntry) / 4;
+  /** An entry's word for n, after p, g, m and v. */
+  const N_WORD = 4;
+  /** A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a`. */
+  const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: KernelArguments): void => stepsOnce(kernel.steps, callEntry, callEntryIndex, p, g, m, v, n, a.index);
   /**
    * Whether a param's step goes a piece at a time: larger than a piece, with a
    * host storage, and no two of its host storages in one buffer (a piece is
@@ -613,9 +626,8 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     return hosted;
   };
-  /** A param's p, g, m and v storages, and their pieces' offsets in the memory (kept, not allocated per param). */
+  /** A param's p, g, m and v storages (kept, not allocated per param). */
   const pieceRoles: Storage[] = [];
-  const pieceOffsets = new Int32Array(4);
   /** Per kind of storage, the window pieces are staged through: a region of PIECE numbers for each of p, g, m and v. */
   const pieceWindows = new Map<StorageConstructor, Storage>();
   /** Views of the pieces of host storages (and of the window's regions, by role and length), made once. */
@@ -644,28 +656,34 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
    * rest by `tail`), and the param's and moments' pieces copied back. Pieces
    * start at multiples of PIECE, so each element meets the kernel it meets whole.
    */
-  const stepPieces = (storages: readonly Storage[], kernel: CompiledKernel, tail: CompiledKernel | undefined, body: number, a: Float64Array): void => {
+  const stepPieces = (storages: readonly Storage[], kernel: CompiledKernel, tail: CompiledKernel | undefined, body: number, a: KernelArguments): void => {
     const kind = storages[0]!.constructor as StorageConstructor;
     let window = pieceWindows.get(kind);
     if (window === undefined) pieceWindows.set(kind, (window = heap.view(kind, 4 * PIECE)));
     const bytes = kind.BYTES_PER_ELEMENT;
     const n = storages[0]!.length;
-    const at = pieceOffsets;
+    // each piece's offsets written into the call entry here, not passed to a call: one past 2^30 would be a boxed
+    // number at each call the engine does not inline (see StepsKernel)
+    const entry = callEntry;
     for (let piece = 0, start = 0; start < n; piece++, start += PIECE) {
       const length = Math.min(PIECE, n - start);
       for (let r = 0; r < 4; r++) {
         const data = storages[r]!;
-        if (heap.owns(data)) at[r] = data.byteOffset + start * bytes;
+        if (heap.owns(data)) entry[r] = heap.offsetOf(data) + start * bytes;
         else {
           copyBits(windowPiece(window, r, length), piecesOf(data)[piece]!);
-          at[r] = window.byteOffset + r * PIECE * bytes;
+          entry[r] = heap.offsetOf(window) + r * PIECE * bytes;
         }
       }
       const inBody = Math.max(0, Math.min(length, body - start));
-      if (inBody > 0) runKernel(kernel, at[0]!, at[1]!, at[2]!, at[3]!, inBody, a);
+      if (inBody > 0) {
+        entry[N_WORD] = inBody;
+        kernel.steps(callEntryIndex, 1, a.index);
+      }
       if (inBody < length) {
-        const skip = inBody * bytes;
-        runKernel(tail!, at[0]! + skip, at[1]! + skip, at[2]! + skip, at[3]! + skip, length - inBody, a);
+        for (let r = 0; r < 4; r++) entry[r] = entry[r]! + inBody * bytes;
+        entry[N_WORD] = length - inBody;
+        tail!.steps(callEntryIndex, 1, a.index);
       }
       for (let r = 0; r < 4; r++) if (r !== 1 && !heap.owns(storages[r]!)) copyBits(piecesOf(storages[r]!)[piece]!, windowPiece(window, r, length));
     }
@@ -674,11 +692,11 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     if (!heap.owns(data)) data.set(staging.get(data)! as never);
   };
   const placedGrad = (data: Storage, real: RealDType): number => {
-    if (heap.owns(data)) return data.byteOffset;
+    if (heap.owns(data)) return heap.offsetOf(data);
     let block = gradStaging[real];
     if (block === undefined || block.length < data.length) gradStaging[real] = block = heap.view(data.constructor as StorageConstructor, Math.max(data.length, 2 * (block?.length ?? 0)));
     block.set(data as never);
-    return block.byteOffset;
+    return heap.offsetOf(block);
   };
 
   return {
@@ -779,7 +797,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         const v = placed(state.exp_avg_sq.data);
         if (pool !== undefined && body >= parallelAbove && !kernel.callsHost) {
           // parts of a multiple of 32 elements: PyTorch's vector blocks stay whole, and only the last part has a tail
-          pool.run(kernel.key, kernel.module, kernel.steps, callEntry, p, g, m, v, DTYPE[real].itemSize, body, a, 32);
+          pool.run(kernel.key, kernel.module, kernel.steps, callEntry, callEntryIndex, p, g, m, v, DTYPE[real].itemSize, body, a.values, a.index, 32);
         } else if (body > 0) {
           runKernel(kernel, p, g, m, v, body, a);
         }

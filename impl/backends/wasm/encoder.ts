@@ -158,6 +158,7 @@ export const OP = {
   i32Add: 0x6a,
   i32Sub: 0x6b,
   i32Mul: 0x6c,
+  i32Shl: 0x74,
   i32And: 0x71,
   f32DemoteF64: 0xb6,
   f64PromoteF32: 0xbb,

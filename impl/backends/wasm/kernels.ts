@@ -74,26 +74,32 @@ export type StepKernel = (p: number, g: number, m: number, v: number, n: number,
 
 /**
  * steps(list, count, scalars): `step` on count tensors with the same scalars,
- * in order; list is the byte offset of count (p, g, m, v, n) int32 quintuples
- * (STEPS_ENTRY_BYTES each), scalars the byte offset of the float64 scalar
- * arguments. One call from JavaScript for a whole group of small tensors, with
- * no float64 arguments (JavaScript boxes each one it passes).
+ * in order; list is the int32 index (byte offset / 4) of count (p, g, m, v, n)
+ * int32 quintuples (STEPS_ENTRY_BYTES each; p, g, m and v byte offsets),
+ * scalars the float64 index (byte offset / 8) of the float64 scalar arguments.
+ * One call from JavaScript for a whole group of small tensors, with no float64
+ * arguments (JavaScript boxes each one it passes), and indices, not byte
+ * offsets: below 2^30 in any 4 GiB memory, small integers that JavaScript
+ * passes unboxed wherever the call is (a byte offset past 2^30 is a boxed
+ * number, an allocation per call where the engine does not inline the call:
+ * 8 KB a step of a 16M-element param, one call per piece, measured).
  */
 export type StepsKernel = (list: number, count: number, scalars: number) => void;
 export const STEPS_ENTRY_BYTES = 20;
 
 /**
- * `steps` over one entry: (p, g, m, v, n) written into `entry` (one entry's view in the memory), the arguments read
- * from `args` (a view in the memory). Only integers cross into WebAssembly: a float passed from JavaScript is boxed
- * until the engine optimises the caller, which a large tensor's few hundred steps do not make it do.
+ * `steps` over one entry: (p, g, m, v, n) written into `entry` (one entry's view in the memory, at int32 index
+ * `entryIndex`), the arguments read at float64 index `argsIndex`. Only integers cross into WebAssembly: a float passed
+ * from JavaScript is boxed until the engine optimises the caller, which a large tensor's few hundred steps do not make
+ * it do.
  */
-export function stepsOnce(steps: StepsKernel, entry: Int32Array, p: number, g: number, m: number, v: number, n: number, args: Float64Array): void {
+export function stepsOnce(steps: StepsKernel, entry: Int32Array, entryIndex: number, p: number, g: number, m: number, v: number, n: number, argsIndex: number): void {
   entry[0] = p;
   entry[1] = g;
   entry[2] = m;
   entry[3] = v;
   entry[4] = n;
-  steps(entry.byteOffset, 1, args.byteOffset);
+  steps(entryIndex, 1, argsIndex);
 }
 
 interface LaneOps {
@@ -942,6 +948,9 @@ function stepFunction(variant: KernelVariant, { groups, exactIndex, remainderInd
 function stepsFunction(step: number): Code {
   const c = new Code([I32, I32, I32]);
   const [LIST, COUNT, SCALARS] = [0, 1, 2];
+  // indices to byte offsets
+  c.get(LIST).i32(2).op(OP.i32Shl).set(LIST);
+  c.get(SCALARS).i32(3).op(OP.i32Shl).set(SCALARS);
   const scalars = KERNEL_SCALARS.map(() => c.local(F64));
   scalars.forEach((local, k) => c.get(SCALARS).op(OP.f64Load, ...Code.memarg(3, 8 * k)).set(local));
   c.op(OP.block, OP.void, OP.loop, OP.void);

@@ -121,10 +121,10 @@ export class WorkerPool {
   /**
    * The kernel over n elements of `bytes` bytes each at p, g, m and v, with the arguments `args`, in parts of a
    * multiple of `align` elements: the first here, the others on the workers; returns when all are done. This
-   * thread's part goes through `steps` (stepsOnce, through `entry`; `args` in the memory). (p, g, m and v one by
-   * one: an array of them would be an allocation per call.)
+   * thread's part goes through `steps` (stepsOnce, through `entry` at int32 index entryIndex; `args` in the memory, at
+   * float64 index argsIndex). (p, g, m and v one by one: an array of them would be an allocation per call.)
    */
-  run(key: number, module: WebAssembly.Module, steps: StepsKernel, entry: Int32Array, p: number, g: number, m: number, v: number, bytes: number, n: number, args: Float64Array, align: number): void {
+  run(key: number, module: WebAssembly.Module, steps: StepsKernel, entry: Int32Array, entryIndex: number, p: number, g: number, m: number, v: number, bytes: number, n: number, args: Float64Array, argsIndex: number, align: number): void {
     const part = Math.ceil(n / (this.workers.length + 1) / align) * align;
     Atomics.store(this.done, 0, 0);
     Atomics.store(this.done, 1, 0);
@@ -147,7 +147,7 @@ export class WorkerPool {
       Atomics.notify(words, GENERATION);
       posted++;
     }
-    stepsOnce(steps, entry, p, g, m, v, Math.min(part, n), args);
+    stepsOnce(steps, entry, entryIndex, p, g, m, v, Math.min(part, n), argsIndex);
     // (time counted in waits that timed out, not read from a clock: Date.now() returns a new heap number, an allocation per step)
     let waited = 0;
     for (let finished = Atomics.load(this.done, 0); finished < posted; finished = Atomics.load(this.done, 0)) {

@@ -804,3 +804,42 @@ describe("worker threads (opt-in)", () => {
     }
   });
 });
+
+describe("tensors past 2^31 bytes in the memory", () => {
+  test("step as on the typed-array backend: a group in one call, a host param a piece at a time, a param split with a worker", () => {
+    // Offsets past 2^31 are negative as int32 (the list's words), and indices, not byte offsets, cross into the kernel
+    // (StepsKernel). The filler's pages are never touched: the memory grows, but nothing past its tensors is resident.
+    const heap = wasmHeap();
+    const filler = heap.allocate(2 ** 31 + 2 ** 20);
+    const [wasm, threaded, typed] = [wasmBackend(), wasmBackend({ threads: 1, parallelAbove: 64 }), typedArrayBackend()];
+    try {
+      const rng = new RandomFloats(43);
+      const values = (n: number) => Array.from({ length: n }, () => rng.float32(-4, 2));
+      // two small params in the memory (one steps call), a host param of more than a piece (2^16 numbers)
+      const cases = [
+        { backend: wasm, lengths: [37, 64], inMemory: true },
+        { backend: wasm, lengths: [2 ** 16 + 37], inMemory: false },
+        { backend: threaded, lengths: [1000], inMemory: true },
+      ];
+      for (const { backend, lengths, inMemory } of cases) {
+        const starts = lengths.map(values);
+        const pw = starts.map((v) => (inMemory ? backend.tensor(v, "float32") : Tensor.from(v, "float32")));
+        const pt = starts.map((v) => Tensor.from(v, "float32"));
+        expect(Math.min(...pw.map((p) => (inMemory ? p.data.byteOffset : backend.initState(p, "float32").exp_avg.data.byteOffset)))).toBeGreaterThan(2 ** 31);
+        const [sw, st] = [pw.map((p) => backend.initState(p, "float32")), pt.map((p) => typed.initState(p, "float32"))];
+        for (let k = 0; k < 3; k++) {
+          const grads = lengths.map((n) => Tensor.from(values(n), "float32"));
+          for (const path of CODE_PATHS) {
+            backend.stepGroup({ params: pw, grads, states: sw, hyper: HYPER, path });
+            typed.stepGroup({ params: pt, grads, states: st, hyper: HYPER, path });
+          }
+        }
+        pw.forEach((p, i) => expectSameSteps(p, sw[i]!, pt[i]!, st[i]!));
+      }
+      expect(threaded.workerParts).toBe(6);
+    } finally {
+      threaded.dispose?.();
+      heap.release(filler);
+    }
+  });
+});
