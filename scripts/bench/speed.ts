@@ -6,7 +6,8 @@
  * loop compiled here (the bandwidth floor, 1 and N threads). One backend at a
  * time, each round times one step of each of its configurations, then torch's,
  * then C's: medians of interleaved rounds (torch's and C's over every backend's
- * rounds). A baseline that cannot run here is "unavailable", with why.
+ * rounds). Each backend's configurations of a shape and dtype run in a child process
+ * of their own (--child-group). A baseline that cannot run here is "unavailable", with why.
  * wasm-simd runs on tensors in its own memory (made by its zeros(): stepped in
  * place, as a training loop that cares for speed keeps them) and on host tensors
  * (plain Tensors, which it stages: copied in and out through a window each step;
@@ -16,21 +17,23 @@
  *
  *   npm run bench [-- --rounds N] [--warmup N] [--shapes 4Mx1,1024x4096,16Mx1,100x10] [--only ID,ID] [--json FILE] [--rss]
  *
- * --rss: afterwards, each backend configuration alone in a child process, its peak
- * resident memory above its imports against its tensors' bytes.
+ * --rss: afterwards, each backend configuration alone in a child process (as many at
+ * once as there are threads), its peak resident memory above its imports against its
+ * tensors' bytes.
+ *
+ * Warm-up: before its rounds, each configuration's small twin (one param of SMALL_TWIN
+ * numbers, the same backend, path, profile, dtype and placement), then the configuration
+ * itself, each take up to ENGINE_WARMUP_STEPS steps or ENGINE_WARMUP_MS (see warmUp): the engine optimises a function only after many calls, and until then
+ * the host side of a step is slower and its float arithmetic allocates (a 100 x 10
+ * wasm-simd step took 66-300 µs over its first 700 steps, 18-23 after). The rounds'
+ * own WARMUP rounds come after that, for caches and for torch and the floor.
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
  * is the JavaScript heap and array buffers grown per step over ALLOCATION_STEPS
- * steps, after the rounds and then more steps of every configuration of the backend,
- * shape and dtype, up to ALLOCATION_WARMUP_STEPS or ALLOCATION_WARMUP_MS each: the engine
- * optimises a function only after many calls, and until then its float arithmetic
- * allocates. The host side of a step (the spec's pows, the backend's bookkeeping)
- * is code every configuration runs, as a training process runs it step after step;
- * a 4M-element configuration alone takes a few hundred steps in its warm-up, too few
- * for the engine to optimise the spec's pow. The fewest over up to
- * ALLOCATION_WINDOWS such windows: what the engine allocates once (a function's
- * optimised code and its metadata, when it tiers up inside a window) shows in one
- * window only, what a step allocates in every window.
+ * steps, after the warm-up of every configuration of the backend, shape and dtype
+ * and the rounds, the fewest over up to ALLOCATION_WINDOWS such windows: what the
+ * engine allocates once (a function's optimised code and its metadata, when it tiers
+ * up inside a window) shows in one window only, what a step allocates in every window.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -68,12 +71,12 @@ const only = option("--only")?.split(",");
 const M = 1024 * 1024;
 /** wasm-simd's worker threads split a tensor from this many elements (its default): the shapes below it get no threaded row. */
 const PARALLEL_ABOVE = 2 ** 20;
-/**
- * The allocation column's protocol (see above): warm-up steps (or milliseconds, whichever ends first), then up to
- * ALLOCATION_STEPS steps measured, fewer where they would take more than ALLOCATION_MS (a slow backend's steps).
- */
-const ALLOCATION_WARMUP_STEPS = 2000;
-const ALLOCATION_WARMUP_MS = 3000;
+/** Each configuration's warm-up before its rounds (see above): steps, or milliseconds, whichever ends first. */
+const ENGINE_WARMUP_STEPS = 2000;
+const ENGINE_WARMUP_MS = 3000;
+/** The numbers of a configuration's small twin's one param (see warmUp). */
+const SMALL_TWIN = 64;
+/** The allocation column's protocol (see above): up to ALLOCATION_STEPS steps measured, fewer where they would take more than ALLOCATION_MS (a slow backend's steps). */
 const ALLOCATION_STEPS = 50;
 const ALLOCATION_MS = 1000;
 const ALLOCATION_WINDOWS = 4;
@@ -112,17 +115,33 @@ const unknown = wanted?.filter((id) => !ALL_SHAPES.some((s) => s.id === id)) ?? 
 if (unknown.length > 0) throw new Error(`unknown shape ${unknown.join(", ")}: one of ${ALL_SHAPES.map((s) => s.id).join(", ")}`);
 const SHAPES = ALL_SHAPES.filter((s) => !wanted || wanted.includes(s.id));
 
-/** A line-protocol worker (torch or the C floor): one JSON answer per command. */
+/**
+ * A line-protocol worker (torch, the C floor, a backend group's child process): one JSON answer per command. With a
+ * `prefix`, only lines that start with it are answers (a backend's library may print to stdout too). The last of its
+ * stderr is kept, to say why it ended.
+ */
 class Worker {
   private readonly lines: AsyncIterator<string>;
-  constructor(private readonly child: ChildProcessWithoutNullStreams) {
+  private stderrTail = "";
+  constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    private readonly prefix = "",
+  ) {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    child.stderr.resume();
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderrTail = (this.stderrTail + chunk).slice(-2000)));
   }
   async read(): Promise<Record<string, unknown>> {
-    const { value, done } = await this.lines.next();
-    if (done) throw new Error("the worker ended");
-    return JSON.parse(value) as Record<string, unknown>;
+    for (;;) {
+      const { value, done } = await this.lines.next();
+      if (done) throw new Error(`the worker ended${this.why()}`);
+      if (value.startsWith(this.prefix)) return JSON.parse(value.slice(this.prefix.length)) as Record<string, unknown>;
+    }
+  }
+  /** Its stderr's last error line (else its last line), after ": "; "" where it wrote none. */
+  private why(): string {
+    const lines = this.stderrTail.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+    const line = lines.filter((l) => /Error\b/.test(l)).at(-1) ?? lines.at(-1);
+    return line === undefined ? "" : `: ${line}`;
   }
   async ask(command: string): Promise<Record<string, unknown>> {
     this.child.stdin.write(command + "\n");
@@ -135,11 +154,11 @@ class Worker {
 
 type Baseline = { worker: Worker; info: Record<string, unknown> } | { unavailable: string };
 
-async function start(command: string, argv: string[], cwd?: string): Promise<Baseline> {
+async function start(command: string, argv: string[], cwd?: string, prefix?: string): Promise<Baseline> {
   // OpenMP's threads sleep between steps instead of spinning (for up to ~0.2 s by default): spinning, they take the
   // cores from the configurations timed next in the round (100 x 10 rows moved 2-3x between runs)
   const child = spawn(command, argv, { cwd, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, OMP_WAIT_POLICY: "passive" } });
-  const worker = new Worker(child);
+  const worker = new Worker(child, prefix);
   const failed = new Promise<never>((_, reject) => child.on("error", reject));
   try {
     const info = await Promise.race([worker.read(), failed]);
@@ -268,11 +287,52 @@ if (child >= 0) {
   process.exit(0);
 }
 
+/** What a backend group's child process puts before each answer on stdout (its libraries may print there too). */
+const ANSWER = "bench-answer ";
+
+/**
+ * --child-group BACKEND SHAPE DTYPE: one backend's configurations of a shape and dtype in this process, stepped at the
+ * parent's command (the parent interleaves them with torch's and the floor's rounds), so that each group starts from a
+ * fresh process and gives back all it grew: a WebAssembly memory never shrinks, ONNX Runtime and tfjs keep their
+ * buffers, and one process stepping every backend in turn reached 19.3 GB resident at 16M x 1. Commands, one a line:
+ *   round STEPS RECORD   STEPS steps of each configuration; RECORD 1: its time per step kept
+ *   end STEPS            the allocation measured (measureAllocation), then the rows, and this process's peak resident
+ *                        memory above its imports
+ */
+const groupAt = args.indexOf("--child-group");
+if (groupAt >= 0) {
+  const [id, shapeId, dtype] = args.slice(groupAt + 1) as [string, string, DType];
+  const answer = (value: unknown) => process.stdout.write(`${ANSWER}${JSON.stringify(value)}\n`);
+  gc();
+  const rssAtStart = process.memoryUsage().rss;
+  const { js, backends } = await configurations(BACKENDS.find((e) => e.id === id)!, ALL_SHAPES.find((s) => s.id === shapeId)!, dtype);
+  await warmUp(js);
+  answer({ ready: true, configurations: js.length });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [op, steps, record] = line.split(" ");
+    if (op === "round") {
+      await timeRound(js, Number(steps), record === "1");
+      answer({ ok: true });
+    } else if (op === "end") {
+      await measureAllocation(js, Number(steps));
+      for (const backend of backends) await backend.dispose?.();
+      answer({ rows: js.map((j) => j.row), peakRss: process.resourceUsage().maxRSS * 1024 - rssAtStart });
+      break;
+    }
+  }
+  process.exit(0);
+}
+
+/** A backend group's child process (see --child-group), ready. */
+async function startGroup(entry: BackendEntry, shape: (typeof ALL_SHAPES)[number], dtype: DType): Promise<Baseline> {
+  const argv = [new URL(import.meta.url).pathname, "--child-group", entry.id, shape.id, dtype, "--rounds", String(ROUNDS), "--warmup", String(WARMUP)];
+  return start(process.execPath, [...process.execArgv, ...argv], undefined, ANSWER);
+}
+
 const torch = await startTorch();
 const floor = await startFloor();
-const rssBefore = process.memoryUsage().rss;
 const rows: Row[] = [];
-const peaks: { shape: string; dtype: DType; peakRssMiB: number; dataMiB: number }[] = [];
+const peaks: { shape: string; dtype: DType; backend: string; configurations: number; peakRssMiB: number; dataMiB: number }[] = [];
 
 for (const shape of SHAPES) {
   for (const dtype of shape.dtypes) {
@@ -294,31 +354,51 @@ for (const shape of SHAPES) {
         floorRows.push({ shape: shape.name, dtype, name: "fused C loop (floor)", kind: "floor", threads, times: [] });
       }
     }
-    // One backend's configurations at a time, each of its rounds timing them, then torch, then the floor: every
-    // backend's at once, at 16M x 1, grew to 21.8 GB resident and were killed out of memory (a 23 GB machine), most of
-    // it the tensors and the backends' own buffers. torch's and the floor's times gather over every backend's rounds.
+    /** One round of torch's and the floor's configurations (their times kept after the warm-up rounds). */
+    const baselineRound = async (round: number) => {
+      for (const [baseline, baselineRows] of [[torch, torchRows], [floor, floorRows]] as const) {
+        if (!("worker" in baseline) || baselineRows.length === 0) continue;
+        const answer = await baseline.worker.ask(baseline === floor ? `round ${shape.steps}` : JSON.stringify({ op: "round", steps: shape.steps }));
+        if (round >= WARMUP) (answer.ms as number[]).forEach((ms, k) => baselineRows[k]!.times.push(ms));
+      }
+    };
+    // One backend's configurations at a time, in a child process of their own (see --child-group), each of its rounds
+    // timing them, then torch, then the floor: torch's and the floor's times gather over every backend's rounds.
     const entries = BACKENDS.filter((entry) => (!only || only.includes(entry.id)) && entry.supports.dtypes.includes(dtype));
     const groups: BackendEntry[] = [];
     for (const entry of entries) if ((await entry.availability()).available) groups.push(entry);
-    for (const entry of groups.length > 0 ? groups : [undefined]) {
-      const { js, backends } = entry === undefined ? { js: [], backends: [] } : await configurations(entry, shape, dtype);
-      await rounds(`${label}${entry === undefined ? "" : ` ${entry.id}`}`, js, shape.steps, torchRows, floorRows);
-      await measureAllocation(js, shape.steps);
-      rows.push(...js.map((j) => j.row));
-      // this backend's tensors let go before the next one's are made
-      js.length = 0;
-      for (const backend of backends) await backend.dispose?.();
-      gc();
+    let timed = false;
+    for (const entry of groups) {
+      const group = await startGroup(entry, shape, dtype);
+      try {
+        if (!("worker" in group)) throw new Error(group.unavailable);
+        for (let round = 0; round < WARMUP + ROUNDS; round++) {
+          await group.worker.ask(`round ${shape.steps} ${round >= WARMUP ? 1 : 0}`);
+          await baselineRound(round);
+          timed ||= round === WARMUP + ROUNDS - 1;
+          process.stderr.write(`${label} ${entry.id}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
+        }
+        const done = await group.worker.ask(`end ${shape.steps}`);
+        rows.push(...(done.rows as Row[]));
+        const dataMiB = (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M;
+        peaks.push({ shape: shape.name, dtype, backend: entry.id, configurations: (done.rows as Row[]).length, peakRssMiB: (done.peakRss as number) / M, dataMiB });
+      } catch (e) {
+        // the group's child failed (out of memory, a crash): its rows are one failed row, and the run goes on
+        rows.push({ shape: shape.name, dtype, name: entry.id, backend: entry.id, kind: "backend", threads: 1, times: [], failed: `child process: ${(e as Error).message}` });
+      } finally {
+        if ("worker" in group) group.worker.close();
+      }
     }
+    // (torch and the floor still timed where no backend group ran its rounds)
+    if (!timed) for (let round = 0; round < WARMUP + ROUNDS; round++) await baselineRound(round);
     rows.push(...torchRows, ...floorRows);
-    peaks.push({ shape: shape.name, dtype, peakRssMiB: (process.resourceUsage().maxRSS * 1024 - rssBefore) / M, dataMiB: (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M });
     if ("worker" in torch) await torch.worker.ask(JSON.stringify({ op: "clear" }));
     if ("worker" in floor) await floor.worker.ask("clear");
-    gc();
   }
 }
 
-type Configuration = { row: Row; step: () => unknown };
+/** A configuration's step, and its twin's: the same but on one param of SMALL_TWIN numbers (see warmUp). */
+type Configuration = { row: Row; step: () => unknown; twinStep: () => unknown };
 type BenchBackend = Awaited<ReturnType<typeof backendOf>>;
 
 /** A backend entry's configurations of a shape and dtype (every path, profile, thread count and placement), their tensors made. */
@@ -343,7 +423,11 @@ async function configurations(entry: BackendEntry, shape: (typeof ALL_SHAPES)[nu
           const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
           // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
           const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile}${fp16Off ? ", float16 in software" : ""})`, backend: entry.id, profile, fp16Off, placement, kind: "backend", path, threads, times: [] };
-          js.push({ row, step: backend.asynchronous ? () => optimizer.stepAsync() : () => optimizer.step() });
+          const twinParam = filledTensors(1, SMALL_TWIN, dtype, 0, 0.1, placement, backend)[0]!;
+          twinParam.grad = filledTensors(1, SMALL_TWIN, dtype, 1, 0.1, placement, backend)[0]!;
+          const twin = new NAdam([twinParam], { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
+          const stepOf = (o: NAdam) => (backend.asynchronous ? () => o.stepAsync() : () => o.step());
+          js.push({ row, step: stepOf(optimizer), twinStep: stepOf(twin) });
         }
       }
     }
@@ -351,43 +435,54 @@ async function configurations(entry: BackendEntry, shape: (typeof ALL_SHAPES)[nu
   return { js, backends };
 }
 
-/** WARMUP + ROUNDS rounds, each timing `steps` steps of every configuration, then torch's and the floor's. */
-async function rounds(label: string, js: Configuration[], steps: number, torchRows: Row[], floorRows: Row[]): Promise<void> {
-  for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    for (const { row, step } of js) {
-      if (row.failed) continue;
-      const t0 = performance.now();
-      try {
-        for (let k = 0; k < steps; k++) {
-          const result = step();
-          if (result instanceof Promise) await result;
-        }
-      } catch (e) {
-        row.failed = (e as Error).message.split("\n")[0];
+/** `steps` steps of each configuration, timed (kept where `record`); a configuration that throws is failed from then on. */
+async function timeRound(js: Configuration[], steps: number, record: boolean): Promise<void> {
+  for (const { row, step } of js) {
+    if (row.failed) continue;
+    const t0 = performance.now();
+    try {
+      for (let k = 0; k < steps; k++) {
+        const result = step();
+        if (result instanceof Promise) await result;
       }
-      if (round >= WARMUP) row.times.push((performance.now() - t0) / steps);
+    } catch (e) {
+      row.failed = (e as Error).message.split("\n")[0];
     }
-    for (const [baseline, baselineRows] of [[torch, torchRows], [floor, floorRows]] as const) {
-      if (!("worker" in baseline) || baselineRows.length === 0) continue;
-      const answer = await baseline.worker.ask(baseline === floor ? `round ${steps}` : JSON.stringify({ op: "round", steps }));
-      if (round >= WARMUP) (answer.ms as number[]).forEach((ms, k) => baselineRows[k]!.times.push(ms));
-    }
-    process.stderr.write(`${label}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
+    if (record) row.times.push((performance.now() - t0) / steps);
   }
 }
 
-/** Bytes a step allocates, after more warm-up of every configuration and a full collection (see ALLOCATION_WARMUP_STEPS). */
-async function measureAllocation(js: Configuration[], steps: number): Promise<void> {
-  for (const { row, step } of js) {
-    if (row.failed) continue;
-    const warmupEnd = performance.now() + ALLOCATION_WARMUP_MS;
-    let warm = 0;
-    for (; warm < ALLOCATION_WARMUP_STEPS && performance.now() < warmupEnd; warm++) {
+/**
+ * Each configuration's warm-up (see ENGINE_WARMUP_STEPS), its own steps counted in allocationWarmup: first its small
+ * twin's steps, which run the host code that does not depend on the tensors' size (the spec's scalars and pows, the
+ * optimizer's and the backend's bookkeeping) as many times as a training process has by then (a large configuration
+ * alone gets a few dozen steps in ENGINE_WARMUP_MS, and the engine optimised the spec's pow only after several
+ * hundred); then its own steps.
+ */
+async function warmUp(js: Configuration[]): Promise<void> {
+  /** Steps of `step` up to ENGINE_WARMUP_STEPS or ENGINE_WARMUP_MS: how many. */
+  const warmSteps = async (step: () => unknown): Promise<number> => {
+    const end = performance.now() + ENGINE_WARMUP_MS;
+    let taken = 0;
+    for (; taken < ENGINE_WARMUP_STEPS && performance.now() < end; taken++) {
       const result = step();
       if (result instanceof Promise) await result;
     }
-    row.allocationWarmup = (WARMUP + ROUNDS) * steps + warm;
+    return taken;
+  };
+  for (const { row, step, twinStep } of js) {
+    try {
+      await warmSteps(twinStep);
+      row.allocationWarmup = await warmSteps(step);
+    } catch (e) {
+      row.failed = (e as Error).message.split("\n")[0];
+    }
   }
+}
+
+/** Bytes a step allocates, after the warm-up and rounds (`steps` steps each) and a full collection. */
+async function measureAllocation(js: Configuration[], steps: number): Promise<void> {
+  for (const { row } of js) row.allocationWarmup = (row.allocationWarmup ?? 0) + (WARMUP + ROUNDS) * steps;
   for (const { row, step } of js) {
     if (row.failed) continue;
     // a collection inside the window would hide what it freed: then again over half the steps
@@ -453,28 +548,53 @@ console.log(`floor: ${"worker" in floor ? `cc ${FLOOR_FLAGS.filter((f) => f !== 
 const warmups = results.flatMap((r) => (r.allocationWarmup === undefined ? [] : [r.allocationWarmup]));
 if (warmups.length > 0) {
   console.log(
-    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (up to ${ALLOCATION_WARMUP_STEPS} more after the rounds, or ${ALLOCATION_WARMUP_MS / 1000} s), and every configuration of its backend, shape and dtype its own; the first window's figure is in the JSON (allocatedWindows)`,
+    `allocated: heap + array buffers grown per step over up to ${ALLOCATION_STEPS} steps after a full collection, less the ${MEASUREMENT_BYTES} bytes a reading itself allocates, the fewest of up to ${ALLOCATION_WINDOWS} such windows (to the first 0), each configuration having taken ${Math.min(...warmups)}-${Math.max(...warmups)} steps before (after its small twin's, up to ${ENGINE_WARMUP_STEPS} steps or ${ENGINE_WARMUP_MS / 1000} s of its own, then the rounds), and every configuration of its backend, shape and dtype its own; the first window's figure is in the JSON (allocatedWindows)`,
   );
 }
 for (const row of table) console.log(row.map((cell, c) => (c < 6 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
+/** --rss: each configuration's peak resident memory above its imports, alone in a process; THREADS such processes at a time (resident memory is each process's own). */
+const rss: { configuration: string; peakMiB?: number; dataMiB?: number; failed?: string }[] = [];
 if (args.includes("--rss")) {
-  // each configuration alone in a child process: its own peak, not the interleaved run's
   console.log("resident memory a configuration holds above its imports (largest after a step), alone in a process, against its params + grads + state:");
-  const seen = new Set<string>();
-  for (const r of results.filter((row) => row.kind === "backend" && !row.failed)) {
-    const shapeId = ALL_SHAPES.find((s) => s.name === r.shape)!.id;
-    const configuration = [r.backend!, r.path!, r.profile!, shapeId, r.dtype, r.placement!, r.fp16Off === true ? "fp16-off" : "fp16-on"];
-    const key = configuration.join(" ");
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const ran = spawnSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, "--child-rss", ...configuration], { encoding: "utf8" });
-    const answer = ran.status === 0 ? (JSON.parse(ran.stdout.trim().split("\n").at(-1)!) as { peak: number; data: number }) : null;
-    console.log(`  ${key}: ${answer ? `${(answer.peak / M).toFixed(1)} MiB for ${(answer.data / M).toFixed(1)} MiB of tensors (${((100 * answer.peak) / answer.data - 100).toFixed(0)} % over)` : `failed: ${ran.stderr.trim().split("\n").at(-1)}`}`);
+  const keys = [
+    ...new Set(
+      results
+        .filter((row) => row.kind === "backend" && !row.failed)
+        .map((r) => [r.backend!, r.path!, r.profile!, ALL_SHAPES.find((s) => s.name === r.shape)!.id, r.dtype, r.placement!, r.fp16Off === true ? "fp16-off" : "fp16-on"].join(" ")),
+    ),
+  ];
+  const measure = (key: string) =>
+    new Promise<(typeof rss)[number]>((resolve) => {
+      const ran = spawn(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, "--child-rss", ...key.split(" ")], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      ran.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+      ran.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
+      ran.on("close", (status) => {
+        if (status !== 0) return resolve({ configuration: key, failed: stderr.trim().split("\n").at(-1) ?? `exit status ${status}` });
+        const answer = JSON.parse(stdout.trim().split("\n").at(-1)!) as { peak: number; data: number };
+        resolve({ configuration: key, peakMiB: answer.peak / M, dataMiB: answer.data / M });
+      });
+    });
+  let next = 0;
+  const measured: (typeof rss)[number][] = [];
+  await Promise.all(
+    Array.from({ length: THREADS }, async () => {
+      while (next < keys.length) {
+        const k = next++;
+        measured[k] = await measure(keys[k]!);
+      }
+    }),
+  );
+  rss.push(...measured);
+  for (const r of rss) {
+    const figures = r.failed === undefined ? `${r.peakMiB!.toFixed(1)} MiB for ${r.dataMiB!.toFixed(1)} MiB of tensors (${((100 * r.peakMiB!) / r.dataMiB! - 100).toFixed(0)} % over)` : `failed: ${r.failed}`;
+    console.log(`  ${r.configuration}: ${figures}`);
   }
 }
-for (const p of peaks) console.log(`${p.shape} ${p.dtype}: peak RSS ${p.peakRssMiB.toFixed(0)} MiB above start (process-wide), one configuration's params + grads + state ${p.dataMiB.toFixed(0)} MiB`);
+for (const p of peaks) console.log(`${p.shape} ${p.dtype} ${p.backend}: its process's peak resident memory ${p.peakRssMiB.toFixed(0)} MiB above its imports, with ${p.configurations} configurations of ${p.dataMiB.toFixed(0)} MiB of params + grads + state each`);
 const json = option("--json");
-if (json) writeFileSync(json, JSON.stringify({ node: process.version, threads: THREADS, torch: "worker" in torch ? torch.info : torch, floor: "worker" in floor ? floor.info : floor, rounds: ROUNDS, results, peaks }, null, 2));
+if (json) writeFileSync(json, JSON.stringify({ node: process.version, threads: THREADS, torch: "worker" in torch ? torch.info : torch, floor: "worker" in floor ? floor.info : floor, rounds: ROUNDS, results, peaks, rss }, null, 2));
 for (const b of [torch, floor]) if ("worker" in b) b.worker.close();
 rmSync(scratch, { recursive: true, force: true });
 process.exit(0);
