@@ -82,7 +82,8 @@ export type StepKernel = (p: number, g: number, m: number, v: number, n: number,
  * offsets: below 2^30 in any 4 GiB memory, small integers that JavaScript
  * passes unboxed wherever the call is (a byte offset past 2^30 is a boxed
  * number, an allocation per call where the engine does not inline the call:
- * 8 KB a step of a 16M-element param, one call per piece, measured).
+ * 4 KB a step of a 16M-element param, one call per 2^16-number chunk,
+ * measured).
  */
 export type StepsKernel = (list: number, count: number, scalars: number) => void;
 export const STEPS_ENTRY_BYTES = 20;
