@@ -23,10 +23,11 @@
  *
  * Warm-up: before its rounds, each configuration's small twin (one param of SMALL_TWIN
  * numbers, the same backend, path, profile, dtype and placement), then the configuration
- * itself, each take up to ENGINE_WARMUP_STEPS steps or ENGINE_WARMUP_MS (see warmUp): the engine optimises a function only after many calls, and until then
- * the host side of a step is slower and its float arithmetic allocates (a 100 x 10
- * wasm-simd step took 66-300 µs over its first 700 steps, 18-23 after). The rounds'
- * own WARMUP rounds come after that, for caches and for torch and the floor.
+ * itself, each take up to ENGINE_WARMUP_STEPS steps or ENGINE_WARMUP_MS (see warmUp):
+ * the engine optimises a function only after many calls, and until then the host side
+ * of a step is slower and its float arithmetic allocates (a 100 x 10 wasm-simd step
+ * took 831-1,053 µs over its first 50 steps, and 18-23 from about its 700th). The
+ * rounds' own WARMUP rounds come after that, for caches and for torch and the floor.
  *
  * Bytes: 7 values an element move (read p, g, m, v; write p, m, v). "allocated"
  * is the JavaScript heap and array buffers grown per step over ALLOCATION_STEPS
