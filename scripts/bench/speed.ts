@@ -111,6 +111,10 @@ const ALL_SHAPES = [
   { id: "16Mx1", name: "16M x 1", count: 1, numel: 16 * M, dtypes: ["float32"] as DType[], steps: 1 },
   { id: "100x10", name: "100 x 10", count: 100, numel: 10, dtypes: ["float32"] as DType[], steps: 50 },
 ];
+/** What a configuration's params, grads and two moments hold, in bytes. */
+function dataBytes(shape: (typeof ALL_SHAPES)[number], dtype: DType): number {
+  return 4 * shape.count * shape.numel * DTYPE[dtype].itemSize;
+}
 const wanted = option("--shapes")?.split(",").map((s) => s.trim());
 const unknown = wanted?.filter((id) => !ALL_SHAPES.some((s) => s.id === id)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown shape ${unknown.join(", ")}: one of ${ALL_SHAPES.map((s) => s.id).join(", ")}`);
@@ -283,7 +287,7 @@ if (child >= 0) {
     await optimizer.stepAsync();
     peak = Math.max(peak, process.memoryUsage().rss - baseline);
   }
-  const data = 4 * shape.count * shape.numel * DTYPE[dtype].itemSize;
+  const data = dataBytes(shape, dtype);
   console.log(JSON.stringify({ peak, data }));
   process.exit(0);
 }
@@ -376,13 +380,12 @@ for (const shape of SHAPES) {
         for (let round = 0; round < WARMUP + ROUNDS; round++) {
           await group.worker.ask(`round ${shape.steps} ${round >= WARMUP ? 1 : 0}`);
           await baselineRound(round);
-          timed ||= round === WARMUP + ROUNDS - 1;
           process.stderr.write(`${label} ${entry.id}: round ${round + 1}/${WARMUP + ROUNDS}\n`);
         }
+        timed = true;
         const done = await group.worker.ask(`end ${shape.steps}`);
         rows.push(...(done.rows as Row[]));
-        const dataMiB = (4 * shape.count * shape.numel * DTYPE[dtype].itemSize) / M;
-        peaks.push({ shape: shape.name, dtype, backend: entry.id, configurations: (done.rows as Row[]).length, peakRssMiB: (done.peakRss as number) / M, dataMiB });
+        peaks.push({ shape: shape.name, dtype, backend: entry.id, configurations: (done.rows as Row[]).length, peakRssMiB: (done.peakRss as number) / M, dataMiB: dataBytes(shape, dtype) / M });
       } catch (e) {
         // the group's child failed (out of memory, a crash): its rows are one failed row, and the run goes on
         rows.push({ shape: shape.name, dtype, name: entry.id, backend: entry.id, kind: "backend", threads: 1, times: [], failed: `child process: ${(e as Error).message}` });
@@ -578,16 +581,14 @@ if (args.includes("--rss")) {
       });
     });
   let next = 0;
-  const measured: (typeof rss)[number][] = [];
   await Promise.all(
     Array.from({ length: THREADS }, async () => {
       while (next < keys.length) {
         const k = next++;
-        measured[k] = await measure(keys[k]!);
+        rss[k] = await measure(keys[k]!);
       }
     }),
   );
-  rss.push(...measured);
   for (const r of rss) {
     const figures = r.failed === undefined ? `${r.peakMiB!.toFixed(1)} MiB for ${r.dataMiB!.toFixed(1)} MiB of tensors (${((100 * r.peakMiB!) / r.dataMiB! - 100).toFixed(0)} % over)` : `failed: ${r.failed}`;
     console.log(`  ${r.configuration}: ${figures}`);

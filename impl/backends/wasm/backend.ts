@@ -605,8 +605,6 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** The list entry through which the per-param path hands one call's numbers to a `steps` kernel (stepsOnce). */
   const callEntry = heap.view(Int32Array, STEPS_ENTRY_BYTES / 4);
   const callEntryIndex = heap.offsetOf(callEntry) / 4;
-  /** An entry's word for n, after p, g, m and v. */
-  const N_WORD = 4;
   /** A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a`. */
   const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: KernelArguments): void => stepsOnce(kernel.steps, callEntry, callEntryIndex, p, g, m, v, n, a.index);
   /**
@@ -626,8 +624,9 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     }
     return hosted;
   };
-  /** A param's p, g, m and v storages (kept, not allocated per param). */
+  /** A param's p, g, m and v storages, and their pieces' offsets in the memory (kept, not allocated per param). */
   const pieceRoles: Storage[] = [];
+  const pieceOffsets = new Int32Array(4);
   /** Per kind of storage, the window pieces are staged through: a region of PIECE numbers for each of p, g, m and v. */
   const pieceWindows = new Map<StorageConstructor, Storage>();
   /** Views of the pieces of host storages (and of the window's regions, by role and length), made once. */
@@ -662,28 +661,22 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     if (window === undefined) pieceWindows.set(kind, (window = heap.view(kind, 4 * PIECE)));
     const bytes = kind.BYTES_PER_ELEMENT;
     const n = storages[0]!.length;
-    // each piece's offsets written into the call entry here, not passed to a call: one past 2^30 would be a boxed
-    // number at each call the engine does not inline (see StepsKernel)
-    const entry = callEntry;
+    const at = pieceOffsets;
     for (let piece = 0, start = 0; start < n; piece++, start += PIECE) {
       const length = Math.min(PIECE, n - start);
       for (let r = 0; r < 4; r++) {
         const data = storages[r]!;
-        if (heap.owns(data)) entry[r] = heap.offsetOf(data) + start * bytes;
+        if (heap.owns(data)) at[r] = heap.offsetOf(data) + start * bytes;
         else {
           copyBits(windowPiece(window, r, length), piecesOf(data)[piece]!);
-          entry[r] = heap.offsetOf(window) + r * PIECE * bytes;
+          at[r] = heap.offsetOf(window) + r * PIECE * bytes;
         }
       }
       const inBody = Math.max(0, Math.min(length, body - start));
-      if (inBody > 0) {
-        entry[N_WORD] = inBody;
-        kernel.steps(callEntryIndex, 1, a.index);
-      }
+      if (inBody > 0) runKernel(kernel, at[0]!, at[1]!, at[2]!, at[3]!, inBody, a);
       if (inBody < length) {
-        for (let r = 0; r < 4; r++) entry[r] = entry[r]! + inBody * bytes;
-        entry[N_WORD] = length - inBody;
-        tail!.steps(callEntryIndex, 1, a.index);
+        const skip = inBody * bytes;
+        runKernel(tail!, at[0]! + skip, at[1]! + skip, at[2]! + skip, at[3]! + skip, length - inBody, a);
       }
       for (let r = 0; r < 4; r++) if (r !== 1 && !heap.owns(storages[r]!)) copyBits(piecesOf(storages[r]!)[piece]!, windowPiece(window, r, length));
     }
