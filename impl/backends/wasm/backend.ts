@@ -378,12 +378,12 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     if (block === undefined) staging.set(data, (block = heap.view(data.constructor as StorageConstructor, data.length)));
     return block;
   };
-  /** The byte offset of a storage's numbers in the memory: its own, or its staging block's after copying them in. */
+  /** The address (heap.addressOf) of a storage's numbers in the memory: its own, or its staging block's after copying them in. */
   const placed = (data: Storage): number => {
-    if (heap.owns(data)) return heap.offsetOf(data);
+    if (heap.owns(data)) return heap.addressOf(data);
     const block = stagingOf(data);
     block.set(data as never);
-    return heap.offsetOf(block);
+    return heap.addressOf(block);
   };
 
   /** Batches by their first param. */
@@ -605,7 +605,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   /** The list entry through which the per-param path hands one call's numbers to a `steps` kernel (stepsOnce). */
   const callEntry = heap.view(Int32Array, STEPS_ENTRY_BYTES / 4);
   const callEntryIndex = heap.offsetOf(callEntry) / 4;
-  /** A kernel over n numbers at p, g, m and v (byte offsets in the memory), with the arguments `a`. */
+  /** A kernel over n numbers at p, g, m and v (their addresses in the memory, as heap.addressOf gives them), with the arguments `a`. */
   const runKernel = (kernel: CompiledKernel, p: number, g: number, m: number, v: number, n: number, a: KernelArguments): void => stepsOnce(kernel.steps, callEntry, callEntryIndex, p, g, m, v, n, a.index);
   /**
    * Whether a param's step goes a piece at a time: larger than a piece, with a
@@ -685,11 +685,11 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
     if (!heap.owns(data)) data.set(staging.get(data)! as never);
   };
   const placedGrad = (data: Storage, real: RealDType): number => {
-    if (heap.owns(data)) return heap.offsetOf(data);
+    if (heap.owns(data)) return heap.addressOf(data);
     let block = gradStaging[real];
     if (block === undefined || block.length < data.length) gradStaging[real] = block = heap.view(data.constructor as StorageConstructor, Math.max(data.length, 2 * (block?.length ?? 0)));
     block.set(data as never);
-    return heap.offsetOf(block);
+    return heap.addressOf(block);
   };
 
   return {
@@ -796,7 +796,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): WasmBackend {
         }
         if (tail !== undefined) {
           const skip = body * 2;
-          runKernel(tail, p + skip, g + skip, m + skip, v + skip, n - body, a);
+          runKernel(tail, (p + skip) | 0, (g + skip) | 0, (m + skip) | 0, (v + skip) | 0, n - body, a);
         }
         copyBack(param.data);
         copyBack(state.exp_avg.data);

@@ -57,6 +57,15 @@ export class WasmHeap {
     return ((view as unknown as Record<symbol, number>)[this.mark]!) * ALIGN;
   }
 
+  /**
+   * offsetOf as the kernels' int32 address: past 2^31 bytes negative (wasm reads an address unsigned), so that it
+   * stays a small integer where it is returned or passed to a call the engine does not inline: a byte offset past
+   * 2^31 there is a boxed number, 16 bytes each (66 bytes a step for a param split with a worker thread, measured).
+   */
+  addressOf(view: ArrayBufferView): number {
+    return (((view as unknown as Record<symbol, number>)[this.mark]!) * ALIGN) | 0;
+  }
+
   /** A block of at least `bytes` bytes (contents unspecified). */
   allocate(bytes: number): Block {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);

@@ -119,7 +119,8 @@ export class WorkerPool {
   }
 
   /**
-   * The kernel over n elements of `bytes` bytes each at p, g, m and v, with the arguments `args`, in parts of a
+   * The kernel over n elements of `bytes` bytes each at addresses p, g, m and v (int32s, as WasmHeap.addressOf gives
+   * them: read unsigned), with the arguments `args`, in parts of a
    * multiple of `align` elements: the first here, the others on the workers; returns when all are done. This
    * thread's part goes through `steps` (stepsOnce, through `entry` at int32 index entryIndex; `args` in the memory, at
    * float64 index argsIndex). (p, g, m and v one by one: an array of them would be an allocation per call.)
