@@ -11,7 +11,8 @@
  */
 
 const PAGE = 65536;
-const ALIGN = 16;
+const ALIGN_LOG2 = 4;
+const ALIGN = 1 << ALIGN_LOG2;
 /** 4 GiB, wasm32's whole address space; the largest maximum this engine accepts. */
 const MAXIMUM_PAGES = 65536;
 
@@ -61,9 +62,11 @@ export class WasmHeap {
    * offsetOf as the kernels' int32 address: past 2^31 bytes negative (wasm reads an address unsigned), so that it
    * stays a small integer where it is returned or passed to a call the engine does not inline: a byte offset past
    * 2^31 there is a boxed number, 16 bytes each (66 bytes a step for a param split with a worker thread, measured).
+   * A shift, which wraps as it computes: a product past 2^31 would be boxed before `| 0` where the code is not yet
+   * optimised.
    */
   addressOf(view: ArrayBufferView): number {
-    return (((view as unknown as Record<symbol, number>)[this.mark]!) * ALIGN) | 0;
+    return ((view as unknown as Record<symbol, number>)[this.mark]!) << ALIGN_LOG2;
   }
 
   /** A block of at least `bytes` bytes (contents unspecified). */
