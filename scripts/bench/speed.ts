@@ -22,8 +22,10 @@
  * tensors' bytes.
  *
  * Warm-up: before its rounds, each configuration's small twin (one param of SMALL_TWIN
- * numbers, the same backend, path, profile, dtype and placement), then the configuration
- * itself, each take up to ENGINE_WARMUP_STEPS steps or ENGINE_WARMUP_MS (see warmUp):
+ * numbers, the same backend, path, profile, dtype and placement; with worker threads,
+ * of PARALLEL_ABOVE numbers, which they split as they split the configuration's), then
+ * the configuration itself, each take up to ENGINE_WARMUP_STEPS steps or
+ * ENGINE_WARMUP_MS (see warmUp):
  * the engine optimises a function only after many calls, and until then the host side
  * of a step is slower and its float arithmetic allocates (a 100 x 10 wasm-simd step
  * took 831-1,053 µs over its first 50 steps, and 18-23 from about its 700th). The
@@ -401,7 +403,7 @@ for (const shape of SHAPES) {
   }
 }
 
-/** A configuration's step, and its twin's: the same but on one param of SMALL_TWIN numbers (see warmUp). */
+/** A configuration's step, and its twin's: the same but on one param of SMALL_TWIN numbers, PARALLEL_ABOVE with worker threads (see warmUp). */
 type Configuration = { row: Row; step: () => unknown; twinStep: () => unknown };
 type BenchBackend = Awaited<ReturnType<typeof backendOf>>;
 
@@ -427,8 +429,10 @@ async function configurations(entry: BackendEntry, shape: (typeof ALL_SHAPES)[nu
           const optimizer = new NAdam(params, { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
           // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
           const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile}${fp16Off ? ", float16 in software" : ""})`, backend: entry.id, profile, fp16Off, placement, kind: "backend", path, threads, times: [] };
-          const twinParam = filledTensors(1, SMALL_TWIN, dtype, 0, 0.1, placement, backend)[0]!;
-          twinParam.grad = filledTensors(1, SMALL_TWIN, dtype, 1, 0.1, placement, backend)[0]!;
+          // (with worker threads the twin is a param they split: that path's host code is the configuration's own)
+          const twinNumel = threads > 1 ? PARALLEL_ABOVE : SMALL_TWIN;
+          const twinParam = filledTensors(1, twinNumel, dtype, 0, 0.1, placement, backend)[0]!;
+          twinParam.grad = filledTensors(1, twinNumel, dtype, 1, 0.1, placement, backend)[0]!;
           const twin = new NAdam([twinParam], { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
           const stepOf = (o: NAdam) => (backend.asynchronous ? () => o.stepAsync() : () => o.step());
           js.push({ row, step: stepOf(optimizer), twinStep: stepOf(twin) });
