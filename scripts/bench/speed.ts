@@ -23,7 +23,7 @@
  *
  * Warm-up: before its rounds, each configuration's small twin (one param of SMALL_TWIN
  * numbers, the same backend, path, profile, dtype and placement; with worker threads,
- * of PARALLEL_ABOVE numbers, which they split as they split the configuration's), then
+ * of SPLIT_TWIN numbers, which they split as they split the configuration's), then
  * the configuration itself, each take up to ENGINE_WARMUP_STEPS steps or
  * ENGINE_WARMUP_MS (see warmUp):
  * the engine optimises a function only after many calls, and until then the host side
@@ -79,6 +79,12 @@ const ENGINE_WARMUP_STEPS = 2000;
 const ENGINE_WARMUP_MS = 3000;
 /** The numbers of a configuration's small twin's one param (see warmUp). */
 const SMALL_TWIN = 64;
+/**
+ * With worker threads, the twin's numbers: a param they split (the threaded backends split from this many, which
+ * splits the configurations' tensors, of PARALLEL_ABOVE numbers or more, as the default does), small enough that it
+ * takes its ENGINE_WARMUP_STEPS in ENGINE_WARMUP_MS.
+ */
+const SPLIT_TWIN = 2 ** 16;
 /** The allocation column's protocol (see above): up to ALLOCATION_STEPS steps measured, fewer where they would take more than ALLOCATION_MS (a slow backend's steps). */
 const ALLOCATION_STEPS = 50;
 const ALLOCATION_MS = 1000;
@@ -261,7 +267,7 @@ function filledTensors(count: number, numel: number, dtype: DType, seed: number,
 /** A backend of an entry, with wasm-simd's FP16 conversions turned off where `fp16Off`. */
 async function backendOf(entry: (typeof BACKENDS)[number], profile: RoundingProfile, fp16Off: boolean, threads = 1): Promise<Awaited<ReturnType<(typeof BACKENDS)[number]["create"]>>> {
   if (entry.id !== wasmSimd.id) return entry.create({ profile });
-  return wasmBackend({ profile, fp16: !fp16Off, ...(threads > 1 ? { threads: threads - 1, parallelAbove: PARALLEL_ABOVE } : {}) });
+  return wasmBackend({ profile, fp16: !fp16Off, ...(threads > 1 ? { threads: threads - 1, parallelAbove: SPLIT_TWIN } : {}) });
 }
 
 /**
@@ -403,7 +409,7 @@ for (const shape of SHAPES) {
   }
 }
 
-/** A configuration's step, and its twin's: the same but on one param of SMALL_TWIN numbers, PARALLEL_ABOVE with worker threads (see warmUp). */
+/** A configuration's step, and its twin's: the same but on one param of SMALL_TWIN numbers, SPLIT_TWIN with worker threads (see warmUp). */
 type Configuration = { row: Row; step: () => unknown; twinStep: () => unknown };
 type BenchBackend = Awaited<ReturnType<typeof backendOf>>;
 
@@ -430,7 +436,7 @@ async function configurations(entry: BackendEntry, shape: (typeof ALL_SHAPES)[nu
           // (a synchronous backend's step() as a training loop calls it, and not awaited: an await would add a promise and a microtask to each step, and to its allocated bytes)
           const row: Row = { shape: shape.name, dtype, name: `${entry.id} (${profile}${fp16Off ? ", float16 in software" : ""})`, backend: entry.id, profile, fp16Off, placement, kind: "backend", path, threads, times: [] };
           // (with worker threads the twin is a param they split: that path's host code is the configuration's own)
-          const twinNumel = threads > 1 ? PARALLEL_ABOVE : SMALL_TWIN;
+          const twinNumel = threads > 1 ? SPLIT_TWIN : SMALL_TWIN;
           const twinParam = filledTensors(1, twinNumel, dtype, 0, 0.1, placement, backend)[0]!;
           twinParam.grad = filledTensors(1, twinNumel, dtype, 1, 0.1, placement, backend)[0]!;
           const twin = new NAdam([twinParam], { weight_decay: 0.01, foreach: path === "foreach" }, { backend });
