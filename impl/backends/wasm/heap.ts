@@ -50,9 +50,10 @@ export class WasmHeap {
   }
 
   /**
-   * The byte offset of one of this heap's views, read from its mark. Not its `byteOffset`: past 2^30 bytes that is a
-   * boxed number, allocated at each read the engine does not inline (a read that sees several kinds of typed array):
-   * 4 KB a step of a 16M-element param, one read per 2^16-number chunk, in a bench process holding over 1 GiB.
+   * The byte offset of one of this heap's views, read from its mark. Not its `byteOffset`: past the engine's small
+   * integers (2^31 in Node's builds, 2^30 where V8 compresses pointers, as in Chrome) that is a boxed number, allocated
+   * at each read the engine does not inline (a read that sees several kinds of typed array): 4 KB a step of a
+   * 16M-element param, one read per 2^16-number chunk, in a bench process holding over 2 GiB.
    */
   offsetOf(view: ArrayBufferView): number {
     return ((view as unknown as Record<symbol, number>)[this.mark]!) * ALIGN;
@@ -62,8 +63,9 @@ export class WasmHeap {
    * offsetOf as the kernels' int32 address: past 2^31 bytes negative (wasm reads an address unsigned), so that it
    * stays a small integer where it is returned or passed to a call the engine does not inline: a byte offset past
    * 2^31 there is a boxed number, 16 bytes each (66 bytes a step for a param split with a worker thread, measured).
-   * A shift, which wraps as it computes: a product past 2^31 would be boxed before `| 0` where the code is not yet
-   * optimised.
+   * Small integers are 32-bit in Node's builds; where V8 compresses pointers (Chrome) they are 31-bit, and an address
+   * past ±2^30 is still boxed there. A shift, which wraps as it computes: a product past 2^31 would be boxed before
+   * `| 0` where the code is not yet optimised.
    */
   addressOf(view: ArrayBufferView): number {
     return ((view as unknown as Record<symbol, number>)[this.mark]!) << ALIGN_LOG2;

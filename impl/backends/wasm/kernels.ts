@@ -80,10 +80,11 @@ export type StepKernel = (p: number, g: number, m: number, v: number, n: number,
  * One call from JavaScript for a whole group of small tensors, with no float64
  * arguments (JavaScript boxes each one it passes), and indices, not byte
  * offsets: below 2^30 in any 4 GiB memory, small integers that JavaScript
- * passes unboxed wherever the call is (a byte offset past 2^30 is a boxed
- * number, an allocation per call where the engine does not inline the call:
- * 4 KB a step of a 16M-element param, one call per 2^16-number chunk,
- * measured).
+ * passes unboxed wherever the call is, whether V8's small integers are 32-bit
+ * (Node's builds) or 31-bit (where it compresses pointers). A byte offset past
+ * them is a boxed number, an allocation per call where the engine does not
+ * inline the call: 4 KB a step of a 16M-element param, one call per
+ * 2^16-number chunk, measured.
  */
 export type StepsKernel = (list: number, count: number, scalars: number) => void;
 export const STEPS_ENTRY_BYTES = 20;
